@@ -1,0 +1,178 @@
+from google.protobuf import struct_pb2 as _struct_pb2
+from rhone.v1 import content_pb2 as _content_pb2
+from rhone.v1 import generation_pb2 as _generation_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TurnStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TURN_STATUS_UNSPECIFIED: _ClassVar[TurnStatus]
+    TURN_STATUS_COMPLETED: _ClassVar[TurnStatus]
+    TURN_STATUS_INCOMPLETE: _ClassVar[TurnStatus]
+TURN_STATUS_UNSPECIFIED: TurnStatus
+TURN_STATUS_COMPLETED: TurnStatus
+TURN_STATUS_INCOMPLETE: TurnStatus
+
+class Session(_message.Message):
+    __slots__ = ("id", "tenant_id", "version", "instructions", "metadata", "default_model", "created_at_ms", "updated_at_ms", "parent_id", "parent_turn_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PARENT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    tenant_id: str
+    version: int
+    instructions: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    metadata: _struct_pb2.Struct
+    default_model: str
+    created_at_ms: int
+    updated_at_ms: int
+    parent_id: str
+    parent_turn_id: str
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., version: _Optional[int] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_model: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., parent_id: _Optional[str] = ..., parent_turn_id: _Optional[str] = ...) -> None: ...
+
+class Turn(_message.Message):
+    __slots__ = ("id", "session_id", "seq", "input", "output", "model", "provider", "usage", "status", "created_at_ms", "duration_ms", "snapshot", "finish_reason", "response_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    session_id: str
+    seq: int
+    input: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    output: _content_pb2.Message
+    model: str
+    provider: str
+    usage: _generation_pb2.Usage
+    status: TurnStatus
+    created_at_ms: int
+    duration_ms: int
+    snapshot: bool
+    finish_reason: _generation_pb2.FinishReason
+    response_id: str
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., seq: _Optional[int] = ..., input: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., output: _Optional[_Union[_content_pb2.Message, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., usage: _Optional[_Union[_generation_pb2.Usage, _Mapping]] = ..., status: _Optional[_Union[TurnStatus, str]] = ..., created_at_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., snapshot: _Optional[bool] = ..., finish_reason: _Optional[_Union[_generation_pb2.FinishReason, str]] = ..., response_id: _Optional[str] = ...) -> None: ...
+
+class ResolveApiKeyRequest(_message.Message):
+    __slots__ = ("api_key",)
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: str
+    def __init__(self, api_key: _Optional[str] = ...) -> None: ...
+
+class ResolveApiKeyResponse(_message.Message):
+    __slots__ = ("tenant_id",)
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
+
+class CreateSessionRequest(_message.Message):
+    __slots__ = ("tenant_id", "metadata", "instructions")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    metadata: _struct_pb2.Struct
+    instructions: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    def __init__(self, tenant_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
+
+class GetSessionRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class BeginTurnRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "lease_ms")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    lease_ms: int
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_ms: _Optional[int] = ...) -> None: ...
+
+class BeginTurnResponse(_message.Message):
+    __slots__ = ("session", "lease_id", "context")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    lease_id: str
+    context: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., lease_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
+
+class CommitTurnRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "lease_id", "turn", "instructions", "set_instructions")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    SET_INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    lease_id: str
+    turn: Turn
+    instructions: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    set_instructions: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., turn: _Optional[_Union[Turn, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., set_instructions: _Optional[bool] = ...) -> None: ...
+
+class CommitTurnResponse(_message.Message):
+    __slots__ = ("turn", "version")
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    turn: Turn
+    version: int
+    def __init__(self, turn: _Optional[_Union[Turn, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+
+class AbortTurnRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "lease_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    lease_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_id: _Optional[str] = ...) -> None: ...
+
+class AbortTurnResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTurnsRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class ListTurnsResponse(_message.Message):
+    __slots__ = ("turns",)
+    TURNS_FIELD_NUMBER: _ClassVar[int]
+    turns: _containers.RepeatedCompositeFieldContainer[Turn]
+    def __init__(self, turns: _Optional[_Iterable[_Union[Turn, _Mapping]]] = ...) -> None: ...

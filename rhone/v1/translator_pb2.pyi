@@ -1,0 +1,107 @@
+from rhone.v1 import generation_pb2 as _generation_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Surface(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SURFACE_UNSPECIFIED: _ClassVar[Surface]
+    SURFACE_OPENAI_CHAT: _ClassVar[Surface]
+    SURFACE_OPENAI_RESPONSES: _ClassVar[Surface]
+    SURFACE_ANTHROPIC_MESSAGES: _ClassVar[Surface]
+    SURFACE_GEMINI: _ClassVar[Surface]
+    SURFACE_VERTEX: _ClassVar[Surface]
+
+class Framing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAMING_UNSPECIFIED: _ClassVar[Framing]
+    FRAMING_HTTP: _ClassVar[Framing]
+    FRAMING_WEBSOCKET: _ClassVar[Framing]
+SURFACE_UNSPECIFIED: Surface
+SURFACE_OPENAI_CHAT: Surface
+SURFACE_OPENAI_RESPONSES: Surface
+SURFACE_ANTHROPIC_MESSAGES: Surface
+SURFACE_GEMINI: Surface
+SURFACE_VERTEX: Surface
+FRAMING_UNSPECIFIED: Framing
+FRAMING_HTTP: Framing
+FRAMING_WEBSOCKET: Framing
+
+class CallRequest(_message.Message):
+    __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    SURFACE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    FRAMING_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    surface: Surface
+    method: str
+    framing: Framing
+    params: _containers.ScalarMap[str, str]
+    tenant_id: str
+    body: bytes
+    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class CallHead(_message.Message):
+    __slots__ = ("status", "content_type", "headers")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    content_type: str
+    headers: _containers.ScalarMap[str, str]
+    def __init__(self, status: _Optional[int] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CallFrame(_message.Message):
+    __slots__ = ("head", "data")
+    HEAD_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    head: CallHead
+    data: bytes
+    def __init__(self, head: _Optional[_Union[CallHead, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class Continuity(_message.Message):
+    __slots__ = ("session_id", "stateless")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATELESS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    stateless: bool
+    def __init__(self, session_id: _Optional[str] = ..., stateless: _Optional[bool] = ...) -> None: ...
+
+class TranslatorGenerateRequest(_message.Message):
+    __slots__ = ("tenant_id", "request", "continuity")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    CONTINUITY_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    request: _generation_pb2.GenerateRequest
+    continuity: Continuity
+    def __init__(self, tenant_id: _Optional[str] = ..., request: _Optional[_Union[_generation_pb2.GenerateRequest, _Mapping]] = ..., continuity: _Optional[_Union[Continuity, _Mapping]] = ...) -> None: ...
+
+class TranslatorGenerateEvent(_message.Message):
+    __slots__ = ("session_id", "generation")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    generation: _generation_pb2.GenerationEvent
+    def __init__(self, session_id: _Optional[str] = ..., generation: _Optional[_Union[_generation_pb2.GenerationEvent, _Mapping]] = ...) -> None: ...
