@@ -54,6 +54,7 @@ def make_failure(
     param: str = "",
     http_status: int = 0,
     retryable: bool | None = None,
+    retry_after_ms: int = 0,
 ) -> gen.Failure:
     return gen.Failure(
         code=code,  # type: ignore[arg-type]
@@ -62,6 +63,7 @@ def make_failure(
         param=param,
         http_status=http_status,
         retryable=(code in RETRYABLE_CODES) if retryable is None else retryable,
+        retry_after_ms=retry_after_ms,
     )
 
 

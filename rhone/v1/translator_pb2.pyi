@@ -1,4 +1,5 @@
 from rhone.v1 import generation_pb2 as _generation_pb2
+from rhone.v1 import providers_pb2 as _providers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor

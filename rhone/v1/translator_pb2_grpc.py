@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from rhone.v1 import providers_pb2 as rhone_dot_v1_dot_providers__pb2
 from rhone.v1 import translator_pb2 as rhone_dot_v1_dot_translator__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -46,6 +47,11 @@ class TranslatorServiceStub:
                 request_serializer=rhone_dot_v1_dot_translator__pb2.TranslatorGenerateRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_translator__pb2.TranslatorGenerateEvent.FromString,
                 _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/rhone.v1.TranslatorService/ListModels',
+                request_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
 
 
 class TranslatorServiceServicer:
@@ -65,6 +71,13 @@ class TranslatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListModels(self, request, context):
+        """The models the deployment can route, for the surfaces' model listings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranslatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -77,6 +90,11 @@ def add_TranslatorServiceServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=rhone_dot_v1_dot_translator__pb2.TranslatorGenerateRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_translator__pb2.TranslatorGenerateEvent.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +153,33 @@ class TranslatorService:
             '/rhone.v1.TranslatorService/Generate',
             rhone_dot_v1_dot_translator__pb2.TranslatorGenerateRequest.SerializeToString,
             rhone_dot_v1_dot_translator__pb2.TranslatorGenerateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.TranslatorService/ListModels',
+            rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
+            rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

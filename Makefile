@@ -1,0 +1,49 @@
+# Rhone: `make run` runs everything on this machine; `make test` runs the test suite.
+# Both install what they need into .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+NODE_TESTS := tests/node
+
+.PHONY: help install run test unit integration node-test lint proto proto-check clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP) ## create .venv and install Rhone with its test tools
+
+run: $(STAMP) ## run all four services on 127.0.0.1 (facade on $$RHONE_PORT or 8080)
+	$(BIN)/python -m rhone.launcher
+
+$(NODE_TESTS)/node_modules: $(NODE_TESTS)/package.json
+	cd $(NODE_TESTS) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) $(NODE_TESTS)/node_modules proto-check lint ## everything CI runs
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+unit: $(STAMP) ## only the fast tests
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+proto: $(STAMP) ## regenerate rhone/v1 from proto/
+	./scripts/gen_proto.sh
+
+proto-check: $(STAMP) ## fail when rhone/v1 drifts from proto/
+	./scripts/check_proto.sh
+
+clean:
+	rm -rf $(VENV) .rhone $(NODE_TESTS)/node_modules

@@ -1,0 +1,170 @@
+"""Runs all four services on one machine, each its own process talking gRPC to the others.
+
+`python -m rhone.launcher` (what `make run` does): services on 127.0.0.1, the facade on
+RHONE_PORT (8080), SQLite under ./.rhone/, and an API key: RHONE_API_KEY, or one generated
+once and kept in ./.rhone/api_key. The integration tests start the same Cluster on free ports."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+SERVICES = ("sessions", "providers", "translator", "facade")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    facade: int
+    translator: int
+    sessions: int
+    providers: int
+
+    @classmethod
+    def free(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(), free_port())
+
+    @classmethod
+    def default(cls) -> Ports:
+        return cls(int(os.environ.get("RHONE_PORT", "8080")), 50061, 50062, 50063)
+
+
+@dataclass
+class Cluster:
+    """The four service processes. `env` is added to the current environment."""
+
+    ports: Ports
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    only: tuple[str, ...] = SERVICES
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.facade}"
+
+    def service_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "RHONE_PORT": str(self.ports.facade),
+            "RHONE_HOST": "127.0.0.1",
+            "RHONE_TRANSLATOR_ADDR": f"127.0.0.1:{self.ports.translator}",
+            "RHONE_SESSIONS_ADDR": f"127.0.0.1:{self.ports.sessions}",
+            "RHONE_PROVIDERS_ADDR": f"127.0.0.1:{self.ports.providers}",
+            **self.env,
+        }
+
+    def start(self) -> None:
+        env = self.service_env()
+        for name in self.only:
+            self.start_service(name, env)
+
+    def start_service(self, name: str, env: dict[str, str] | None = None) -> None:
+        out: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
+            self._logs.append(out)
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}"],
+            env=env or self.service_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+        )
+
+    def stop_service(self, name: str, timeout: float = 15) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/readyz", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError("Rhone did not become ready in time")
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.stop_service(name)
+        for out in self._logs:
+            out.close()
+        self._logs.clear()
+
+
+def api_key(state_dir: Path) -> str:
+    """RHONE_API_KEY, or the key generated on the first run and kept under ./.rhone/."""
+    if key := os.environ.get("RHONE_API_KEY"):
+        return key
+    path = state_dir / "api_key"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    key = "rk-" + secrets.token_urlsafe(24)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+def main() -> None:
+    state_dir = Path(".rhone")
+    key = api_key(state_dir)
+    cluster = Cluster(Ports.default(), env={"RHONE_API_KEY": key})
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    cluster.start()
+    try:
+        cluster.wait_ready()
+        print(
+            f"\nRhone is ready: {cluster.base_url}/v1\n"
+            f"API key: {key}\n"
+            "Try: model 'local'. Stop with Ctrl-C.\n",
+            flush=True,
+        )
+        while not stopping:
+            for name, process in cluster.processes.items():
+                if process.poll() is not None:
+                    print(f"{name} exited with {process.returncode}; stopping", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":
+    main()

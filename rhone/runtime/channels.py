@@ -1,0 +1,26 @@
+"""gRPC client channels: one long-lived channel per peer per process.
+
+gRPC runs over long-lived HTTP/2 connections, so in Kubernetes a peer is a headless Service and
+its target a `dns:///` name: the round_robin policy spreads calls over every pod the name
+resolves to (with pick_first, one pod would take all the traffic)."""
+
+from __future__ import annotations
+
+import grpc
+
+from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
+
+CHANNEL_OPTIONS = [
+    ("grpc.lb_policy_name", "round_robin"),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.enable_retries", 1),
+    ("grpc.dns_min_time_between_resolutions_ms", 5_000),
+]
+
+
+def open_channel(target: str) -> grpc.aio.Channel:
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)

@@ -1,0 +1,49 @@
+"""The HTTP edge: one FastAPI app, routes per surface, errors in the surface's own shape."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from services.facade.config import FacadeSettings
+from services.facade.routes import health, openai_chat
+from services.facade.state import FacadeState
+
+
+def create_app(settings: FacadeSettings | None = None) -> FastAPI:
+    settings = settings or FacadeSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = FacadeState.open(settings)
+        app.state.rhone = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(
+        title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
+    )
+    app.include_router(health.router)
+    app.include_router(openai_chat.router)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # Unknown routes and methods: OpenAI's error shape, which every SDK can read.
+        body = {
+            "error": {
+                "message": f"{request.method} {request.url.path}: {exc.detail}",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
+        return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
+
+    return app

@@ -1,0 +1,63 @@
+"""API keys to tenants. Keys arrive as `Authorization: Bearer`, `x-api-key` (Anthropic),
+`x-goog-api-key` or `?key=` (Google); the sessions service resolves them. Resolutions are
+cached briefly so that a call costs no extra hop in the common case."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from starlette.requests import Request
+
+from rhone.errors import Code, RhoneError
+from rhone.v1 import sessions_pb2 as spb
+from rhone.v1 import sessions_pb2_grpc
+
+
+def api_key_of(request: Request) -> str:
+    authorization = request.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    for header in ("x-api-key", "x-goog-api-key"):
+        if value := request.headers.get(header):
+            return value.strip()
+    return request.query_params.get("key", "").strip()
+
+
+class Authenticator:
+    def __init__(self, sessions: sessions_pb2_grpc.SessionServiceStub, ttl_s: float) -> None:
+        self._sessions = sessions
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[str, float]] = {}
+
+    async def tenant_of(self, request: Request) -> str:
+        key = api_key_of(request)
+        if not key:
+            raise RhoneError.of(
+                Code.ERROR_CODE_AUTHENTICATION,
+                "No API key provided. Send it as 'Authorization: Bearer <key>'.",
+                detail="missing_api_key",
+            )
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        try:
+            resolved = await self._sessions.ResolveApiKey(
+                spb.ResolveApiKeyRequest(api_key=key), timeout=10
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                raise RhoneError.of(
+                    Code.ERROR_CODE_AUTHENTICATION,
+                    "Incorrect API key provided.",
+                    detail="invalid_api_key",
+                ) from None
+            raise RhoneError.of(
+                Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable."
+            ) from None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (resolved.tenant_id, now + self._ttl)
+        return resolved.tenant_id

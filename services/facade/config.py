@@ -1,0 +1,18 @@
+"""Settings of the facade (env, prefix RHONE_)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from rhone.runtime.settings import PeerSettings
+
+
+class FacadeSettings(PeerSettings):
+    model_config = SettingsConfigDict(env_prefix="RHONE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Bodies larger than this are refused with 413 before they reach the translator.
+    max_body_bytes: int = 32 * 1024 * 1024
+    # How long a resolved API key is trusted before it is checked again.
+    key_cache_s: float = 30.0

@@ -1,0 +1,125 @@
+"""Relaying one call to the translator and writing the frames it streams back, unchanged.
+
+The first frame is the head (status, content type, headers). A JSON answer is written whole;
+a stream is written frame by frame. When the client goes away, Starlette cancels the body
+iterator, and cancelling the gRPC call cancels the translator's work and the upstream call."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+import grpc
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from rhone.dialects.base import Dialect
+from rhone.errors import Code, RhoneError, make_failure
+from rhone.v1 import generation_pb2 as gen
+from rhone.v1 import translator_pb2 as tpb
+from rhone.v1 import translator_pb2_grpc
+
+log = logging.getLogger("rhone.facade")
+
+
+def error_response(dialect: Dialect, failure: gen.Failure) -> Response:
+    status, body = dialect.encode_error(failure)
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+class Relay:
+    def __init__(
+        self,
+        translator: translator_pb2_grpc.TranslatorServiceStub,
+        max_body_bytes: int,
+    ) -> None:
+        self.translator = translator
+        self.max_body_bytes = max_body_bytes
+
+    async def read_body(self, request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _too_large(self.max_body_bytes)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_body_bytes:
+                raise _too_large(self.max_body_bytes)
+        return body
+
+    async def call(
+        self,
+        *,
+        dialect: Dialect,
+        surface: int,
+        method: str,
+        tenant_id: str,
+        body: bytes,
+        params: Mapping[str, str] | None = None,
+    ) -> Response:
+        call = self.translator.Call(
+            tpb.CallRequest(
+                surface=surface,  # type: ignore[arg-type]
+                method=method,
+                framing=tpb.FRAMING_HTTP,
+                params=dict(params or {}),
+                tenant_id=tenant_id,
+                body=body,
+            )
+        )
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            log.warning("translator call failed: %s %s", exc.code(), exc.details())
+            return error_response(dialect, _unavailable(exc))
+        if first is grpc.aio.EOF or not first.HasField("head"):
+            call.cancel()
+            return error_response(dialect, make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
+        frame_head = first.head
+        headers = dict(frame_head.headers)
+        if frame_head.content_type != "text/event-stream":
+            body_parts = [frame.data async for frame in _frames(call)]
+            return Response(
+                b"".join(body_parts),
+                status_code=frame_head.status,
+                media_type=frame_head.content_type,
+                headers=headers,
+            )
+        return StreamingResponse(
+            _stream_body(call),
+            status_code=frame_head.status,
+            media_type=frame_head.content_type,
+            headers=headers,
+        )
+
+
+async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame]:
+    """The frames after the head (read() and iteration cannot be mixed on one call)."""
+    while (frame := await call.read()) is not grpc.aio.EOF:
+        yield frame
+
+
+async def _stream_body(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+    try:
+        async for frame in _frames(call):
+            yield frame.data
+    except grpc.aio.AioRpcError as exc:
+        if exc.code() != grpc.StatusCode.CANCELLED:
+            log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
+    finally:
+        call.cancel()
+
+
+def _too_large(limit: int) -> RhoneError:
+    return RhoneError.of(
+        Code.ERROR_CODE_REQUEST_TOO_LARGE,
+        f"The request body is larger than the limit of {limit} bytes.",
+        detail="request_too_large",
+    )
+
+
+def _unavailable(exc: grpc.aio.AioRpcError) -> gen.Failure:
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+        return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable.")
+    return make_failure(Code.ERROR_CODE_INTERNAL, "The call failed inside Rhone.")

@@ -1,0 +1,32 @@
+"""Settings of the providers service. Keys come from the environment and are never logged
+(every key field is excluded from repr)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from rhone.runtime.settings import PeerSettings
+
+
+class ProvidersSettings(PeerSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    providers_listen: str = Field(default="", alias="RHONE_PROVIDERS_LISTEN")
+    providers_addr: str = Field(default="127.0.0.1:50063", alias="RHONE_PROVIDERS_ADDR")
+
+    openai_api_key: str = Field(default="", alias="OPENAI_API_KEY", repr=False)
+    openai_base_url: str = Field(default="", alias="OPENAI_BASE_URL")
+
+    # Attempts per deployment on retryable failures (429, 5xx, 529, connect errors).
+    max_attempts: int = Field(default=3, alias="RHONE_PROVIDER_MAX_ATTEMPTS")
+    # Upper bound of one backoff sleep, and of a retry-after the service will honour.
+    max_backoff_s: float = Field(default=8.0, alias="RHONE_PROVIDER_MAX_BACKOFF_S")
+    # A call's whole deadline when the caller sets none.
+    call_timeout_s: float = Field(default=600.0, alias="RHONE_PROVIDER_TIMEOUT_S")
+    # Delay between tokens of the local model (0: as fast as possible).
+    local_token_delay_ms: int = Field(default=0, alias="RHONE_LOCAL_TOKEN_DELAY_MS")
+
+    @property
+    def listen(self) -> str:
+        return self.providers_listen or self.providers_addr

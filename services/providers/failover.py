@@ -1,0 +1,78 @@
+"""Retries and failover, only before the first event has reached the caller.
+
+Each deployment is tried up to `max_attempts` times on retryable failures (429, 5xx, 529,
+connection errors), sleeping a jittered exponential backoff or the upstream's retry-after when
+that is shorter than the cap; then the next deployment. A non-retryable failure (bad request,
+auth) ends the call at once: another deployment would refuse it too. Once an event has been
+passed on, a failure ends the stream as it is."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Protocol
+
+from rhone import canonical as ev
+from rhone.errors import Code, make_failure
+from rhone.v1 import generation_pb2 as gen
+from services.providers.routing import Deployment
+
+log = logging.getLogger("rhone.providers.failover")
+
+
+class Connector(Protocol):
+    provider: str
+
+    def stream(
+        self, request: gen.GenerateRequest, deployment: Deployment
+    ) -> AsyncGenerator[gen.GenerationEvent, None]: ...
+
+
+def backoff_s(attempt: int, failure: gen.Failure, cap_s: float) -> float:
+    """The wait before retry number `attempt` (1-based)."""
+    if 0 < failure.retry_after_ms <= cap_s * 1000:
+        return failure.retry_after_ms / 1000
+    return min(0.25 * 2 ** (attempt - 1), cap_s) * random.uniform(0.75, 1.0)
+
+
+async def generate_with_failover(
+    request: gen.GenerateRequest,
+    deployments: list[Deployment],
+    connectors: Mapping[str, Connector],
+    *,
+    max_attempts: int,
+    max_backoff_s: float,
+) -> AsyncIterator[gen.GenerationEvent]:
+    last = make_failure(Code.ERROR_CODE_UNAVAILABLE, "No deployment could serve the request.")
+    for deployment in deployments:
+        connector = connectors[deployment.provider]
+        for attempt in range(1, max_attempts + 1):
+            stream = connector.stream(request, deployment)
+            try:
+                first = await anext(stream, None)
+                if first is None:
+                    last = make_failure(
+                        Code.ERROR_CODE_UNAVAILABLE, f"{deployment.provider} sent nothing."
+                    )
+                elif first.HasField("failure"):
+                    last = first.failure
+                    if not last.retryable:
+                        yield first
+                        return
+                else:
+                    yield first
+                    async for event in stream:
+                        yield event
+                    return
+            finally:
+                await stream.aclose()
+            if attempt < max_attempts:
+                delay = backoff_s(attempt, last, max_backoff_s)
+                log.info(
+                    "%r failed (%s), retry %d in %.2fs", deployment, last.message, attempt, delay
+                )
+                await asyncio.sleep(delay)
+        log.info("%r gave up after %d attempts: %s", deployment, max_attempts, last.message)
+    yield ev.failed(last)

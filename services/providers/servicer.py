@@ -1,0 +1,69 @@
+"""The ProviderService over gRPC: route, then stream with retries and failover.
+
+Cancellation: when the caller goes away, gRPC cancels this handler's task; the connector's
+`async with` then closes the upstream response and its connection."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from rhone import canonical as ev
+from rhone.errors import Code, RhoneError, make_failure
+from rhone.v1 import generation_pb2 as gen
+from rhone.v1 import providers_pb2 as pb
+from rhone.v1 import providers_pb2_grpc as pb_grpc
+from services.providers.config import ProvidersSettings
+from services.providers.failover import Connector, generate_with_failover
+from services.providers.routing import known_models, route
+
+
+class ProviderServicer(pb_grpc.ProviderServiceServicer):
+    def __init__(self, settings: ProvidersSettings, connectors: dict[str, Connector]) -> None:
+        self.settings = settings
+        self.connectors = connectors
+
+    async def Generate(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gen.GenerationEvent]:
+        try:
+            deployments = route(request.model, self.settings)
+        except RhoneError as exc:
+            yield ev.failed(exc.failure)
+            return
+        remaining = context.time_remaining()
+        deadline = self.settings.call_timeout_s if remaining is None else remaining
+        events = generate_with_failover(
+            request,
+            deployments,
+            self.connectors,
+            max_attempts=self.settings.max_attempts,
+            max_backoff_s=self.settings.max_backoff_s,
+        )
+        try:
+            async with asyncio.timeout(deadline):
+                async for event in events:
+                    yield event
+        except TimeoutError:
+            yield ev.failed(
+                make_failure(
+                    Code.ERROR_CODE_TIMEOUT,
+                    f"The call did not finish within its deadline of {deadline:.0f}s.",
+                )
+            )
+        finally:
+            await events.aclose()
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        created = int(time.time())
+        return pb.ListModelsResponse(
+            models=[
+                pb.ModelInfo(id=model, provider=provider, owned_by=provider, created=created)
+                for model, provider in known_models(self.settings)
+            ]
+        )

@@ -1,0 +1,52 @@
+"""python -m services.sessions: the sessions service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvloop
+
+from rhone.runtime.grpc_server import serve
+from rhone.runtime.logs import configure_logging
+from rhone.v1 import sessions_pb2, sessions_pb2_grpc
+from services.sessions.config import SessionsSettings
+from services.sessions.servicer import SessionServicer
+from services.sessions.sql_store import open_store
+from services.sessions.store import DEFAULT_TENANT
+
+
+def parse_tenant_keys(spec: str) -> list[tuple[str, str]]:
+    """'tenant_a:key1,tenant_b:key2' -> [(tenant_a, key1), (tenant_b, key2)]."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        tenant, sep, key = item.partition(":")
+        if not sep or not tenant or not key:
+            raise ValueError("RHONE_TENANT_KEYS entries must look like tenant:key")
+        pairs.append((tenant, key))
+    return pairs
+
+
+async def main() -> None:
+    log = configure_logging("sessions")
+    settings = SessionsSettings()
+    store = open_store(settings.database_url)
+    await store.open()
+    if settings.api_key:
+        await store.put_api_key(DEFAULT_TENANT, settings.api_key)
+    for tenant, key in parse_tenant_keys(settings.tenant_keys):
+        await store.put_api_key(tenant, key)
+    log.info("sessions store: %s", store.db.name)
+    servicer = SessionServicer(store)
+    await serve(
+        name="sessions",
+        listen=settings.listen,
+        register=lambda server: sessions_pb2_grpc.add_SessionServiceServicer_to_server(
+            servicer, server
+        ),
+        service_names=[sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name],
+        on_stop=store.close,
+    )
+
+
+if __name__ == "__main__":
+    uvloop.run(main())

@@ -1,0 +1,92 @@
+"""SQLite through aiosqlite (its own thread, so the event loop never blocks): the embedded
+default. One connection; writers are serialized by an asyncio lock around BEGIN IMMEDIATE."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from services.sessions.backends.base import Row
+
+
+class SqliteDatabase:
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._in_tx: asyncio.Task[Any] | None = None
+
+    async def connect(self) -> None:
+        if self._path != ":memory:":
+            Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self._path, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._conn.execute("PRAGMA foreign_keys=ON")
+        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        await self._conn.execute("PRAGMA busy_timeout=5000")
+
+    async def disconnect(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise RuntimeError("database not connected")
+        return self._conn
+
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[None]:
+        # One connection: a statement outside a transaction holds the lock for its duration, so
+        # it can never land inside another task's open transaction.
+        if self._in_tx is not None and self._in_tx is asyncio.current_task():
+            yield
+            return
+        async with self._lock:
+            yield
+
+    async def fetchone(self, sql: str, *args: Any) -> Row | None:
+        async with self._statement(), self.conn.execute(sql, args) as cursor:
+            row = await cursor.fetchone()
+        return row  # type: ignore[return-value]
+
+    async def fetchall(self, sql: str, *args: Any) -> Sequence[Row]:
+        async with self._statement(), self.conn.execute(sql, args) as cursor:
+            rows = await cursor.fetchall()
+        return rows  # type: ignore[return-value]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        async with self._statement():
+            await self.conn.execute(sql, args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self._statement():
+            await self.conn.executemany(sql, rows)
+
+    async def run_script(self, script: str) -> None:
+        await self.conn.executescript(script)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqliteDatabase]:
+        async with self._lock:
+            self._in_tx = asyncio.current_task()
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+            finally:
+                self._in_tx = None

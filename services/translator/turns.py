@@ -1,0 +1,161 @@
+"""One call's turn: take the session's lease, generate, record, give the lease back.
+
+The turn is committed when the `finished` event arrives and before that event is passed on,
+so that a client that starts its next call the moment it sees the end of this one finds the
+session free and this turn in it. A failed or cancelled call commits nothing and releases the
+lease: nothing half-written is ever replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+
+from rhone.canonical import StreamAccumulator
+from rhone.errors import Code, RhoneError, make_failure
+from rhone.v1 import generation_pb2 as gen
+from rhone.v1 import providers_pb2_grpc
+from rhone.v1 import sessions_pb2 as spb
+from rhone.v1 import sessions_pb2_grpc
+from services.translator.continuity import Composed, Continuity, compose
+
+log = logging.getLogger("rhone.translator.turns")
+
+
+def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
+    """A peer's gRPC error as the canonical failure a surface renders."""
+    status, details = exc.code(), exc.details() or ""
+    if status == grpc.StatusCode.NOT_FOUND:
+        return RhoneError.of(
+            Code.ERROR_CODE_NOT_FOUND, details, detail=f"{what}_not_found", param="rhone.session_id"
+        )
+    if status == grpc.StatusCode.ABORTED:
+        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=f"{what}_busy")
+    if status == grpc.StatusCode.FAILED_PRECONDITION:
+        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=f"{what}_conflict")
+    if status == grpc.StatusCode.UNAVAILABLE:
+        return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
+    return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed: {details}")
+
+
+class TurnRunner:
+    def __init__(
+        self,
+        sessions: sessions_pb2_grpc.SessionServiceStub,
+        providers: providers_pb2_grpc.ProviderServiceStub,
+        lease_ms: int,
+    ) -> None:
+        self.sessions = sessions
+        self.providers = providers
+        self.lease_ms = lease_ms
+
+    async def open(
+        self, tenant_id: str, request: gen.GenerateRequest, continuity: Continuity
+    ) -> OpenTurn:
+        """Takes the session's lease (creating the session when none is named)."""
+        try:
+            begun = await self.sessions.BeginTurn(
+                spb.BeginTurnRequest(
+                    tenant_id=tenant_id, session_id=continuity.session_id, lease_ms=self.lease_ms
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_failure(exc, what="session") from None
+        composed = compose(
+            request, list(begun.context), list(begun.session.instructions), continuity.stateless
+        )
+        return OpenTurn(self, tenant_id, begun.session.id, begun.lease_id, composed)
+
+
+class OpenTurn:
+    def __init__(
+        self,
+        runner: TurnRunner,
+        tenant_id: str,
+        session_id: str,
+        lease_id: str,
+        composed: Composed,
+    ) -> None:
+        self.runner = runner
+        self.tenant_id = tenant_id
+        self.session_id = session_id
+        self.lease_id = lease_id
+        self.composed = composed
+        self.response_id = ""
+        self.committed: spb.Turn | None = None
+        self._released = False
+
+    async def events(self) -> AsyncIterator[gen.GenerationEvent]:
+        """The call's canonical events; the turn is recorded just before `finished`."""
+        started_at = time.monotonic()
+        accumulator = StreamAccumulator()
+        call = self.runner.providers.Generate(self.composed.request)
+        try:
+            async for event in call:
+                accumulator.feed(event)
+                if event.HasField("finished"):
+                    failure = await self._commit(accumulator, started_at)
+                    if failure is not None:
+                        yield gen.GenerationEvent(failure=failure)
+                        return
+                yield event
+                if event.HasField("failure"):
+                    return
+        except grpc.aio.AioRpcError as exc:
+            yield gen.GenerationEvent(failure=rpc_failure(exc, what="providers").failure)
+        finally:
+            call.cancel()
+            await self.release()
+
+    async def _commit(
+        self, accumulator: StreamAccumulator, started_at: float
+    ) -> gen.Failure | None:
+        response = accumulator.result()
+        composed = self.composed
+        turn = spb.Turn(
+            input=composed.turn_input,
+            output=response.message,
+            model=response.model,
+            provider=response.provider,
+            usage=response.usage,
+            status=spb.TURN_STATUS_COMPLETED,
+            duration_ms=int((time.monotonic() - started_at) * 1000),
+            snapshot=composed.snapshot,
+            finish_reason=response.finish_reason,
+            response_id=self.response_id or response.id,
+        )
+        try:
+            committed = await self.runner.sessions.CommitTurn(
+                spb.CommitTurnRequest(
+                    tenant_id=self.tenant_id,
+                    session_id=self.session_id,
+                    lease_id=self.lease_id,
+                    turn=turn,
+                    instructions=composed.instructions or [],
+                    set_instructions=composed.instructions is not None,
+                )
+            )
+        except grpc.aio.AioRpcError as exc:
+            return rpc_failure(exc, what="session").failure
+        self.committed = committed.turn
+        self._released = True
+        return None
+
+    async def release(self) -> None:
+        """Gives the lease back without recording anything (idempotent; survives cancel)."""
+        if self._released:
+            return
+        self._released = True
+        request = spb.AbortTurnRequest(
+            tenant_id=self.tenant_id, session_id=self.session_id, lease_id=self.lease_id
+        )
+        try:
+            await asyncio.shield(self.runner.sessions.AbortTurn(request, timeout=10))
+        except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
+            # The lease expires by itself; the next call after that proceeds.
+            log.warning("could not release session %s: %r", self.session_id, exc)
+
+

@@ -1,0 +1,80 @@
+"""The rhone continuity object and how a call's messages meet the session's context."""
+
+from __future__ import annotations
+
+import pytest
+
+from rhone.errors import RhoneError
+from rhone.v1 import content_pb2 as c
+from rhone.v1 import generation_pb2 as gen
+from services.translator.continuity import Continuity, compose, parse_continuity
+
+
+def msg(role: int, text: str) -> c.Message:
+    return c.Message(role=role, parts=[c.Part(text=c.TextPart(text=text))])  # type: ignore[arg-type]
+
+
+def texts(messages) -> list[str]:
+    return [m.parts[0].text.text for m in messages]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (None, Continuity()),
+        ({}, Continuity()),
+        ({"session_id": "sess_1"}, Continuity(session_id="sess_1")),
+        ({"context_mode": "stateless"}, Continuity(stateless=True)),
+        ({"session_id": "s", "context_mode": "stateful"}, Continuity(session_id="s")),
+    ],
+)
+def test_parse_continuity(value, expected):
+    assert parse_continuity(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "param"),
+    [
+        ("sess_1", "rhone"),
+        ({"session_id": 5}, "rhone.session_id"),
+        ({"context_mode": "forgetful"}, "rhone.context_mode"),
+        ({"sesion_id": "typo"}, "rhone"),
+    ],
+)
+def test_bad_continuity_is_a_clear_400(value, param):
+    with pytest.raises(RhoneError) as caught:
+        parse_continuity(value)
+    assert caught.value.failure.param == param
+
+
+def test_stateful_prepends_context_and_records_only_new_messages():
+    context = [msg(c.ROLE_USER, "first"), msg(c.ROLE_ASSISTANT, "answer")]
+    request = gen.GenerateRequest(model="local", messages=[msg(c.ROLE_USER, "second")])
+    composed = compose(request, context, [], stateless=False)
+    assert texts(composed.request.messages) == ["first", "answer", "second"]
+    assert texts(composed.turn_input) == ["second"]
+    assert composed.instructions is None and not composed.snapshot
+
+
+def test_a_system_prompt_applies_to_the_call_and_becomes_the_default():
+    request = gen.GenerateRequest(messages=[msg(c.ROLE_SYSTEM, "new"), msg(c.ROLE_USER, "q")])
+    composed = compose(request, [msg(c.ROLE_USER, "old q")], [msg(c.ROLE_SYSTEM, "old")], False)
+    assert texts(composed.request.messages) == ["new", "old q", "q"]
+    assert texts(composed.instructions or []) == ["new"]
+    assert texts(composed.turn_input) == ["q"]
+
+
+def test_the_session_default_instructions_apply_when_none_sent():
+    request = gen.GenerateRequest(messages=[msg(c.ROLE_USER, "q")])
+    composed = compose(request, [], [msg(c.ROLE_SYSTEM, "default")], False)
+    assert texts(composed.request.messages) == ["default", "q"]
+
+
+def test_stateless_uses_the_transcript_as_sent_and_records_a_snapshot():
+    request = gen.GenerateRequest(
+        messages=[msg(c.ROLE_SYSTEM, "s"), msg(c.ROLE_USER, "a"), msg(c.ROLE_ASSISTANT, "b"), msg(c.ROLE_USER, "c")]
+    )
+    composed = compose(request, [msg(c.ROLE_USER, "stored")], [], stateless=True)
+    assert texts(composed.request.messages) == ["s", "a", "b", "c"]
+    assert texts(composed.turn_input) == ["a", "b", "c"]
+    assert composed.snapshot
