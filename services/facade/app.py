@@ -27,9 +27,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         finally:
             await state.close()
 
-    app = FastAPI(
-        title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None
-    )
+    app = FastAPI(title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(health.router)
     app.include_router(openai_chat.router)
 
@@ -44,6 +42,8 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
                 "code": None,
             }
         }
-        return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json")
+        return Response(
+            orjson.dumps(body), status_code=exc.status_code, media_type="application/json"
+        )
 
     return app

@@ -23,7 +23,9 @@ async def main() -> None:
         "local": LocalConnector(settings.local_token_delay_ms),
         "openai": OpenAIChatConnector(pool),
     }
-    enabled = ["local"] + (["openai"] if settings.openai_api_key or settings.openai_base_url else [])
+    enabled = ["local"] + (
+        ["openai"] if settings.openai_api_key or settings.openai_base_url else []
+    )
     log.info("providers enabled: %s", ", ".join(enabled))
     servicer = ProviderServicer(settings, connectors)
     await serve(

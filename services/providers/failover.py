@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Protocol
 
 from rhone import canonical as ev
@@ -44,7 +44,7 @@ async def generate_with_failover(
     *,
     max_attempts: int,
     max_backoff_s: float,
-) -> AsyncIterator[gen.GenerationEvent]:
+) -> AsyncGenerator[gen.GenerationEvent, None]:
     last = make_failure(Code.ERROR_CODE_UNAVAILABLE, "No deployment could serve the request.")
     for deployment in deployments:
         connector = connectors[deployment.provider]

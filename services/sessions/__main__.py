@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import uvloop
 
 from rhone.runtime.grpc_server import serve

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 from services.sessions.backends.base import Database, Row
@@ -29,7 +30,6 @@ from services.sessions.store import (
     new_turn_id,
     now_ms,
 )
-from rhone.jsonutil import struct_from_dict
 
 _SESSION_COLUMNS = (
     "id, tenant_id, version, instructions, metadata, default_model, created_at_ms, "

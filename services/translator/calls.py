@@ -110,4 +110,6 @@ class CallHandler:
 
 
 def _no_answer() -> gen.Failure:
-    return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The provider ended the call without an answer.")
+    return make_failure(
+        Code.ERROR_CODE_UNAVAILABLE, "The provider ended the call without an answer."
+    )

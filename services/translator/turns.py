@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator
 import grpc
 
 from rhone.canonical import StreamAccumulator
-from rhone.errors import Code, RhoneError, make_failure
+from rhone.errors import Code, RhoneError
 from rhone.v1 import generation_pb2 as gen
-from rhone.v1 import providers_pb2_grpc
+from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
-from rhone.v1 import sessions_pb2_grpc
 from services.translator.continuity import Composed, Continuity, compose
 
 log = logging.getLogger("rhone.translator.turns")
@@ -157,5 +156,3 @@ class OpenTurn:
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
             # The lease expires by itself; the next call after that proceeds.
             log.warning("could not release session %s: %r", self.session_id, exc)
-
-

@@ -72,7 +72,12 @@ def test_the_session_default_instructions_apply_when_none_sent():
 
 def test_stateless_uses_the_transcript_as_sent_and_records_a_snapshot():
     request = gen.GenerateRequest(
-        messages=[msg(c.ROLE_SYSTEM, "s"), msg(c.ROLE_USER, "a"), msg(c.ROLE_ASSISTANT, "b"), msg(c.ROLE_USER, "c")]
+        messages=[
+            msg(c.ROLE_SYSTEM, "s"),
+            msg(c.ROLE_USER, "a"),
+            msg(c.ROLE_ASSISTANT, "b"),
+            msg(c.ROLE_USER, "c"),
+        ]
     )
     composed = compose(request, [msg(c.ROLE_USER, "stored")], [], stateless=True)
     assert texts(composed.request.messages) == ["s", "a", "b", "c"]

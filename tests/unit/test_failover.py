@@ -42,7 +42,11 @@ def fail(code: int, status: int = 0) -> list[gen.GenerationEvent]:
 
 async def run(connector: Scripted, deployments: list[Deployment]) -> list[gen.GenerationEvent]:
     stream = generate_with_failover(
-        gen.GenerateRequest(), deployments, {"scripted": connector}, max_attempts=2, max_backoff_s=0.01
+        gen.GenerateRequest(),
+        deployments,
+        {"scripted": connector},
+        max_attempts=2,
+        max_backoff_s=0.01,
     )
     return [e async for e in stream]
 
@@ -51,11 +55,17 @@ A, B = Deployment("scripted", "a"), Deployment("scripted", "b")
 
 
 async def test_rate_limited_first_deployment_fails_over_to_the_second():
-    connector = Scripted(fail(Code.ERROR_CODE_RATE_LIMITED, 429), fail(Code.ERROR_CODE_RATE_LIMITED, 429), ok("hi"))
+    connector = Scripted(
+        fail(Code.ERROR_CODE_RATE_LIMITED, 429), fail(Code.ERROR_CODE_RATE_LIMITED, 429), ok("hi")
+    )
     events = await run(connector, [A, B])
     assert connector.calls == ["a", "a", "b"]
     assert [e.WhichOneof("event") for e in events] == [
-        "started", "part_started", "part_delta", "part_finished", "finished"
+        "started",
+        "part_started",
+        "part_delta",
+        "part_finished",
+        "finished",
     ]
 
 
@@ -67,7 +77,10 @@ async def test_non_retryable_failure_is_returned_at_once():
 
 
 async def test_failure_after_the_first_event_is_not_retried():
-    cut = [ev.started("r", "m", "scripted"), ev.failed(make_failure(Code.ERROR_CODE_UNAVAILABLE, "cut"))]
+    cut = [
+        ev.started("r", "m", "scripted"),
+        ev.failed(make_failure(Code.ERROR_CODE_UNAVAILABLE, "cut")),
+    ]
     connector = Scripted(cut, ok("never"))
     events = await run(connector, [A, B])
     assert connector.calls == ["a"]

@@ -18,8 +18,13 @@ def msg(role: int, text: str) -> c.Message:
 
 
 def weather_tool() -> gen.Tool:
-    schema = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}}
-    return gen.Tool(name="get_weather", description="Weather", parameters_json=orjson.dumps(schema).decode())
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+    }
+    return gen.Tool(
+        name="get_weather", description="Weather", parameters_json=orjson.dumps(schema).decode()
+    )
 
 
 def test_answer_counts_user_turns_and_repeats_the_first():
@@ -33,13 +38,16 @@ def test_answer_counts_user_turns_and_repeats_the_first():
     )
     reply = reply_to(request)
     assert reply.text == (
-        'You said: "What is my name?". This is user turn 2; your first message was: "My name is Ada.".'
+        'You said: "What is my name?". This is user turn 2; '
+        'your first message was: "My name is Ada.".'
     )
     assert reply.finish == gen.FINISH_REASON_STOP
 
 
 def test_system_prompt_is_quoted():
-    request = gen.GenerateRequest(messages=[msg(c.ROLE_SYSTEM, "Be brief."), msg(c.ROLE_USER, "hi")])
+    request = gen.GenerateRequest(
+        messages=[msg(c.ROLE_SYSTEM, "Be brief."), msg(c.ROLE_USER, "hi")]
+    )
     assert reply_to(request).text.endswith(' System: "Be brief.".')
 
 
@@ -76,7 +84,9 @@ def test_no_tool_call_when_not_asked_or_choice_none():
 def test_tool_result_is_reported_by_tool_name():
     call = c.Part(tool_call=c.ToolCallPart(id="call_1", name="get_weather", arguments="{}"))
     result = c.Part(
-        tool_result=c.ToolResultPart(call_id="call_1", content=[c.Part(text=c.TextPart(text="sunny"))])
+        tool_result=c.ToolResultPart(
+            call_id="call_1", content=[c.Part(text=c.TextPart(text="sunny"))]
+        )
     )
     request = gen.GenerateRequest(
         messages=[
@@ -92,7 +102,11 @@ def test_tool_result_is_reported_by_tool_name():
     ("config", "text", "finish"),
     [
         (gen.GenerationConfig(max_tokens=3), 'You said: "a".', gen.FINISH_REASON_LENGTH),
-        (gen.GenerationConfig(stop=["turn"]), 'You said: "a". This is user ', gen.FINISH_REASON_STOP_SEQUENCE),
+        (
+            gen.GenerationConfig(stop=["turn"]),
+            'You said: "a". This is user ',
+            gen.FINISH_REASON_STOP_SEQUENCE,
+        ),
     ],
     ids=["max_tokens_cuts", "stop_sequence_cuts"],
 )
@@ -102,7 +116,10 @@ def test_limits(config: gen.GenerationConfig, text: str, finish: int):
 
 
 def test_json_schema_answer_is_an_instance():
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}, "turns": {"type": "integer"}}}
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "turns": {"type": "integer"}},
+    }
     request = gen.GenerateRequest(
         messages=[msg(c.ROLE_USER, "hi")],
         config=gen.GenerationConfig(

@@ -21,8 +21,13 @@ def test_local_names_route_to_the_local_model(model: str):
 
 @pytest.mark.parametrize(
     ("model", "upstream"),
-    [("gpt-4o", "gpt-4o"), ("o3-mini", "o3-mini"), ("o1", "o1"), ("o4-mini", "o4-mini"),
-     ("openai/my-model", "my-model")],
+    [
+        ("gpt-4o", "gpt-4o"),
+        ("o3-mini", "o3-mini"),
+        ("o1", "o1"),
+        ("o4-mini", "o4-mini"),
+        ("openai/my-model", "my-model"),
+    ],
 )
 def test_openai_family_routes_to_openai_with_the_key(model: str, upstream: str):
     (deployment,) = route(model, settings(OPENAI_API_KEY="sk-test"))
@@ -33,7 +38,9 @@ def test_openai_family_routes_to_openai_with_the_key(model: str, upstream: str):
 
 
 def test_openai_base_url_is_used_when_set():
-    (deployment,) = route("gpt-4o", settings(OPENAI_API_KEY="k", OPENAI_BASE_URL="http://127.0.0.1:9/v1"))
+    (deployment,) = route(
+        "gpt-4o", settings(OPENAI_API_KEY="k", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    )
     assert deployment.base_url == "http://127.0.0.1:9/v1"
 
 

@@ -21,7 +21,7 @@ def test_frames():
 
 
 def test_crlf_comments_and_multiline_data():
-    text = ': keep-alive\r\nevent: x\r\ndata: one\r\ndata: two\r\n\r\ndata:three\n\n'
+    text = ": keep-alive\r\nevent: x\r\ndata: one\r\ndata: two\r\n\r\ndata:three\n\n"
     assert parse([text]) == [("x", "one\ntwo"), (None, "three")]
 
 

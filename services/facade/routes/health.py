@@ -37,5 +37,11 @@ async def readyz(request: Request) -> Response:
         _serving(state.translator_channel), _serving(state.sessions_channel)
     )
     ready = translator and sessions
-    body = {"status": "ok" if ready else "unavailable", "translator": translator, "sessions": sessions}
-    return Response(orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json")
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "translator": translator,
+        "sessions": sessions,
+    }
+    return Response(
+        orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
+    )

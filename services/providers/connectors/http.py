@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -84,7 +84,7 @@ class HttpConnector:
 
     async def stream(
         self, request: gen.GenerateRequest, deployment: Deployment
-    ) -> AsyncIterator[gen.GenerationEvent]:
+    ) -> AsyncGenerator[gen.GenerationEvent, None]:
         client = self._pool.client(deployment.base_url)
         content = orjson.dumps(self.body(deployment, request))
         headers = {"content-type": "application/json", **self.headers(deployment)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from rhone import canonical as ev
 from rhone.v1 import generation_pb2 as gen
@@ -26,7 +26,7 @@ class LocalConnector:
 
     async def stream(
         self, request: gen.GenerateRequest, deployment: Deployment
-    ) -> AsyncIterator[gen.GenerationEvent]:
+    ) -> AsyncGenerator[gen.GenerationEvent, None]:
         reply = reply_to(request)
         yield ev.started("local-" + secrets.token_hex(12), deployment.model, self.provider)
         index = 0

@@ -93,9 +93,10 @@ def reply_to(request: gen.GenerateRequest) -> LocalReply:
     elif last is not None and last.role == content.ROLE_USER and _wants_tool(request, last):
         tool = _chosen_tool(request, message_text(last))
         arguments = _arguments_for(tool, message_text(last))
-        call_id = "call_" + hashlib.sha256(
-            f"{len(messages)}:{tool.name}:{arguments}".encode()
-        ).hexdigest()[:24]
+        call_id = (
+            "call_"
+            + hashlib.sha256(f"{len(messages)}:{tool.name}:{arguments}".encode()).hexdigest()[:24]
+        )
         reply.tool_calls.append((call_id, tool.name, arguments))
         reply.finish = gen.FINISH_REASON_TOOL_CALLS
     else:
@@ -121,14 +122,9 @@ def _answer(
     if fmt.type == gen.ResponseFormat.TYPE_JSON_SCHEMA:
         schema = orjson.loads(fmt.schema_json) if fmt.schema_json else {}
         return orjson.dumps(_instance(schema, last, len(users))).decode()
-    text = (
-        f'You said: "{last}". This is user turn {len(users)}; '
-        f'your first message was: "{first}".'
-    )
+    text = f'You said: "{last}". This is user turn {len(users)}; your first message was: "{first}".'
     system = [
-        message_text(m)
-        for m in messages
-        if m.role in (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
+        message_text(m) for m in messages if m.role in (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
     ]
     if system:
         text += f' System: "{" ".join(system)}".'

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 Row = Mapping[str, Any]
 
 
-class Database(Protocol):
-    name: str
-
-    async def connect(self) -> None: ...
-
-    async def disconnect(self) -> None: ...
+class Queries(Protocol):
+    """Statements, inside or outside a transaction."""
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None: ...
 
@@ -24,11 +20,15 @@ class Database(Protocol):
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
+
+class Database(Queries, Protocol):
+    name: str
+
+    async def connect(self) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
     async def run_script(self, script: str) -> None: ...
 
-    def transaction(self) -> AbstractAsyncContextManager[Database]: ...
+    def transaction(self) -> AbstractAsyncContextManager[Queries]: ...
 
-
-async def aiter_rows(rows: Sequence[Row]) -> AsyncIterator[Row]:
-    for row in rows:
-        yield row

@@ -53,9 +53,7 @@ class PostgresDatabase:
         self._pool: asyncpg.Pool | None = None
 
     async def connect(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=self._min, max_size=self._max
-        )
+        self._pool = await asyncpg.create_pool(self._dsn, min_size=self._min, max_size=self._max)
 
     async def disconnect(self) -> None:
         if self._pool is not None:
