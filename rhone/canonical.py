@@ -94,7 +94,11 @@ class StreamAccumulator:
         kind = event.WhichOneof("event")
         if kind == "started":
             s = event.started
-            self.response.id, self.response.model, self.response.provider = s.id, s.model, s.provider
+            self.response.id, self.response.model, self.response.provider = (
+                s.id,
+                s.model,
+                s.provider,
+            )
         elif kind == "part_started":
             self._start(event.part_started)
         elif kind == "part_delta":
@@ -156,7 +160,9 @@ def stamp_origin(message: content.Message, provider: str) -> None:
         kind = part.WhichOneof("kind")
         if kind == "thinking" and not part.thinking.origin:
             part.thinking.origin = provider
-        elif kind == "tool_call" and part.tool_call.signature and not part.tool_call.signature_origin:
+        elif (
+            kind == "tool_call" and part.tool_call.signature and not part.tool_call.signature_origin
+        ):
             part.tool_call.signature_origin = provider
 
 

@@ -78,7 +78,7 @@ class Cluster:
         out: IO[bytes] | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
+            out = open(self.log_dir / f"{name}.log", "ab")
             self._logs.append(out)
         self.processes[name] = subprocess.Popen(
             [sys.executable, "-m", f"services.{name}"],
