@@ -102,7 +102,9 @@ async def test_another_tenants_session_is_not_found(store: SqlSessionStore):
 async def test_a_snapshot_turn_restarts_the_context(store: SqlSessionStore):
     sid = await one_turn(store, "t", "", "old", "old answer")
     begun = await store.begin_turn("t", sid, LEASE)
-    await store.commit_turn("t", sid, begun.lease_id, turn("transcript", "new", snapshot=True), None)
+    await store.commit_turn(
+        "t", sid, begun.lease_id, turn("transcript", "new", snapshot=True), None
+    )
     await one_turn(store, "t", sid, "after", "ok")
     begun = await store.begin_turn("t", sid, LEASE)
     assert texts(begun.context) == ["transcript", "new", "after", "ok"]
