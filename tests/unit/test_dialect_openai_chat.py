@@ -576,8 +576,13 @@ def test_decode_request_rejects_bad_input_naming_the_field(
     assert error["error"]["type"] == "invalid_request_error"
 
 
+# What orjson can hand over: 64-bit integers, finite floats.
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
     lambda inner: (
         st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
     ),
@@ -623,12 +628,14 @@ _fuzzed_body = st.fixed_dictionaries(
             "stream_options",
             "n",
             "temperature",
+            "user",
+            "logit_bias",
         )
     },
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(_fuzzed_body)
 def test_decode_request_answers_any_body_with_a_request_or_an_invalid_request_error(
     sent: dict[str, Any],
@@ -1444,14 +1451,8 @@ UPSTREAM_CASES = [
             START,
             canonical.part_started(0, gen.PART_KIND_TEXT),
             canonical.text_delta(0, "Hi"),
-            canonical.failed(
-                make_failure(
-                    gen.ERROR_CODE_INTERNAL,
-                    "The upstream stream ended before the response finished.",
-                )
-            ),
         ],
-        id="cut-short-is-a-failure",
+        id="cut-short-leaves-the-ending-to-the-caller",
     ),
 ]
 
@@ -1460,7 +1461,8 @@ UPSTREAM_CASES = [
 def test_stream_decoder(chunks: list[dict[str, Any]], want: list[gen.GenerationEvent]) -> None:
     events = _upstream(*chunks)
     assert events == want
-    _assert_canonical_order(events)
+    if events[-1].WhichOneof("event") in ("finished", "failure"):
+        _assert_canonical_order(events)
 
 
 # ------------------------------------------------------------------ upstream: decode_response

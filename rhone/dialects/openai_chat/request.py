@@ -285,7 +285,7 @@ def _encode_config(config: gen.GenerationConfig, body: dict[str, Any]) -> None:
     if config.stop:
         body["stop"] = list(config.stop)
     if config.HasField("seed"):
-        pass
+        body["seed"] = config.seed
     if config.reasoning_effort:
         body["reasoning_effort"] = config.reasoning_effort
     fmt = config.response_format

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhone import canonical
-from rhone.errors import make_failure
 from rhone.v1 import generation_pb2 as gen
 
 from .errors import failure_from_error
@@ -56,15 +55,10 @@ class ChatStreamDecoder:
         return out
 
     def close(self) -> Events:
-        if self._ended:
+        if self._ended or self._finish is None:
+            # Without a finish_reason the answer was cut short: nothing here can finish it, and
+            # the caller that saw the body end reports that (the providers' HttpConnector does).
             return []
-        if self._finish is None:
-            # [DONE] or the end of the body before any finish_reason: the answer is cut short.
-            self._ended = True
-            failure = make_failure(
-                gen.ERROR_CODE_INTERNAL, "The upstream stream ended before the response finished."
-            )
-            return [canonical.failed(failure)]
         return self._end()
 
     def _choice(self, choice: Mapping[str, Any], out: Events) -> None:
