@@ -7,6 +7,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CountTokensResponse(_message.Message):
+    __slots__ = ("input_tokens", "estimated")
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_FIELD_NUMBER: _ClassVar[int]
+    input_tokens: int
+    estimated: bool
+    def __init__(self, input_tokens: _Optional[int] = ..., estimated: _Optional[bool] = ...) -> None: ...
+
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -47,6 +47,11 @@ class ProviderServiceStub:
                 request_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.CountTokens = channel.unary_unary(
+                '/rhone.v1.ProviderService/CountTokens',
+                request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_providers__pb2.CountTokensResponse.FromString,
+                _registered_method=True)
 
 
 class ProviderServiceServicer:
@@ -66,6 +71,14 @@ class ProviderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountTokens(self, request, context):
+        """The prompt's size in the routed model's tokens: the upstream's own count where it has one,
+        else an estimate.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProviderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +91,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'CountTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountTokens,
+                    request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_providers__pb2.CountTokensResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +154,33 @@ class ProviderService:
             '/rhone.v1.ProviderService/ListModels',
             rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
             rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.ProviderService/CountTokens',
+            rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+            rhone_dot_v1_dot_providers__pb2.CountTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,14 +88,16 @@ class ResolveApiKeyResponse(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
-    __slots__ = ("tenant_id", "metadata", "instructions")
+    __slots__ = ("tenant_id", "metadata", "instructions", "default_model")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     metadata: _struct_pb2.Struct
     instructions: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
-    def __init__(self, tenant_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
+    default_model: str
+    def __init__(self, tenant_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., default_model: _Optional[str] = ...) -> None: ...
 
 class GetSessionRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id")
@@ -106,14 +108,16 @@ class GetSessionRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class BeginTurnRequest(_message.Message):
-    __slots__ = ("tenant_id", "session_id", "lease_ms")
+    __slots__ = ("tenant_id", "session_id", "lease_ms", "from_response_id")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    FROM_RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     session_id: str
     lease_ms: int
-    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_ms: _Optional[int] = ...) -> None: ...
+    from_response_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_ms: _Optional[int] = ..., from_response_id: _Optional[str] = ...) -> None: ...
 
 class BeginTurnResponse(_message.Message):
     __slots__ = ("session", "lease_id", "context")
@@ -176,3 +180,111 @@ class ListTurnsResponse(_message.Message):
     TURNS_FIELD_NUMBER: _ClassVar[int]
     turns: _containers.RepeatedCompositeFieldContainer[Turn]
     def __init__(self, turns: _Optional[_Iterable[_Union[Turn, _Mapping]]] = ...) -> None: ...
+
+class ListSessionsRequest(_message.Message):
+    __slots__ = ("tenant_id", "page_size", "cursor")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    page_size: int
+    cursor: str
+    def __init__(self, tenant_id: _Optional[str] = ..., page_size: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
+
+class ListSessionsResponse(_message.Message):
+    __slots__ = ("sessions", "next_cursor")
+    SESSIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    sessions: _containers.RepeatedCompositeFieldContainer[Session]
+    next_cursor: str
+    def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class MessageList(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    def __init__(self, messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
+
+class UpdateSessionRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "metadata", "instructions", "default_model")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    metadata: _struct_pb2.Struct
+    instructions: MessageList
+    default_model: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instructions: _Optional[_Union[MessageList, _Mapping]] = ..., default_model: _Optional[str] = ...) -> None: ...
+
+class DeleteSessionRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSessionResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class BranchSessionRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "at_turn_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    at_turn_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., at_turn_id: _Optional[str] = ...) -> None: ...
+
+class GetTurnByResponseIdRequest(_message.Message):
+    __slots__ = ("tenant_id", "response_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    response_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., response_id: _Optional[str] = ...) -> None: ...
+
+class GetTurnByResponseIdResponse(_message.Message):
+    __slots__ = ("turn", "session_id", "is_latest")
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    IS_LATEST_FIELD_NUMBER: _ClassVar[int]
+    turn: Turn
+    session_id: str
+    is_latest: bool
+    def __init__(self, turn: _Optional[_Union[Turn, _Mapping]] = ..., session_id: _Optional[str] = ..., is_latest: _Optional[bool] = ...) -> None: ...
+
+class DeleteResponseRequest(_message.Message):
+    __slots__ = ("tenant_id", "response_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    response_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., response_id: _Optional[str] = ...) -> None: ...
+
+class DeleteResponseResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LoadContextRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "from_response_id")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    from_response_id: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., from_response_id: _Optional[str] = ...) -> None: ...
+
+class LoadContextResponse(_message.Message):
+    __slots__ = ("session", "context")
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    session: Session
+    context: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...

@@ -70,6 +70,41 @@ class SessionServiceStub:
                 request_serializer=rhone_dot_v1_dot_sessions__pb2.ListTurnsRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_sessions__pb2.ListTurnsResponse.FromString,
                 _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/rhone.v1.SessionService/ListSessions',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.UpdateSession = channel.unary_unary(
+                '/rhone.v1.SessionService/UpdateSession',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.UpdateSessionRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.Session.FromString,
+                _registered_method=True)
+        self.DeleteSession = channel.unary_unary(
+                '/rhone.v1.SessionService/DeleteSession',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.DeleteSessionRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.DeleteSessionResponse.FromString,
+                _registered_method=True)
+        self.BranchSession = channel.unary_unary(
+                '/rhone.v1.SessionService/BranchSession',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.BranchSessionRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.Session.FromString,
+                _registered_method=True)
+        self.GetTurnByResponseId = channel.unary_unary(
+                '/rhone.v1.SessionService/GetTurnByResponseId',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.GetTurnByResponseIdRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.GetTurnByResponseIdResponse.FromString,
+                _registered_method=True)
+        self.DeleteResponse = channel.unary_unary(
+                '/rhone.v1.SessionService/DeleteResponse',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.DeleteResponseRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.DeleteResponseResponse.FromString,
+                _registered_method=True)
+        self.LoadContext = channel.unary_unary(
+                '/rhone.v1.SessionService/LoadContext',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.LoadContextRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.LoadContextResponse.FromString,
+                _registered_method=True)
 
 
 class SessionServiceServicer:
@@ -121,6 +156,55 @@ class SessionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListSessions(self, request, context):
+        """A tenant's sessions, newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSession(self, request, context):
+        """Replaces the fields that are set; the others are kept.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSession(self, request, context):
+        """Deletes a session and its turns; a later call naming it is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BranchSession(self, request, context):
+        """A new session holding copies of the turns up to a turn, with a pointer to its parent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTurnByResponseId(self, request, context):
+        """The turn a surface's response id names (OpenAI Responses' `resp_...`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteResponse(self, request, context):
+        """Forgets a response id; its turn stays in the session's history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LoadContext(self, request, context):
+        """The context BeginTurn would return, without taking a lease or branching (`store: false`).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -158,6 +242,41 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.ListTurns,
                     request_deserializer=rhone_dot_v1_dot_sessions__pb2.ListTurnsRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_sessions__pb2.ListTurnsResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.ListSessionsRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'UpdateSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSession,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.UpdateSessionRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.Session.SerializeToString,
+            ),
+            'DeleteSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSession,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.DeleteSessionRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.DeleteSessionResponse.SerializeToString,
+            ),
+            'BranchSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.BranchSession,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.BranchSessionRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.Session.SerializeToString,
+            ),
+            'GetTurnByResponseId': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTurnByResponseId,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.GetTurnByResponseIdRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.GetTurnByResponseIdResponse.SerializeToString,
+            ),
+            'DeleteResponse': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteResponse,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.DeleteResponseRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.DeleteResponseResponse.SerializeToString,
+            ),
+            'LoadContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.LoadContext,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.LoadContextRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.LoadContextResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +469,195 @@ class SessionService:
             '/rhone.v1.SessionService/ListTurns',
             rhone_dot_v1_dot_sessions__pb2.ListTurnsRequest.SerializeToString,
             rhone_dot_v1_dot_sessions__pb2.ListTurnsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/ListSessions',
+            rhone_dot_v1_dot_sessions__pb2.ListSessionsRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/UpdateSession',
+            rhone_dot_v1_dot_sessions__pb2.UpdateSessionRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/DeleteSession',
+            rhone_dot_v1_dot_sessions__pb2.DeleteSessionRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.DeleteSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BranchSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/BranchSession',
+            rhone_dot_v1_dot_sessions__pb2.BranchSessionRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.Session.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTurnByResponseId(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/GetTurnByResponseId',
+            rhone_dot_v1_dot_sessions__pb2.GetTurnByResponseIdRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.GetTurnByResponseIdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteResponse(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/DeleteResponse',
+            rhone_dot_v1_dot_sessions__pb2.DeleteResponseRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.DeleteResponseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LoadContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/LoadContext',
+            rhone_dot_v1_dot_sessions__pb2.LoadContextRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.LoadContextResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,7 +57,7 @@ class CallRequest(_message.Message):
     def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ...) -> None: ...
 
 class CallHead(_message.Message):
-    __slots__ = ("status", "content_type", "headers")
+    __slots__ = ("status", "content_type", "headers", "stream")
     class HeadersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -68,10 +68,12 @@ class CallHead(_message.Message):
     STATUS_FIELD_NUMBER: _ClassVar[int]
     CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     HEADERS_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
     status: int
     content_type: str
     headers: _containers.ScalarMap[str, str]
-    def __init__(self, status: _Optional[int] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    stream: bool
+    def __init__(self, status: _Optional[int] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., stream: _Optional[bool] = ...) -> None: ...
 
 class CallFrame(_message.Message):
     __slots__ = ("head", "data")

@@ -78,7 +78,7 @@ class Relay:
             return error_response(dialect, make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
         frame_head = first.head
         headers = dict(frame_head.headers)
-        if frame_head.content_type != "text/event-stream":
+        if not frame_head.stream:
             body_parts = [frame.data async for frame in _frames(call)]
             return Response(
                 b"".join(body_parts),

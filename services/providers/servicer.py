@@ -19,6 +19,7 @@ from rhone.v1 import providers_pb2_grpc as pb_grpc
 from services.providers.config import ProvidersSettings
 from services.providers.failover import Connector, generate_with_failover
 from services.providers.routing import known_models, route
+from services.providers.tokens import estimate_tokens
 
 
 class ProviderServicer(pb_grpc.ProviderServiceServicer):
@@ -67,3 +68,20 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                 for model, provider in known_models(self.settings)
             ]
         )
+
+    async def CountTokens(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CountTokensResponse:
+        try:
+            deployment = route(request.model, self.settings)[0]
+        except RhoneError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
+            raise
+        counter = getattr(self.connectors[deployment.provider], "count_tokens", None)
+        if counter is not None:
+            try:
+                return pb.CountTokensResponse(input_tokens=await counter(request, deployment))
+            except RhoneError as exc:
+                if not exc.failure.retryable:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.failure.message)
+        return pb.CountTokensResponse(input_tokens=estimate_tokens(request), estimated=True)

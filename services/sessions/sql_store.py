@@ -3,7 +3,11 @@
 Concurrency: a call takes a session's lease in one conditional UPDATE (begin_turn) and gives
 it back when it appends its turn (commit_turn) or gives up (abort_turn). A second call on a
 busy session gets SessionBusy at once, before any generation starts; a crashed holder's lease
-expires. Appends bump the session's version in the same transaction that inserts the turn."""
+expires. Appends bump the session's version in the same transaction that inserts the turn.
+
+Branches: a branch holds copies of its parent's turns up to the branch point (same turn ids,
+same bodies), so loading its context stays one query and deleting the parent leaves it whole.
+A copy's `response_id` column is empty: a response id names the one turn that answered it."""
 
 from __future__ import annotations
 
@@ -14,15 +18,25 @@ import orjson
 from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
-from services.sessions.backends.base import Database, Row
+from services.sessions.backends.base import Database, Queries, Row
 from services.sessions.migrations import migrate
 from services.sessions.store import (
     Begun,
+    FoundTurn,
+    InvalidRequest,
     LeaseLost,
+    Loaded,
+    ResponseNotFound,
     SessionBusy,
+    SessionChanges,
     SessionNotFound,
+    SessionPage,
+    TurnNotFound,
     context_of,
+    context_start_at,
+    decode_cursor,
     decode_instructions,
+    encode_cursor,
     encode_instructions,
     hash_key,
     new_lease_id,
@@ -56,6 +70,29 @@ def turn_from_blob(blob: bytes) -> pb.Turn:
     turn = pb.Turn()
     turn.ParseFromString(bytes(blob))
     return turn
+
+
+def turn_from_row(row: Row) -> pb.Turn:
+    """A stored turn; a branch's copy shares its parent's body, so the row says where it is."""
+    turn = turn_from_blob(row["body"])
+    turn.session_id = row["session_id"]
+    turn.seq = row["seq"]
+    return turn
+
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+_TURN_COLUMNS = "session_id, seq, body"
+
+# The response lookup repeats the partial index's predicate (`response_id <> ''`): with a
+# parameter for the id, neither SQLite nor PostgreSQL can prove it and would skip the index.
+_FIND_RESPONSE = (
+    "SELECT t.session_id, t.seq, t.body, s.version FROM turns t "
+    "JOIN sessions s ON s.id = t.session_id "
+    "WHERE t.response_id = ? AND t.response_id <> '' AND s.tenant_id = ? "
+    "ORDER BY t.created_at_ms DESC, t.seq DESC LIMIT 1"
+)
 
 
 class SqlSessionStore:
@@ -94,46 +131,60 @@ class SqlSessionStore:
         *,
         metadata: dict[str, Any] | None = None,
         instructions: list[content.Message] | None = None,
+        default_model: str = "",
         lease_ms: int = 0,
     ) -> pb.Session:
-        session, _ = await self._insert_session(tenant_id, metadata, instructions, lease_ms)
-        return session
-
-    async def _insert_session(
-        self,
-        tenant_id: str,
-        metadata: dict[str, Any] | None,
-        instructions: list[content.Message] | None,
-        lease_ms: int,
-    ) -> tuple[pb.Session, str]:
-        now = now_ms()
-        session_id = new_session_id()
-        lease_id = new_lease_id() if lease_ms else None
-        await self.db.execute(
-            "INSERT INTO sessions (id, tenant_id, version, instructions, metadata, created_at_ms,"
-            " updated_at_ms, lease_id, lease_expires_ms) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
-            session_id,
-            tenant_id,
-            encode_instructions(instructions),
-            orjson.dumps(metadata or {}).decode(),
-            now,
-            now,
-            lease_id,
-            now + lease_ms if lease_ms else 0,
-        )
-        session = pb.Session(
-            id=session_id,
+        template = pb.Session(
             tenant_id=tenant_id,
             instructions=instructions or [],
             metadata=struct_from_dict(metadata or {}),
-            created_at_ms=now,
-            updated_at_ms=now,
+            default_model=default_model,
         )
-        return session, lease_id or ""
+        session, _ = await _insert_session(self.db, template, lease_ms=lease_ms)
+        return session
 
     async def get_session(self, tenant_id: str, session_id: str) -> pb.Session:
+        return session_from_row(await _session_row(self.db, tenant_id, session_id))
+
+    async def list_sessions(self, tenant_id: str, page_size: int, cursor: str) -> SessionPage:
+        """Newest first, keyset-paginated on the (tenant_id, created_at_ms, id) index."""
+        size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
+        where, args = "tenant_id = ?", [tenant_id]
+        if cursor:
+            millis, after_id = decode_cursor(cursor)
+            where += " AND (created_at_ms < ? OR (created_at_ms = ? AND id < ?))"
+            args += [millis, millis, after_id]
+        rows = await self.db.fetchall(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} "
+            "ORDER BY created_at_ms DESC, id DESC LIMIT ?",
+            *args,
+            size + 1,
+        )
+        sessions = [session_from_row(row) for row in rows[:size]]
+        more = len(rows) > size
+        last = sessions[-1] if sessions else None
+        next_cursor = encode_cursor(last.created_at_ms, last.id) if more and last else ""
+        return SessionPage(sessions=sessions, next_cursor=next_cursor)
+
+    async def update_session(
+        self, tenant_id: str, session_id: str, changes: SessionChanges
+    ) -> pb.Session:
+        # The version counts turns (a turn's seq is the version it made), so an update of the
+        # session's settings leaves it alone.
+        sets, args = ["updated_at_ms = ?"], [now_ms()]
+        if changes.metadata is not None:
+            sets.append("metadata = ?")
+            args.append(orjson.dumps(changes.metadata).decode())
+        if changes.instructions is not None:
+            sets.append("instructions = ?")
+            args.append(encode_instructions(changes.instructions))
+        if changes.default_model is not None:
+            sets.append("default_model = ?")
+            args.append(changes.default_model)
         row = await self.db.fetchone(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE id = ? AND tenant_id = ?",
+            f"UPDATE sessions SET {', '.join(sets)} WHERE id = ? AND tenant_id = ? "
+            f"RETURNING {_SESSION_COLUMNS}",
+            *args,
             session_id,
             tenant_id,
         )
@@ -141,11 +192,37 @@ class SqlSessionStore:
             raise SessionNotFound(session_id)
         return session_from_row(row)
 
+    async def delete_session(self, tenant_id: str, session_id: str) -> None:
+        """The session and its turns (ON DELETE CASCADE). A call holding its lease then fails
+        to commit (LeaseLost), so nothing is written to a deleted session."""
+        row = await self.db.fetchone(
+            "DELETE FROM sessions WHERE id = ? AND tenant_id = ? RETURNING id",
+            session_id,
+            tenant_id,
+        )
+        if row is None:
+            raise SessionNotFound(session_id)
+
+    async def branch_session(self, tenant_id: str, session_id: str, at_turn_id: str) -> pb.Session:
+        async with self.db.transaction() as tx:
+            parent = await _lock_session(tx, tenant_id, session_id)
+            seq = await _seq_of_turn(tx, parent, at_turn_id)
+            session, _ = await _branch(tx, parent, seq, lease_ms=0)
+        return session
+
     # turns
 
-    async def begin_turn(self, tenant_id: str, session_id: str, lease_ms: int) -> Begun:
+    async def begin_turn(
+        self, tenant_id: str, session_id: str, lease_ms: int, *, from_response_id: str = ""
+    ) -> Begun:
+        if from_response_id:
+            return await self._begin_from_response(
+                tenant_id, session_id, from_response_id, lease_ms
+            )
         if not session_id:
-            session, lease_id = await self._insert_session(tenant_id, None, None, lease_ms)
+            session, lease_id = await _insert_session(
+                self.db, pb.Session(tenant_id=tenant_id), lease_ms=lease_ms
+            )
             return Begun(session=session, lease_id=lease_id, context=[])
         now = now_ms()
         lease_id = new_lease_id()
@@ -162,79 +239,43 @@ class SqlSessionStore:
         if row is None:
             await self.get_session(tenant_id, session_id)  # raises SessionNotFound
             raise SessionBusy(session_id)
-        turns = await self.db.fetchall(
-            "SELECT body FROM turns WHERE session_id = ? AND seq >= ? ORDER BY seq",
-            session_id,
-            row["context_start"],
-        )
-        context = context_of([turn_from_blob(t["body"]) for t in turns])
+        context = context_of(await _turns_between(self.db, session_id, row["context_start"]))
         return Begun(session=session_from_row(row), lease_id=lease_id, context=context)
 
-    async def commit_turn(
-        self,
-        tenant_id: str,
-        session_id: str,
-        lease_id: str,
-        turn: pb.Turn,
-        instructions: list[content.Message] | None,
-    ) -> tuple[pb.Turn, int]:
-        now = now_ms()
-        stored = pb.Turn()
-        stored.CopyFrom(turn)
-        stored.session_id = session_id
-        stored.id = stored.id or new_turn_id()
-        stored.created_at_ms = stored.created_at_ms or now
+    async def _begin_from_response(
+        self, tenant_id: str, session_id: str, response_id: str, lease_ms: int
+    ) -> Begun:
+        """Continues the session when the response is its latest turn, else branches at it.
+
+        One transaction that locks the response's session row: a commit racing with it waits,
+        so "latest" cannot turn stale between the check and the lease, and concurrent calls
+        from one older response each get a branch of their own."""
         async with self.db.transaction() as tx:
+            found = await _find_response(tx, tenant_id, response_id, session_id)
+            parent = await _lock_session(tx, tenant_id, found["session_id"], response_id)
+            seq = int(found["seq"])
+            if seq != parent["version"]:
+                session, lease_id = await _branch(tx, parent, seq, lease_ms=lease_ms)
+                start = session_context_start = await _branch_start(tx, parent, seq)
+                del session_context_start
+                turns = await _turns_between(tx, session.id, start)
+                return Begun(session=session, lease_id=lease_id, context=context_of(turns))
+            now = now_ms()
+            if parent["lease_id"] is not None and parent["lease_expires_ms"] >= now:
+                raise SessionBusy(parent["id"])
+            lease_id = new_lease_id()
             row = await tx.fetchone(
-                "UPDATE sessions SET version = version + 1, lease_id = NULL, "
-                "lease_expires_ms = 0, updated_at_ms = ?, "
-                "context_start = CASE WHEN ? THEN version + 1 ELSE context_start END "
-                "WHERE id = ? AND tenant_id = ? AND lease_id = ? RETURNING version",
-                now,
-                stored.snapshot,
-                session_id,
-                tenant_id,
+                "UPDATE sessions SET lease_id = ?, lease_expires_ms = ? WHERE id = ? "
+                f"RETURNING {_SESSION_COLUMNS}",
                 lease_id,
+                now + lease_ms,
+                parent["id"],
             )
-            if row is None:
-                raise LeaseLost(session_id)
-            version = int(row["version"])
-            stored.seq = version
-            await tx.execute(
-                "INSERT INTO turns (session_id, seq, id, response_id, body, created_at_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                session_id,
-                version,
-                stored.id,
-                stored.response_id,
-                stored.SerializeToString(),
-                stored.created_at_ms,
-            )
-            if instructions is not None:
-                await tx.execute(
-                    "UPDATE sessions SET instructions = ? WHERE id = ?",
-                    encode_instructions(instructions),
-                    session_id,
-                )
-        return stored, version
+            assert row is not None  # locked above
+            turns = await _turns_between(tx, parent["id"], parent["context_start"])
+        return Begun(session=session_from_row(row), lease_id=lease_id, context=context_of(turns))
 
-    async def abort_turn(self, tenant_id: str, session_id: str, lease_id: str) -> None:
-        await self.db.execute(
-            "UPDATE sessions SET lease_id = NULL, lease_expires_ms = 0 "
-            "WHERE id = ? AND tenant_id = ? AND lease_id = ?",
-            session_id,
-            tenant_id,
-            lease_id,
-        )
-
-    async def list_turns(self, tenant_id: str, session_id: str) -> list[pb.Turn]:
-        await self.get_session(tenant_id, session_id)
-        rows = await self.db.fetchall(
-            "SELECT body FROM turns WHERE session_id = ? ORDER BY seq", session_id
-        )
-        return [turn_from_blob(row["body"]) for row in rows]
-
-
+#CONTINUE
 def open_store(database_url: str) -> SqlSessionStore:
     """The store for a database URL: sqlite:///path (or sqlite:///:memory:), postgresql://..."""
     if database_url.startswith("sqlite:///"):

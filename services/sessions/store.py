@@ -6,6 +6,8 @@ snapshot, whatever the session's length."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 import time
@@ -31,7 +33,19 @@ class LeaseLost(Exception):
 
 
 class TurnNotFound(Exception):
-    pass
+    """No such turn in the session."""
+
+
+class ResponseNotFound(Exception):
+    """No turn of this tenant's carries that response id (unknown, deleted, or another's)."""
+
+
+class InvalidRequest(ValueError):
+    """A request the store cannot act on as sent (the message says why)."""
+
+
+class InvalidCursor(InvalidRequest):
+    """A page cursor this store did not write."""
 
 
 def now_ms() -> int:
@@ -64,7 +78,30 @@ class Begun:
 @dataclass(slots=True)
 class SessionPage:
     sessions: list[pb.Session]
+    # Empty on the last page.
     next_cursor: str
+
+
+@dataclass(slots=True)
+class FoundTurn:
+    turn: pb.Turn
+    session_id: str
+    is_latest: bool
+
+
+@dataclass(slots=True)
+class Loaded:
+    session: pb.Session
+    context: list[content.Message]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionChanges:
+    """What UpdateSession replaces; None leaves a field as it is."""
+
+    metadata: dict[str, Any] | None = None
+    instructions: list[content.Message] | None = None
+    default_model: str | None = None
 
 
 class SessionStore(Protocol):
@@ -88,7 +125,25 @@ class SessionStore(Protocol):
 
     async def get_session(self, tenant_id: str, session_id: str) -> pb.Session: ...
 
-    async def begin_turn(self, tenant_id: str, session_id: str, lease_ms: int) -> Begun: ...
+    async def list_sessions(self, tenant_id: str, page_size: int, cursor: str) -> SessionPage: ...
+
+    async def update_session(
+        self, tenant_id: str, session_id: str, changes: SessionChanges
+    ) -> pb.Session: ...
+
+    async def delete_session(self, tenant_id: str, session_id: str) -> None: ...
+
+    async def branch_session(
+        self, tenant_id: str, session_id: str, at_turn_id: str
+    ) -> pb.Session: ...
+
+    async def begin_turn(
+        self, tenant_id: str, session_id: str, lease_ms: int, *, from_response_id: str = ""
+    ) -> Begun: ...
+
+    async def load_context(
+        self, tenant_id: str, session_id: str, *, from_response_id: str = ""
+    ) -> Loaded: ...
 
     async def commit_turn(
         self,
@@ -102,6 +157,10 @@ class SessionStore(Protocol):
     async def abort_turn(self, tenant_id: str, session_id: str, lease_id: str) -> None: ...
 
     async def list_turns(self, tenant_id: str, session_id: str) -> list[pb.Turn]: ...
+
+    async def get_turn_by_response_id(self, tenant_id: str, response_id: str) -> FoundTurn: ...
+
+    async def delete_response(self, tenant_id: str, response_id: str) -> None: ...
 
 
 def context_of(turns: list[pb.Turn]) -> list[content.Message]:
@@ -125,3 +184,30 @@ def decode_instructions(blob: bytes | None) -> list[content.Message]:
     holder = pb.Session()
     holder.ParseFromString(blob)
     return list(holder.instructions)
+
+
+def encode_cursor(created_at_ms: int, session_id: str) -> str:
+    """The position after a listed session. Opaque to callers: (created_at_ms, id) is the
+    keyset the listing index orders by, so a page costs the same wherever it starts, and
+    deleting the session a cursor names does not break the cursor."""
+    raw = f"{created_at_ms}:{session_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        millis, sep, session_id = raw.partition(":")
+        if not sep or not session_id or not millis.isdigit():
+            raise ValueError(cursor)
+        return int(millis), session_id
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor(cursor) from None
+
+
+def context_start_at(turns_newest_first: list[pb.Turn]) -> int:
+    """The seq the context of a cut session starts at: its last snapshot turn's, else 0."""
+    for turn in turns_newest_first:
+        if turn.snapshot:
+            return int(turn.seq)
+    return 0

@@ -9,26 +9,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import grpc
 import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.dialects.base import DecodedCall, Dialect
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.jsonutil import loads_object
-from rhone.sse import sse_frame
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.continuity import parse_continuity
-from services.translator.surfaces import dialect_for
+from services.translator.framing import Framer, JsonArrayFramer, SseFramer
+from services.translator.surfaces import Surface, surface_for
 from services.translator.turns import OpenTurn, TurnRunner
 
 JSON = "application/json"
-SSE = "text/event-stream"
+_GOOGLE = (tpb.SURFACE_GEMINI, tpb.SURFACE_VERTEX)
 
 
-def head(status: int, content_type: str, headers: dict[str, str] | None = None) -> tpb.CallFrame:
+def head(
+    status: int,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+    *,
+    stream: bool = False,
+) -> tpb.CallFrame:
     return tpb.CallFrame(
-        head=tpb.CallHead(status=status, content_type=content_type, headers=headers or {})
+        head=tpb.CallHead(
+            status=status, content_type=content_type, headers=headers or {}, stream=stream
+        )
     )
 
 
@@ -43,14 +52,25 @@ def error_frames(
     return [head(status, JSON, headers), data(orjson.dumps(body))]
 
 
+def framer_for(request: tpb.CallRequest) -> Framer:
+    if request.surface in _GOOGLE and request.params.get("alt") != "sse":
+        return JsonArrayFramer()
+    return SseFramer()
+
+
 class CallHandler:
     def __init__(self, runner: TurnRunner) -> None:
         self.runner = runner
 
     async def call(self, request: tpb.CallRequest) -> AsyncIterator[tpb.CallFrame]:
-        dialect = dialect_for(request.surface)
-        if dialect is None:
+        surface = surface_for(request.surface)
+        if surface is None:
             raise ValueError(f"unsupported surface {request.surface}")
+        dialect = surface.dialect
+        if surface.count_method and request.method == surface.count_method:
+            for frame in await self._count(surface, request):
+                yield frame
+            return
         try:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
@@ -61,7 +81,7 @@ class CallHandler:
                 yield frame
             return
         frames = (
-            self._stream(dialect, decoded, turn)
+            self._stream(dialect, decoded, turn, framer_for(request))
             if decoded.stream
             else self._whole(dialect, decoded, turn)
         )
@@ -72,7 +92,7 @@ class CallHandler:
             await turn.release()
 
     async def _stream(
-        self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn
+        self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn, framer: Framer
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = {"x-rhone-session-id": turn.session_id}
         events = turn.events()
@@ -82,16 +102,16 @@ class CallHandler:
             for frame in error_frames(dialect, failure, headers):
                 yield frame
             return
-        yield head(200, SSE, {**headers, "cache-control": "no-cache"})
+        yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, {"session_id": turn.session_id})
-        yield data(b"".join(sse_frame(item) for item in encoder.encode(first)))
+        yield data(framer.frame(encoder.encode(first)))
         async for event in events:
             items = encoder.encode(event)
             if items:
-                yield data(b"".join(sse_frame(item) for item in items))
-        closing = encoder.close()
+                yield data(framer.frame(items))
+        closing = framer.frame(encoder.close()) + framer.close()
         if closing:
-            yield data(b"".join(sse_frame(item) for item in closing))
+            yield data(closing)
 
     async def _whole(
         self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn
@@ -107,6 +127,31 @@ class CallHandler:
         body = dialect.encode_response(accumulator.result(), {"session_id": turn.session_id})
         yield head(200, JSON, headers)
         yield data(orjson.dumps(body))
+
+    async def _count(self, surface: Surface, request: tpb.CallRequest) -> list[tpb.CallFrame]:
+        """Token counting: no session, no turn; the routed provider counts."""
+        assert surface.decode_count is not None and surface.encode_count is not None
+        dialect = surface.dialect
+        try:
+            body = loads_object(request.body)
+            parse_continuity(body.pop("rhone", None))
+            canonical = surface.decode_count(body, request.params)
+            counted = await self.runner.providers.CountTokens(canonical, timeout=60)
+        except RhoneError as exc:
+            return error_frames(dialect, exc.failure)
+        except grpc.aio.AioRpcError as exc:
+            code = (
+                Code.ERROR_CODE_NOT_FOUND
+                if exc.code() == grpc.StatusCode.NOT_FOUND
+                else Code.ERROR_CODE_INVALID_REQUEST
+                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+                else Code.ERROR_CODE_UNAVAILABLE
+            )
+            detail = "model_not_found" if code == Code.ERROR_CODE_NOT_FOUND else ""
+            failure = make_failure(code, exc.details() or "", detail=detail, param="model")
+            return error_frames(dialect, failure)
+        answer = orjson.dumps(surface.encode_count(counted.input_tokens))
+        return [head(200, JSON), data(answer)]
 
 
 def _no_answer() -> gen.Failure:

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 from rhone import canonical as ev
 from rhone.v1 import generation_pb2 as gen
-from services.providers.connectors.local_model import reply_to
+from services.providers.connectors.local_model import count_tokens, reply_to
 from services.providers.routing import Deployment
 
 
@@ -51,6 +51,9 @@ class LocalConnector:
             index += 1
         yield ev.usage(reply.input_tokens, reply.output_tokens)
         yield ev.finished(reply.finish, reply.stop_sequence)
+
+    async def count_tokens(self, request: gen.GenerateRequest, deployment: Deployment) -> int:
+        return count_tokens(list(request.messages), list(request.tools))
 
     async def _paced(self, event: gen.GenerationEvent) -> gen.GenerationEvent:
         if self._delay:
