@@ -11,7 +11,14 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from services.facade.config import FacadeSettings
-from services.facade.routes import anthropic, google, health, models, openai_chat
+from services.facade.routes import (
+    anthropic,
+    google,
+    health,
+    models,
+    openai_chat,
+    openai_responses,
+)
 from services.facade.state import FacadeState
 
 
@@ -30,6 +37,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app = FastAPI(title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(health.router)
     app.include_router(openai_chat.router)
+    app.include_router(openai_responses.router)
     app.include_router(anthropic.router)
     app.include_router(google.router)
     app.include_router(models.router)

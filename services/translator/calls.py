@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import dataclasses
+import secrets
+
 import grpc
 import orjson
 
@@ -18,8 +21,9 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.jsonutil import loads_object
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
-from services.translator.continuity import parse_continuity
+from services.translator.continuity import Continuity, parse_continuity
 from services.translator.framing import Framer, JsonArrayFramer, SseFramer
+from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
 from services.translator.surfaces import Surface, surface_for
 from services.translator.turns import OpenTurn, TurnRunner
 
@@ -71,11 +75,21 @@ class CallHandler:
             for frame in await self._count(surface, request):
                 yield frame
             return
+        if request.method in STORED_RESPONSE_METHODS:
+            for frame in await stored_response_call(self.runner.sessions, surface, request):
+                yield frame
+            return
         try:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
             decoded = dialect.decode_request(body, request.params)
-            turn = await self.runner.open(request.tenant_id, decoded.request, continuity)
+            continuity = _with_surface_options(continuity, decoded)
+            response_id = (
+                surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""
+            )
+            turn = await self.runner.open(
+                request.tenant_id, decoded.request, continuity, response_id=response_id
+            )
         except RhoneError as exc:
             for frame in error_frames(dialect, exc.failure):
                 yield frame
@@ -83,7 +97,7 @@ class CallHandler:
         frames = (
             self._stream(dialect, decoded, turn, framer_for(request))
             if decoded.stream
-            else self._whole(dialect, decoded, turn)
+            else self._whole(surface, decoded, turn)
         )
         try:
             async for frame in frames:
@@ -94,7 +108,7 @@ class CallHandler:
     async def _stream(
         self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn, framer: Framer
     ) -> AsyncIterator[tpb.CallFrame]:
-        headers = {"x-rhone-session-id": turn.session_id}
+        headers = _session_headers(turn)
         events = turn.events()
         first = await anext(events, None)
         if first is None or first.HasField("failure"):
@@ -103,7 +117,7 @@ class CallHandler:
                 yield frame
             return
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
-        encoder = dialect.stream_encoder(decoded, {"session_id": turn.session_id})
+        encoder = dialect.stream_encoder(decoded, _meta(turn))
         yield data(framer.frame(encoder.encode(first)))
         async for event in events:
             items = encoder.encode(event)
@@ -114,17 +128,18 @@ class CallHandler:
             yield data(closing)
 
     async def _whole(
-        self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn
+        self, surface: Surface, decoded: DecodedCall, turn: OpenTurn
     ) -> AsyncIterator[tpb.CallFrame]:
-        headers = {"x-rhone-session-id": turn.session_id}
+        headers = _session_headers(turn)
         accumulator = StreamAccumulator()
         async for event in turn.events():
             accumulator.feed(event)
-        if accumulator.failure is not None or turn.committed is None:
-            for frame in error_frames(dialect, accumulator.failure or _no_answer(), headers):
+        if accumulator.failure is not None or not turn.completed:
+            failure = accumulator.failure or _no_answer()
+            for frame in error_frames(surface.dialect, failure, headers):
                 yield frame
             return
-        body = dialect.encode_response(accumulator.result(), {"session_id": turn.session_id})
+        body = surface.encode(accumulator.result(), decoded, _meta(turn))
         yield head(200, JSON, headers)
         yield data(orjson.dumps(body))
 
@@ -152,6 +167,25 @@ class CallHandler:
             return error_frames(dialect, failure)
         answer = orjson.dumps(surface.encode_count(counted.input_tokens))
         return [head(200, JSON), data(answer)]
+
+
+def _with_surface_options(continuity: Continuity, decoded: DecodedCall) -> Continuity:
+    """Continuity controls a surface has in its own words (OpenAI Responses'
+    previous_response_id and store)."""
+    previous = decoded.options.get("previous_response_id") or ""
+    record = bool(decoded.options.get("store", True))
+    if not previous and record:
+        return continuity
+    return dataclasses.replace(continuity, from_response_id=previous, record=record)
+
+
+def _session_headers(turn: OpenTurn) -> dict[str, str]:
+    return {"x-rhone-session-id": turn.session_id} if turn.session_id else {}
+
+
+def _meta(turn: OpenTurn) -> dict[str, str]:
+    """The `rhone` object a response carries (none for a call that kept nothing)."""
+    return {"session_id": turn.session_id} if turn.session_id else {}
 
 
 def _no_answer() -> gen.Failure:

@@ -23,6 +23,11 @@ _SYSTEM_ROLES = (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
 class Continuity:
     session_id: str = ""
     stateless: bool = False
+    # Continue from the turn a surface response id names (OpenAI Responses'
+    # previous_response_id): its session if it is the latest turn, else a branch at it.
+    from_response_id: str = ""
+    # False: read the context but record nothing (OpenAI Responses' store: false).
+    record: bool = True
 
 
 @dataclass(slots=True)

@@ -6,13 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rhone.dialects import anthropic_messages, gemini
-from rhone.dialects.base import Dialect
+from rhone.canonical import response_events
+from rhone.dialects import anthropic_messages, gemini, openai_responses
+from rhone.dialects.base import DecodedCall, Dialect
 from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 
 CountDecoder = Callable[[Mapping[str, Any], Mapping[str, str]], gen.GenerateRequest]
+WholeEncoder = Callable[[gen.GenerateResponse, DecodedCall, Mapping[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +24,39 @@ class Surface:
     count_method: str = ""
     decode_count: CountDecoder | None = None
     encode_count: Callable[[int], dict[str, Any]] | None = None
+    # When the surface names its responses itself (Responses' resp_...), the prefix of the id
+    # Rhone gives each turn, so that the id a client sees is the id it can continue from.
+    response_prefix: str = ""
+    # A whole (non-stream) answer that needs the request too (Responses echoes its settings).
+    encode_whole: WholeEncoder | None = None
+
+    def encode(
+        self, response: gen.GenerateResponse, decoded: DecodedCall, meta: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        if self.encode_whole is not None:
+            return self.encode_whole(response, decoded, meta)
+        return self.dialect.encode_response(response, meta)
+
+
+def encode_whole_response(
+    response: gen.GenerateResponse, decoded: DecodedCall, meta: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The Response object exactly as its stream would end, request echo included."""
+    encoder = openai_responses.ResponsesStreamEncoder(decoded, meta)
+    for event in response_events(response):
+        encoder.encode(event)
+    if encoder.final_response is None:
+        raise ValueError("the response stream did not finish")
+    return encoder.final_response
 
 
 SURFACES: dict[int, Surface] = {
     tpb.SURFACE_OPENAI_CHAT: Surface(OPENAI_CHAT),
+    tpb.SURFACE_OPENAI_RESPONSES: Surface(
+        openai_responses.DIALECT,
+        response_prefix="resp_",
+        encode_whole=encode_whole_response,
+    ),
     tpb.SURFACE_ANTHROPIC_MESSAGES: Surface(
         anthropic_messages.DIALECT,
         count_method="count_tokens",

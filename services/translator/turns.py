@@ -24,15 +24,21 @@ from services.translator.continuity import Composed, Continuity, compose
 log = logging.getLogger("rhone.translator.turns")
 
 
+_PARAM_OF = {"session": "rhone.session_id", "response": "previous_response_id"}
+
+
 def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
     """A peer's gRPC error as the canonical failure a surface renders."""
     status, details = exc.code(), exc.details() or ""
     if status == grpc.StatusCode.NOT_FOUND:
         return RhoneError.of(
-            Code.ERROR_CODE_NOT_FOUND, details, detail=f"{what}_not_found", param="rhone.session_id"
+            Code.ERROR_CODE_NOT_FOUND,
+            details,
+            detail=f"{what}_not_found",
+            param=_PARAM_OF.get(what, ""),
         )
     if status == grpc.StatusCode.ABORTED:
-        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=f"{what}_busy")
+        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail="session_busy")
     if status == grpc.StatusCode.FAILED_PRECONDITION:
         return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=f"{what}_conflict")
     if status == grpc.StatusCode.UNAVAILABLE:
@@ -52,21 +58,45 @@ class TurnRunner:
         self.lease_ms = lease_ms
 
     async def open(
-        self, tenant_id: str, request: gen.GenerateRequest, continuity: Continuity
+        self,
+        tenant_id: str,
+        request: gen.GenerateRequest,
+        continuity: Continuity,
+        *,
+        response_id: str = "",
     ) -> OpenTurn:
-        """Takes the session's lease (creating the session when none is named)."""
+        """Takes the session's lease (creating the session when none is named), or, for a call
+        that records nothing, only reads the context."""
         try:
-            begun = await self.sessions.BeginTurn(
-                spb.BeginTurnRequest(
-                    tenant_id=tenant_id, session_id=continuity.session_id, lease_ms=self.lease_ms
+            if continuity.record:
+                begun = await self.sessions.BeginTurn(
+                    spb.BeginTurnRequest(
+                        tenant_id=tenant_id,
+                        session_id=continuity.session_id,
+                        from_response_id=continuity.from_response_id,
+                        lease_ms=self.lease_ms,
+                    )
                 )
-            )
+                session, lease_id, context = begun.session, begun.lease_id, begun.context
+            elif continuity.session_id or continuity.from_response_id:
+                loaded = await self.sessions.LoadContext(
+                    spb.LoadContextRequest(
+                        tenant_id=tenant_id,
+                        session_id=continuity.session_id,
+                        from_response_id=continuity.from_response_id,
+                    )
+                )
+                session, lease_id, context = loaded.session, "", loaded.context
+            else:
+                session, lease_id, context = spb.Session(), "", []
         except grpc.aio.AioRpcError as exc:
-            raise rpc_failure(exc, what="session") from None
+            raise rpc_failure(
+                exc, what="response" if continuity.from_response_id else "session"
+            ) from None
         composed = compose(
-            request, list(begun.context), list(begun.session.instructions), continuity.stateless
+            request, list(context), list(session.instructions), continuity.stateless
         )
-        return OpenTurn(self, tenant_id, begun.session.id, begun.lease_id, composed)
+        return OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
 
 
 class OpenTurn:
@@ -77,15 +107,19 @@ class OpenTurn:
         session_id: str,
         lease_id: str,
         composed: Composed,
+        response_id: str = "",
     ) -> None:
         self.runner = runner
         self.tenant_id = tenant_id
         self.session_id = session_id
+        # Without a lease the call records nothing (store: false).
         self.lease_id = lease_id
         self.composed = composed
-        self.response_id = ""
+        # The surface's id for this response, when the surface chooses it (Responses).
+        self.response_id = response_id
         self.committed: spb.Turn | None = None
-        self._released = False
+        self.completed = False
+        self._released = not lease_id
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
@@ -94,12 +128,16 @@ class OpenTurn:
         call = self.runner.providers.Generate(self.composed.request)
         try:
             async for event in call:
+                if self.response_id and event.HasField("started"):
+                    event.started.id = self.response_id
                 accumulator.feed(event)
                 if event.HasField("finished"):
-                    failure = await self._commit(accumulator, started_at)
-                    if failure is not None:
-                        yield gen.GenerationEvent(failure=failure)
-                        return
+                    if self.lease_id:
+                        failure = await self._commit(accumulator, started_at)
+                        if failure is not None:
+                            yield gen.GenerationEvent(failure=failure)
+                            return
+                    self.completed = True
                 yield event
                 if event.HasField("failure"):
                     return
