@@ -259,9 +259,7 @@ def encode_messages(messages: Iterable[content.Message]) -> list[dict[str, Any]]
         if role == content.ROLE_USER:
             blocks = [b for b in (_encode_user_part(p) for p in message.parts) if b is not None]
             if results_turn is not None:
-                results_turn["content"].extend(
-                    b for b in blocks if b["type"] != "text" or b["text"]
-                )
+                results_turn["content"].extend(_non_empty(blocks))
             elif blocks:
                 encoded.append({"role": "user", "content": _compact(blocks)})
         elif role == content.ROLE_ASSISTANT:
@@ -283,6 +281,10 @@ def _compact(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     if len(blocks) == 1 and blocks[0]["type"] == "text":
         text: str = blocks[0]["text"]
         return text
+    return _non_empty(blocks)
+
+
+def _non_empty(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # Anthropic rejects empty text blocks ("text content blocks must be non-empty").
     return [b for b in blocks if b["type"] != "text" or b["text"]]
 

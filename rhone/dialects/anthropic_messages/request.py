@@ -10,7 +10,7 @@ reading, so an Anthropic-to-Anthropic call loses nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -41,8 +41,12 @@ from .fields import (
 NAME = "anthropic.messages"
 
 # Anthropic requires max_tokens; a request from a surface where it is optional (OpenAI,
-# Gemini) gets this. 4096 is what every current Claude model can produce.
+# Gemini) gets this. 4096 is what every current Claude model can produce. With a thinking
+# budget the default is the budget plus this, as the API wants budget_tokens < max_tokens.
 DEFAULT_MAX_TOKENS = 4096
+# The API's smallest thinking budget ("budget_tokens: must be >= 1024"); another surface's
+# smaller budget (Gemini allows 128) is raised to it rather than refused.
+MIN_THINKING_BUDGET = 1024
 
 _MAPPED = frozenset(
     {
@@ -167,7 +171,7 @@ def _decode_tools(value: Any, request: gen.GenerateRequest) -> list[Any]:
 def _decode_tool_choice(value: Any, request: gen.GenerateRequest) -> None:
     choice = as_object(value, "tool_choice")
     kind = required(choice, "type", "tool_choice.type")
-    if kind not in _TOOL_CHOICES:
+    if not isinstance(kind, str) or kind not in _TOOL_CHOICES:
         raise bad_tag("tool_choice.type", kind, _TOOL_CHOICES)
     request.tool_choice.mode = _TOOL_CHOICES[kind]
     if kind == "tool":
@@ -231,7 +235,12 @@ def _decode_output_config(value: Any, config: gen.GenerationConfig) -> dict[str,
 
 def encode_request(req: gen.GenerateRequest, stream: bool) -> dict[str, Any]:
     config = req.config
-    max_tokens = config.max_tokens if config.HasField("max_tokens") else DEFAULT_MAX_TOKENS
+    thinking = _encode_thinking(config)
+    if config.HasField("max_tokens"):
+        max_tokens = config.max_tokens
+    else:
+        budget = thinking.get("budget_tokens", 0) if thinking else 0
+        max_tokens = DEFAULT_MAX_TOKENS + budget
     body: dict[str, Any] = {"model": req.model, "max_tokens": max_tokens}
     system = _encode_system(req.messages)
     if system is not None:
@@ -242,14 +251,14 @@ def encode_request(req: gen.GenerateRequest, stream: bool) -> dict[str, Any]:
     if config.stop:
         body["stop_sequences"] = list(config.stop)
     if config.HasField("temperature"):
-        body["temperature"] = config.temperature
+        # OpenAI's range is 0-2, Anthropic's 0-1: the top of one is the top of the other.
+        body["temperature"] = min(max(config.temperature, 0.0), 1.0)
     if config.HasField("top_p"):
         body["top_p"] = config.top_p
     if config.HasField("top_k"):
         body["top_k"] = config.top_k
     if req.metadata.get("user_id"):
         body["metadata"] = {"user_id": req.metadata["user_id"]}
-    thinking = _encode_thinking(config)
     if thinking is not None:
         body["thinking"] = thinking
     response_format = config.response_format
@@ -267,7 +276,7 @@ def encode_request(req: gen.GenerateRequest, stream: bool) -> dict[str, Any]:
     return body
 
 
-def _encode_system(messages: Any) -> str | list[dict[str, Any]] | None:
+def _encode_system(messages: Iterable[content.Message]) -> str | list[dict[str, Any]] | None:
     """Every system/developer message's text (Anthropic has one system prompt, not turns)."""
     texts = [
         part.text.text
@@ -320,7 +329,11 @@ def _encode_thinking(config: gen.GenerationConfig) -> dict[str, Any] | None:
     if config.HasField("include_thinking") and not config.include_thinking:
         return {"type": "disabled"}
     if config.HasField("thinking_budget"):
-        return {"type": "enabled", "budget_tokens": config.thinking_budget}
+        if config.thinking_budget <= 0:
+            # Gemini's thinkingBudget 0 means "do not think".
+            return {"type": "disabled"}
+        budget = max(config.thinking_budget, MIN_THINKING_BUDGET)
+        return {"type": "enabled", "budget_tokens": budget}
     return None
 
 

@@ -132,9 +132,11 @@ class _Transcript:
         elif kind == "function_call_output":
             self._append(content.ROLE_TOOL, [self._tool_result(item, param)])
         elif kind == "reasoning":
-            thinking = wire.decode_reasoning(item, param)
-            if thinking is not None:
-                self._append(content.ROLE_ASSISTANT, [thinking])
+            reasoning = wire.decode_reasoning(item, param)
+            if reasoning is not None:
+                thinking = reasoning.thinking
+                thinking.origin, thinking.signature = wire.untag_signature(thinking.signature)
+                self._append(content.ROLE_ASSISTANT, [reasoning])
         elif isinstance(kind, str):
             # item_reference and hosted-tool items point at state or tools Rhone cannot replay.
             raise invalid(

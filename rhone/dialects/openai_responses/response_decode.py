@@ -12,8 +12,6 @@ from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
-PROVIDER = "openai"
-
 
 def decode_response(body: Mapping[str, Any]) -> gen.GenerateResponse:
     """A failed response (status "failed") raises its failure as a RhoneError."""
@@ -28,11 +26,11 @@ def decode_response(body: Mapping[str, Any]) -> gen.GenerateResponse:
         )
     message = content.Message(role=content.ROLE_ASSISTANT)
     message.parts.extend(output_parts(body.get("output")))
-    stamp_origin(message, PROVIDER)
+    stamp_origin(message, wire.PROVIDER)
     response = gen.GenerateResponse(
         id=_text(body.get("id")),
         model=_text(body.get("model")),
-        provider=PROVIDER,
+        provider=wire.PROVIDER,
         message=message,
     )
     usage = body.get("usage")

@@ -14,7 +14,7 @@ from typing import Any
 from rhone import canonical
 from rhone.dialects.openai_responses import wire
 from rhone.dialects.openai_responses.errors import failure_from_error
-from rhone.dialects.openai_responses.response_decode import PROVIDER, output_parts
+from rhone.dialects.openai_responses.response_decode import output_parts
 from rhone.errors import RhoneError, make_failure
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -80,7 +80,9 @@ class ResponsesStreamDecoder:
         if not self._started:
             self._started = True
             self._out.append(
-                canonical.started(_str(response.get("id")), _str(response.get("model")), PROVIDER)
+                canonical.started(
+                    _str(response.get("id")), _str(response.get("model")), wire.PROVIDER
+                )
             )
 
     def _complete(self, kind: str, response: Mapping[str, Any]) -> None:

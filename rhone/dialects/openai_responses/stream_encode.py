@@ -52,6 +52,7 @@ class _State:
     sequence: int = 0
     response_id: str = ""
     model: str = ""
+    provider: str = ""
     output: list[dict[str, Any]] = field(default_factory=list)
     items: dict[int, _OpenItem | None] = field(default_factory=dict)
     usage: dict[str, Any] | None = None
@@ -105,8 +106,9 @@ class ResponsesStreamEncoder:
         given = self._options.get("response_id")
         upstream_id = started.id if started is not None else ""
         state.response_id = given if isinstance(given, str) and given else _response_id(upstream_id)
-        if started is not None and started.model:
-            state.model = started.model
+        if started is not None:
+            state.model = started.model or state.model
+            state.provider = started.provider
         response = self._response("in_progress")
         out.emit("response.created", response=response)
         out.emit("response.in_progress", response=response)
@@ -253,7 +255,8 @@ class ResponsesStreamEncoder:
                 out.emit(
                     "response.reasoning_summary_part.done", **at, summary_index=0, part=summary
                 )
-            item = wire.reasoning_item(open_item.item_id, open_item.text, open_item.signature)
+            signature = wire.tag_signature(open_item.signature, self._state.provider)
+            item = wire.reasoning_item(open_item.item_id, open_item.text, signature)
         self._state.output[open_item.output_index] = item
         out.emit("response.output_item.done", output_index=open_item.output_index, item=dict(item))
 

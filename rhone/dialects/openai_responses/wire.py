@@ -16,6 +16,7 @@ from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
 NAME = "openai.responses"
+PROVIDER = "openai"
 
 # An image given by OpenAI file id has no canonical image field; it travels as a file part with
 # this media type so that encoding it again gives back an `input_image`, not an `input_file`.
@@ -230,6 +231,27 @@ def _texts(item: Mapping[str, Any], key: str, kind: str, param: str) -> list[str
             raise invalid(f"{where}.type", f"Invalid value for '{where}.type': expected '{kind}'.")
         texts.append(required_str(entry, "text", f"{where}.text"))
     return texts
+
+
+# Rhone shows every provider's thinking signature as `encrypted_content`, an opaque string to
+# clients. One made by another provider is tagged with its origin, so a client that sends its
+# output back (stateless replay) never gets an Anthropic signature sent on to OpenAI.
+_SIGNATURE_TAG = "rhone:"
+
+
+def tag_signature(signature: str, origin: str) -> str:
+    if not signature or origin in ("", PROVIDER):
+        return signature
+    return f"{_SIGNATURE_TAG}{origin}:{signature}"
+
+
+def untag_signature(value: str) -> tuple[str, str]:
+    """(origin, signature) of a client's `encrypted_content`; untagged content is OpenAI's."""
+    if value.startswith(_SIGNATURE_TAG):
+        origin, colon, signature = value[len(_SIGNATURE_TAG) :].partition(":")
+        if colon and origin:
+            return origin, signature
+    return PROVIDER, value
 
 
 def decode_message_content(value: Any, param: str) -> list[content.Part]:
