@@ -75,13 +75,23 @@ class CallHead(_message.Message):
     stream: bool
     def __init__(self, status: _Optional[int] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., stream: _Optional[bool] = ...) -> None: ...
 
+class CallTrailer(_message.Message):
+    __slots__ = ("failure", "session_id")
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    failure: _generation_pb2.Failure
+    session_id: str
+    def __init__(self, failure: _Optional[_Union[_generation_pb2.Failure, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
+
 class CallFrame(_message.Message):
-    __slots__ = ("head", "data")
+    __slots__ = ("head", "data", "trailer")
     HEAD_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    TRAILER_FIELD_NUMBER: _ClassVar[int]
     head: CallHead
     data: bytes
-    def __init__(self, head: _Optional[_Union[CallHead, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    trailer: CallTrailer
+    def __init__(self, head: _Optional[_Union[CallHead, _Mapping]] = ..., data: _Optional[bytes] = ..., trailer: _Optional[_Union[CallTrailer, _Mapping]] = ...) -> None: ...
 
 class Continuity(_message.Message):
     __slots__ = ("session_id", "stateless")

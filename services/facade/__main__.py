@@ -22,6 +22,10 @@ def main() -> None:
         access_log=False,
         log_config=None,
         timeout_graceful_shutdown=10,
+        # rhone.ws.v1 limits (docs/rhone-ws-v1.md): frames up to 4 MiB, pings every 20 s.
+        ws_max_size=4 * 1024 * 1024,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
     )
 
 

@@ -7,14 +7,14 @@ from __future__ import annotations
 import time
 
 import grpc
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from rhone.errors import Code, RhoneError
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc
 
 
-def api_key_of(request: Request) -> str:
+def api_key_of(request: HTTPConnection) -> str:
     authorization = request.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
@@ -31,8 +31,10 @@ class Authenticator:
         self._ttl = ttl_s
         self._cache: dict[str, tuple[str, float]] = {}
 
-    async def tenant_of(self, request: Request) -> str:
-        key = api_key_of(request)
+    async def tenant_of(self, request: HTTPConnection) -> str:
+        return await self.tenant_of_key(api_key_of(request))
+
+    async def tenant_of_key(self, key: str) -> str:
         if not key:
             raise RhoneError.of(
                 Code.ERROR_CODE_AUTHENTICATION,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 import grpc
 import orjson
@@ -48,6 +49,37 @@ class Relay:
                 raise _too_large(self.max_body_bytes)
         return body
 
+    async def open(
+        self,
+        *,
+        surface: int,
+        method: str,
+        tenant_id: str,
+        body: bytes,
+        params: Mapping[str, str] | None = None,
+        framing: int = tpb.FRAMING_HTTP,
+    ) -> OpenedCall:
+        """Starts a translator call and reads its head; raises RhoneError when there is none."""
+        call = self.translator.Call(
+            tpb.CallRequest(
+                surface=surface,  # type: ignore[arg-type]
+                method=method,
+                framing=framing,  # type: ignore[arg-type]
+                params=dict(params or {}),
+                tenant_id=tenant_id,
+                body=body,
+            )
+        )
+        try:
+            first = await call.read()
+        except grpc.aio.AioRpcError as exc:
+            log.warning("translator call failed: %s %s", exc.code(), exc.details())
+            raise RhoneError(_unavailable(exc)) from None
+        if first is grpc.aio.EOF or not first.HasField("head"):
+            call.cancel()
+            raise RhoneError(make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
+        return OpenedCall(first.head, call)
+
     async def call(
         self,
         *,
@@ -58,40 +90,43 @@ class Relay:
         body: bytes,
         params: Mapping[str, str] | None = None,
     ) -> Response:
-        call = self.translator.Call(
-            tpb.CallRequest(
-                surface=surface,  # type: ignore[arg-type]
-                method=method,
-                framing=tpb.FRAMING_HTTP,
-                params=dict(params or {}),
-                tenant_id=tenant_id,
-                body=body,
-            )
-        )
         try:
-            first = await call.read()
-        except grpc.aio.AioRpcError as exc:
-            log.warning("translator call failed: %s %s", exc.code(), exc.details())
-            return error_response(dialect, _unavailable(exc))
-        if first is grpc.aio.EOF or not first.HasField("head"):
-            call.cancel()
-            return error_response(dialect, make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
-        frame_head = first.head
+            opened = await self.open(
+                surface=surface, method=method, tenant_id=tenant_id, body=body, params=params
+            )
+        except RhoneError as exc:
+            return error_response(dialect, exc.failure)
+        frame_head = opened.head
         headers = dict(frame_head.headers)
         if not frame_head.stream:
-            body_parts = [frame.data async for frame in _frames(call)]
             return Response(
-                b"".join(body_parts),
+                await opened.body(),
                 status_code=frame_head.status,
                 media_type=frame_head.content_type,
                 headers=headers,
             )
         return StreamingResponse(
-            _stream_body(call),
+            _stream_body(opened.call),
             status_code=frame_head.status,
             media_type=frame_head.content_type,
             headers=headers,
         )
+
+
+@dataclass(slots=True)
+class OpenedCall:
+    head: tpb.CallHead
+    call: grpc.aio.UnaryStreamCall
+
+    def frames(self) -> AsyncIterator[tpb.CallFrame]:
+        return _frames(self.call)
+
+    async def body(self) -> bytes:
+        """The whole body of a call that does not stream."""
+        return b"".join([frame.data async for frame in _frames(self.call) if frame.HasField("data")])
+
+    def cancel(self) -> None:
+        self.call.cancel()
 
 
 async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame]:
@@ -103,7 +138,8 @@ async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame
 async def _stream_body(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
     try:
         async for frame in _frames(call):
-            yield frame.data
+            if frame.HasField("data"):
+                yield frame.data
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             log.warning("stream from translator broke: %s %s", exc.code(), exc.details())

@@ -22,7 +22,7 @@ from rhone.jsonutil import loads_object
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.continuity import Continuity, parse_continuity
-from services.translator.framing import Framer, JsonArrayFramer, SseFramer
+from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebSocketFramer
 from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
 from services.translator.surfaces import Surface, surface_for
 from services.translator.turns import OpenTurn, TurnRunner
@@ -53,10 +53,17 @@ def error_frames(
     dialect: Dialect, failure: gen.Failure, headers: dict[str, str] | None = None
 ) -> list[tpb.CallFrame]:
     status, body = dialect.encode_error(failure)
+    headers = dict(headers or {})
+    if failure.detail:
+        # The stable reason (model_not_found, session_busy, ...) even where the surface's own
+        # error body has no field for it (Anthropic, Gemini).
+        headers["x-rhone-error-code"] = failure.detail
     return [head(status, JSON, headers), data(orjson.dumps(body))]
 
 
 def framer_for(request: tpb.CallRequest) -> Framer:
+    if request.framing == tpb.FRAMING_WEBSOCKET:
+        return WebSocketFramer()
     if request.surface in _GOOGLE and request.params.get("alt") != "sse":
         return JsonArrayFramer()
     return SseFramer()
@@ -119,13 +126,19 @@ class CallHandler:
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, _meta(turn))
         yield data(framer.frame(encoder.encode(first)))
+        trailer = tpb.CallTrailer(session_id=turn.session_id)
         async for event in events:
+            if event.HasField("failure"):
+                trailer.failure.CopyFrom(event.failure)
             items = encoder.encode(event)
             if items:
                 yield data(framer.frame(items))
         closing = framer.frame(encoder.close()) + framer.close()
         if closing:
             yield data(closing)
+        if not turn.completed and not trailer.HasField("failure"):
+            trailer.failure.CopyFrom(_no_answer())
+        yield tpb.CallFrame(trailer=trailer)
 
     async def _whole(
         self, surface: Surface, decoded: DecodedCall, turn: OpenTurn

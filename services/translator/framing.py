@@ -1,8 +1,9 @@
 """How a stream's items become bytes on the wire.
 
-SSE for every surface that streams over HTTP; and Gemini's other stream form: without
-`alt=sse`, streamGenerateContent answers one JSON array whose elements arrive one by one
-(`[{...}` then `,\r\n{...}` ... then `]`)."""
+SSE for every surface that streams over HTTP; Gemini's other stream form: without `alt=sse`,
+streamGenerateContent answers one JSON array whose elements arrive one by one (`[{...}` then
+`,\r\n{...}` ... then `]`); and for WebSocket calls, one JSON event per line, which the facade
+wraps into one WebSocket message per event (orjson never writes a raw newline inside JSON)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,15 @@ class JsonArrayFramer:
 
     def close(self) -> bytes:
         return b"]" if self._opened else b"[]"
+
+
+class WebSocketFramer:
+    content_type = "application/x-ndjson"
+
+    def frame(self, items: Sequence[StreamItem]) -> bytes:
+        # Chat's `[DONE]` sentinel is SSE framing, not an event: a socket ends a call with its
+        # own terminal frame instead.
+        return b"".join(item.data + b"\n" for item in items if item.data != b"[DONE]")
+
+    def close(self) -> bytes:
+        return b""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from rhone.dialects.base import Dialect
@@ -14,7 +15,7 @@ from services.facade.relay import error_response
 from services.facade.state import FacadeState
 
 
-def state_of(request: Request) -> FacadeState:
+def state_of(request: HTTPConnection) -> FacadeState:
     state: FacadeState = request.app.state.rhone
     return state
 

@@ -1,0 +1,142 @@
+"""rhone.ws.v1 frames: parsing what a client sends, building what the server sends. Pure.
+
+The protocol is written down in docs/rhone-ws-v1.md; this module is its single source for
+frame types, error codes and close codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+SUBPROTOCOL = "rhone.ws.v1"
+# Browsers cannot set headers on a WebSocket: they may offer the key as a second subprotocol
+# `rhone.key.<key>` (the server never echoes it) or as `?key=` on the URL.
+KEY_SUBPROTOCOL_PREFIX = "rhone.key."
+
+SHAPES = {
+    "openai.chat": "openai.chat",
+    "openai.responses": "openai.responses",
+    "anthropic.messages": "anthropic.messages",
+    "rhone.canonical": "rhone.canonical",
+}
+
+# Close codes (RFC 6455 section 7.4.1, and the 4000-4999 private range).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the server is shutting down
+CLOSE_PROTOCOL_ERROR = 1002  # a frame that is not JSON text, or not a known frame type
+CLOSE_POLICY = 1008  # a limit was broken (frame rate, queued bytes)
+CLOSE_TOO_BIG = 1009  # a frame larger than the limit
+CLOSE_IDLE = 4000  # nothing in flight and nothing received for the idle timeout
+
+
+class FrameError(Exception):
+    """A client frame that breaks the protocol: answered with an `error` frame."""
+
+    def __init__(self, code: str, message: str, *, call_id: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.call_id = code, message, call_id
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    call_id: str
+    shape: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    call_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    data: Any
+
+
+ClientFrame = Bind | Create | Cancel | Ping
+
+
+def parse_client_frame(text: str) -> ClientFrame:
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise FrameError("invalid_json", "Frames must be JSON text.") from None
+    if not isinstance(frame, dict):
+        raise FrameError("invalid_frame", "A frame must be a JSON object.")
+    kind = frame.get("type")
+    if kind == "session.bind":
+        session_id = frame.get("session_id")
+        if session_id is not None and (not isinstance(session_id, str) or not session_id):
+            raise FrameError("invalid_frame", "session.bind: session_id must be a string or null.")
+        return Bind(session_id)
+    if kind == "call.create":
+        call_id = _call_id(frame)
+        shape = frame.get("shape")
+        if shape not in SHAPES:
+            raise FrameError(
+                "invalid_shape",
+                f"call.create: shape must be one of {', '.join(SHAPES)}.",
+                call_id=call_id,
+            )
+        body = frame.get("body")
+        if not isinstance(body, dict):
+            raise FrameError("invalid_frame", "call.create: body must be an object.", call_id=call_id)
+        return Create(call_id, shape, body)
+    if kind == "call.cancel":
+        return Cancel(_call_id(frame))
+    if kind == "ping":
+        return Ping(frame.get("data"))
+    raise FrameError("unknown_frame_type", f"Unknown frame type {kind!r}.")
+
+
+def _call_id(frame: dict[str, Any]) -> str:
+    call_id = frame.get("call_id")
+    if not isinstance(call_id, str) or not call_id or len(call_id) > 128:
+        raise FrameError("invalid_call_id", "call_id must be a non-empty string (<= 128 chars).")
+    return call_id
+
+
+def dumps(frame: dict[str, Any]) -> str:
+    return orjson.dumps(frame).decode()
+
+
+def bound(session_id: str, created: bool) -> str:
+    return dumps({"type": "session.bound", "session_id": session_id, "created": created})
+
+
+def event_frame(call_id_json: bytes, event: bytes) -> str:
+    """A shape's own stream event wrapped with its call id; built from bytes, never re-parsed."""
+    return (b'{"type":"call.event","call_id":' + call_id_json + b',"event":' + event + b"}").decode()
+
+
+def done(call_id: str, session_id: str) -> str:
+    return dumps({"type": "call.done", "call_id": call_id, "session_id": session_id or None})
+
+
+def call_error(call_id: str, code: str, status: int, error: Any) -> str:
+    return dumps(
+        {"type": "call.error", "call_id": call_id, "code": code, "status": status, "error": error}
+    )
+
+
+def cancelled(call_id: str) -> str:
+    return dumps({"type": "call.cancelled", "call_id": call_id})
+
+
+def protocol_error(code: str, message: str, call_id: str | None = None) -> str:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if call_id is not None:
+        frame["call_id"] = call_id
+    return dumps(frame)
+
+
+def pong(data: Any) -> str:
+    return dumps({"type": "pong", "data": data})

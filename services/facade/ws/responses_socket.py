@@ -1,0 +1,122 @@
+"""OpenAI's Responses WebSocket mode on `GET /v1/responses` (shared/PROTOCOLS.md 2.6).
+
+Client frames are `response.create` (the HTTP create body plus `type` and an optional
+`stream_id` lane). Server frames are the same event objects as the SSE stream, one per
+message; with a `stream_id`, every event echoes it. Same lane: first in, first out; different
+lanes run concurrently. Errors are the nested WebSocket error event
+`{"type":"error","status":..,"error":{type,code,message,param}}`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from services.facade.state import FacadeState
+from services.facade.ws import frames
+from services.facade.ws.calls import SHAPES, run_shaped_call
+from services.facade.ws.outbox import Outbox
+from services.facade.ws.rhone_socket import SocketLimits
+
+RESPONSES = SHAPES["openai.responses"]
+
+
+def ws_error(
+    status: int, error: dict[str, Any], stream_id: str | None, code: str | None = None
+) -> str:
+    nested = {"type": "invalid_request_error", "code": code, "message": "", "param": None, **error}
+    frame: dict[str, Any] = {"type": "error", "status": status, "error": nested}
+    if stream_id is not None:
+        frame["stream_id"] = stream_id
+    return frames.dumps(frame)
+
+
+def with_stream_id(event: bytes, stream_id_json: bytes | None) -> str:
+    """Adds `"stream_id"` to an event object by splicing bytes (no re-parse per event)."""
+    if stream_id_json is None:
+        return event.decode()
+    return (event[:-1] + b',"stream_id":' + stream_id_json + b"}").decode()
+
+
+class ResponsesSocket:
+    def __init__(
+        self, websocket: WebSocket, state: FacadeState, tenant_id: str, limits: SocketLimits
+    ) -> None:
+        self.ws = websocket
+        self.state = state
+        self.tenant_id = tenant_id
+        self.limits = limits
+        self.outbox = Outbox(websocket, limits.max_queued_bytes)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._lanes: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def serve(self) -> None:
+        sender = asyncio.create_task(self.outbox.run())
+        try:
+            while True:
+                timeout = None if self.tasks else self.limits.idle_timeout_s
+                try:
+                    text = await asyncio.wait_for(self.ws.receive_text(), timeout)
+                except TimeoutError:
+                    await self.ws.close(frames.CLOSE_IDLE, "idle timeout")
+                    return
+                except (WebSocketDisconnect, RuntimeError):
+                    return
+                except KeyError:
+                    await self.ws.close(frames.CLOSE_PROTOCOL_ERROR, "frames must be JSON text")
+                    return
+                await self._handle(text)
+        finally:
+            for task in list(self.tasks):
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+            await self.outbox.close()
+            with contextlib.suppress(Exception):
+                await sender
+
+    async def _handle(self, text: str) -> None:
+        try:
+            frame = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            await self.outbox.put(ws_error(400, {"message": "Frames must be JSON."}, None))
+            return
+        if not isinstance(frame, dict) or frame.get("type") != "response.create":
+            kind = frame.get("type") if isinstance(frame, dict) else None
+            await self.outbox.put(
+                ws_error(400, {"message": f"Unknown event type {kind!r}."}, None, "unknown_event")
+            )
+            return
+        stream_id = frame.get("stream_id")
+        if stream_id is not None and not isinstance(stream_id, str):
+            await self.outbox.put(ws_error(400, {"message": "stream_id must be a string."}, None))
+            return
+        if len(self.tasks) >= self.limits.max_calls_in_flight:
+            message = f"At most {self.limits.max_calls_in_flight} responses may be in flight."
+            await self.outbox.put(
+                ws_error(429, {"message": message}, stream_id, "websocket_stream_limit_reached")
+            )
+            return
+        body = {k: v for k, v in frame.items() if k not in ("type", "stream_id", "background")}
+        task = asyncio.create_task(self._run(body, stream_id))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run(self, body: dict[str, Any], stream_id: str | None) -> None:
+        stream_id_json = orjson.dumps(stream_id) if stream_id is not None else None
+
+        async def emit(event: bytes) -> None:
+            await self.outbox.put(with_stream_id(event, stream_id_json))
+
+        async with self._lanes[stream_id or ""]:
+            outcome = await run_shaped_call(
+                self.state.relay, shape=RESPONSES, tenant_id=self.tenant_id, body=body, emit=emit
+            )
+        if not outcome.ok and outcome.error is not None:
+            error = outcome.error.get("error", {}) if isinstance(outcome.error, dict) else {}
+            if error.get("code") == "response_not_found":
+                error = {**error, "code": "previous_response_not_found"}
+            await self.outbox.put(ws_error(outcome.status, error, stream_id))

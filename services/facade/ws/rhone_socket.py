@@ -1,0 +1,221 @@
+"""One rhone.ws.v1 connection: a socket bound to a session, running many calls over it.
+
+Calls run concurrently, multiplexed by call_id; calls on the same session run one after the
+other in the order they were created (so turns never interleave and never answer 409 to each
+other). Frames out go through a byte-bounded outbox; a slow reader slows its calls down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf import json_format
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from rhone.errors import http_status_of
+from rhone.v1 import sessions_pb2 as spb
+from rhone.v1 import translator_pb2 as tpb
+from services.facade.state import FacadeState
+from services.facade.ws import frames
+from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
+from services.facade.ws.outbox import Outbox
+
+log = logging.getLogger("rhone.facade.ws")
+
+
+@dataclass(frozen=True, slots=True)
+class SocketLimits:
+    max_calls_in_flight: int = 16
+    max_queued_bytes: int = 4 * 1024 * 1024
+    idle_timeout_s: float = 300.0
+
+
+class RhoneSocket:
+    def __init__(
+        self, websocket: WebSocket, state: FacadeState, tenant_id: str, limits: SocketLimits
+    ) -> None:
+        self.ws = websocket
+        self.state = state
+        self.tenant_id = tenant_id
+        self.limits = limits
+        self.outbox = Outbox(websocket, limits.max_queued_bytes)
+        self.session_id: str | None = None
+        self.calls: dict[str, asyncio.Task[None]] = {}
+        self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def serve(self) -> None:
+        sender = asyncio.create_task(self.outbox.run())
+        try:
+            await self._receive_loop()
+        finally:
+            for task in list(self.calls.values()):
+                task.cancel()
+            await asyncio.gather(*self.calls.values(), return_exceptions=True)
+            await self.outbox.close()
+            with contextlib.suppress(Exception):
+                await sender
+
+    async def _receive_loop(self) -> None:
+        while True:
+            timeout = None if self.calls else self.limits.idle_timeout_s
+            try:
+                text = await asyncio.wait_for(self.ws.receive_text(), timeout)
+            except TimeoutError:
+                await self.ws.close(frames.CLOSE_IDLE, "idle timeout")
+                return
+            except (WebSocketDisconnect, RuntimeError):
+                return  # the client went away: serve() cancels its calls
+            except KeyError:  # a binary message: receive_text() finds no "text" key
+                await self.ws.close(frames.CLOSE_PROTOCOL_ERROR, "frames must be JSON text")
+                return
+            try:
+                await self._dispatch(frames.parse_client_frame(text))
+            except frames.FrameError as exc:
+                await self.outbox.put(frames.protocol_error(exc.code, exc.message, exc.call_id))
+
+    async def _dispatch(self, frame: frames.ClientFrame) -> None:
+        if isinstance(frame, frames.Ping):
+            await self.outbox.put(frames.pong(frame.data))
+        elif isinstance(frame, frames.Bind):
+            await self._bind(frame.session_id)
+        elif isinstance(frame, frames.Create):
+            self._create(frame)
+        elif isinstance(frame, frames.Cancel):
+            task = self.calls.get(frame.call_id)
+            if task is None:
+                raise frames.FrameError(
+                    "unknown_call", "No call in flight has that call_id.", call_id=frame.call_id
+                )
+            task.cancel()
+
+    async def _bind(self, session_id: str | None) -> None:
+        sessions = self.state.sessions
+        try:
+            if session_id is None:
+                session = await sessions.CreateSession(
+                    spb.CreateSessionRequest(tenant_id=self.tenant_id), timeout=10
+                )
+            else:
+                session = await sessions.GetSession(
+                    spb.GetSessionRequest(tenant_id=self.tenant_id, session_id=session_id),
+                    timeout=10,
+                )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                raise frames.FrameError("session_not_found", exc.details() or "") from None
+            raise frames.FrameError("unavailable", "The sessions service is unavailable.") from None
+        self.session_id = session.id
+        await self.outbox.put(frames.bound(session.id, created=session_id is None))
+
+    def _create(self, frame: frames.Create) -> None:
+        if frame.call_id in self.calls:
+            raise frames.FrameError(
+                "duplicate_call_id", "A call with that call_id is in flight.", call_id=frame.call_id
+            )
+        if len(self.calls) >= self.limits.max_calls_in_flight:
+            raise frames.FrameError(
+                "too_many_calls",
+                f"At most {self.limits.max_calls_in_flight} calls may be in flight on a socket.",
+                call_id=frame.call_id,
+            )
+        body = dict(frame.body)
+        session_id = self._session_for(frame, body)
+        task = asyncio.create_task(self._run(frame, body, session_id))
+        self.calls[frame.call_id] = task
+        task.add_done_callback(lambda _: self.calls.pop(frame.call_id, None))
+
+    def _session_for(self, frame: frames.Create, body: dict[str, Any]) -> str:
+        """The session the call runs on: the socket's, unless unbound (then the body's)."""
+        if frame.shape == "rhone.canonical":
+            continuity = body.setdefault("continuity", {})
+            if not isinstance(continuity, dict):
+                raise frames.FrameError("invalid_frame", "continuity must be an object.", call_id=frame.call_id)
+            key, holder = "session_id", continuity
+        else:
+            rhone = body.setdefault("rhone", {})
+            if not isinstance(rhone, dict):
+                raise frames.FrameError("invalid_frame", "rhone must be an object.", call_id=frame.call_id)
+            key, holder = "session_id", rhone
+        named = holder.get(key) or ""
+        if self.session_id is None:
+            return str(named)
+        if named and named != self.session_id:
+            raise frames.FrameError(
+                "session_mismatch",
+                "The call names another session than the one the socket is bound to.",
+                call_id=frame.call_id,
+            )
+        holder[key] = self.session_id
+        return self.session_id
+
+    async def _run(self, frame: frames.Create, body: dict[str, Any], session_id: str) -> None:
+        call_id_json = orjson.dumps(frame.call_id)
+
+        async def emit(event: bytes) -> None:
+            await self.outbox.put(frames.event_frame(call_id_json, event))
+
+        try:
+            lock = self._session_locks[session_id] if session_id else asyncio.Lock()
+            async with lock:
+                if frame.shape == "rhone.canonical":
+                    outcome = await self._run_canonical(body, emit)
+                else:
+                    outcome = await run_shaped_call(
+                        self.state.relay,
+                        shape=SHAPES[frame.shape],
+                        tenant_id=self.tenant_id,
+                        body=body,
+                        emit=emit,
+                    )
+        except asyncio.CancelledError:
+            await self.outbox.put(frames.cancelled(frame.call_id))
+            raise
+        if outcome.ok:
+            await self.outbox.put(frames.done(frame.call_id, outcome.session_id))
+        else:
+            await self.outbox.put(
+                frames.call_error(frame.call_id, outcome.code, outcome.status, outcome.error)
+            )
+
+    async def _run_canonical(self, body: dict[str, Any], emit: Any) -> CallOutcome:
+        """The canonical shape: a GenerateRequest in proto JSON, events in proto JSON."""
+        try:
+            request = json_format.ParseDict(
+                {
+                    "tenant_id": self.tenant_id,
+                    "request": body.get("request", {}),
+                    "continuity": body.get("continuity", {}),
+                },
+                tpb.TranslatorGenerateRequest(),
+            )
+        except json_format.ParseError as exc:
+            return CallOutcome(status=400, code="invalid_request", error={"message": str(exc)})
+        outcome = CallOutcome()
+        call = self.state.translator.Generate(request)
+        try:
+            async for event in call:
+                if event.HasField("session_id"):
+                    outcome.session_id = event.session_id
+                    continue
+                generation = event.generation
+                if generation.HasField("failure"):
+                    failure = generation.failure
+                    error = json_format.MessageToDict(failure, preserving_proto_field_name=True)
+                    status = http_status_of(failure)
+                    return CallOutcome(
+                        outcome.session_id, status, failure.detail or "failed", error
+                    )
+                await emit(
+                    orjson.dumps(
+                        json_format.MessageToDict(generation, preserving_proto_field_name=True)
+                    )
+                )
+        finally:
+            call.cancel()
+        return outcome

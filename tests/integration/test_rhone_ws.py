@@ -1,0 +1,178 @@
+"""rhone.ws.v1 over a real socket: frames, sessions, shapes, concurrency, cancel, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from rhone.sse import SseDecoder
+from rhone.ws_client import RhoneWsClient, RhoneWsError
+from tests.fakes.openai_fake import FakeOpenAI
+from tests.fakes.scenarios import Hang
+from tests.integration.conftest import API_KEY
+
+
+def chat(text: str, **extra: object) -> dict:
+    return {"model": "local", "messages": [{"role": "user", "content": text}], **extra}
+
+
+async def collect(stream) -> list[dict]:
+    return [event async for event in stream]
+
+
+def chat_text(events: list[dict]) -> str:
+    return "".join((e["choices"][0]["delta"].get("content") or "") for e in events if e["choices"])
+
+
+async def test_bound_socket_runs_calls_that_remember_each_other(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        session_id = await ws.bind_session()
+        assert session_id.startswith("sess_")
+        first = ws.create("openai.chat", chat("I am on a socket"))
+        assert chat_text(await collect(first)).startswith('You said: "I am on a socket"')
+        assert first.session_id == session_id
+        second = ws.create("openai.chat", chat("what did I say first?"))
+        assert chat_text(await collect(second)) == (
+            'You said: "what did I say first?". This is user turn 2; '
+            'your first message was: "I am on a socket".'
+        )
+
+
+async def test_calls_on_one_session_are_ordered_not_refused(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        await ws.bind_session()
+        streams = [ws.create("openai.chat", chat(f"message {i}")) for i in range(4)]
+        texts = [chat_text(await collect(s)) for s in streams]
+    assert [t.split("This is user turn ")[1][0] for t in texts] == ["1", "2", "3", "4"]
+
+
+async def test_stream_events_equal_the_http_stream_of_the_same_request(base_url: str):
+    body = {"model": "local", "max_tokens": 100, "messages": [{"role": "user", "content": "same"}]}
+    async with httpx.AsyncClient() as http:
+        reply = await http.post(
+            base_url + "/v1/messages",
+            json={**body, "stream": True},
+            headers={"x-api-key": API_KEY, "anthropic-version": "2023-06-01"},
+        )
+    decoder = SseDecoder()
+    sse = [orjson.loads(e.data) for e in [*decoder.feed(reply.text), *decoder.close()]]
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        events = await collect(ws.create("anthropic.messages", body))
+
+    def normal(e: dict) -> dict:  # ids and session ids differ per call, nothing else
+        if e["type"] == "message_start":
+            e = {**e, "message": {**e["message"], "id": "x", "rhone": None}}
+        return e
+
+    assert [normal(e) for e in events] == [normal(e) for e in sse]
+
+
+async def test_many_concurrent_calls_on_one_socket(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        streams = [ws.create("openai.chat", chat(f"parallel {i}")) for i in range(12)]
+        results = await asyncio.gather(*(collect(s) for s in streams))
+    for i, events in enumerate(results):
+        assert chat_text(events).startswith(f'You said: "parallel {i}"')
+    assert len({s.session_id for s in streams}) == 12
+
+
+async def test_responses_and_canonical_shapes(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        await ws.bind_session()
+        events = await collect(ws.create("openai.responses", {"model": "local", "input": "hi"}))
+        assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+        canonical = await collect(
+            ws.create(
+                "rhone.canonical",
+                {"request": {"model": "local", "messages": [
+                    {"role": "ROLE_USER", "parts": [{"text": {"text": "canon"}}]}]}},
+            )
+        )
+    assert "started" in canonical[0] and "finished" in canonical[-1]
+    text = "".join(e["part_delta"].get("text", "") for e in canonical if "part_delta" in e)
+    assert text == 'You said: "canon". This is user turn 2; your first message was: "hi".'
+
+
+async def test_errors_are_frames_with_a_stable_code_and_the_shapes_error(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        with pytest.raises(RhoneWsError) as bad:
+            await collect(ws.create("openai.chat", {"model": "local", "messages": []}))
+        assert bad.value.code == "invalid_request" and bad.value.status == 400
+        assert bad.value.error["error"]["param"] == "messages"
+        with pytest.raises(RhoneWsError) as missing:
+            await collect(ws.create("anthropic.messages", {"model": "nope", "max_tokens": 5,
+                                                           "messages": [{"role": "user", "content": "x"}]}))
+        assert missing.value.code == "model_not_found" and missing.value.status == 404
+        assert missing.value.error["error"]["type"] == "not_found_error"
+        with pytest.raises(RhoneWsError) as unknown:
+            await ws.bind_session("sess_00000000000000000000000000000000")
+        assert unknown.value.code == "session_not_found"
+
+
+async def test_protocol_errors(base_url: str):
+    url = base_url.replace("http", "ws") + "/v1/ws"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with connect(url, subprotocols=["rhone.ws.v1"], additional_headers=headers) as sock:  # type: ignore[list-item]
+        await sock.send("not json")
+        assert orjson.loads(await sock.recv())["code"] == "invalid_json"
+        await sock.send('{"type":"teleport"}')
+        assert orjson.loads(await sock.recv())["code"] == "unknown_frame_type"
+        await sock.send('{"type":"call.create","call_id":"c","shape":"fax","body":{}}')
+        frame = orjson.loads(await sock.recv())
+        assert (frame["code"], frame["call_id"]) == ("invalid_shape", "c")
+        await sock.send('{"type":"ping","data":7}')
+        assert orjson.loads(await sock.recv()) == {"type": "pong", "data": 7}
+
+
+async def test_upgrade_failures_are_plain_http_errors(base_url: str):
+    url = base_url.replace("http", "ws") + "/v1/ws"
+    with pytest.raises(InvalidStatus) as unauthorized:
+        async with connect(url, subprotocols=["rhone.ws.v1"], additional_headers={"Authorization": "Bearer wrong"}):  # type: ignore[list-item]
+            pass
+    assert unauthorized.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as no_subprotocol:
+        async with connect(url, additional_headers={"Authorization": f"Bearer {API_KEY}"}):
+            pass
+    assert no_subprotocol.value.response.status_code == 400
+
+
+async def test_browser_style_auth_with_a_key_subprotocol(base_url: str):
+    url = base_url.replace("http", "ws") + "/v1/ws"
+    async with connect(url, subprotocols=["rhone.ws.v1", f"rhone.key.{API_KEY}"]) as sock:  # type: ignore[list-item]
+        assert sock.subprotocol == "rhone.ws.v1"
+        await sock.send('{"type":"session.bind","session_id":null}')
+        assert orjson.loads(await sock.recv())["type"] == "session.bound"
+
+
+async def test_cancel_reaches_the_upstream_and_records_nothing(base_url: str, fake_openai: FakeOpenAI):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        await ws.bind_session()
+        await collect(ws.create("openai.chat", chat("first")))
+        fake_openai.script(Hang())
+        hanging = ws.create("openai.chat", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hang"}]})
+        events = hanging.__aiter__()
+        await events.__anext__()
+        await hanging.cancel()
+        assert await collect(events) == []
+        assert await asyncio.to_thread(fake_openai.disconnected.wait, 10)
+        after = chat_text(await collect(ws.create("openai.chat", chat("after cancel"))))
+    assert "This is user turn 2" in after
+
+
+async def test_a_vanishing_client_cancels_its_calls(base_url: str, fake_openai: FakeOpenAI):
+    fake_openai.script(Hang())
+    ws = await RhoneWsClient.connect(base_url, API_KEY)
+    session_id = await ws.bind_session()
+    stream = ws.create("openai.chat", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hang"}]})
+    await stream.__aiter__().__anext__()
+    await ws.close()
+    assert await asyncio.to_thread(fake_openai.disconnected.wait, 10)
+    async with await RhoneWsClient.connect(base_url, API_KEY) as again:
+        await again.bind_session(session_id)
+        text = chat_text(await collect(again.create("openai.chat", chat("still empty?"))))
+    assert "This is user turn 1" in text
