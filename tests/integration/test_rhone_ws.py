@@ -176,3 +176,30 @@ async def test_a_vanishing_client_cancels_its_calls(base_url: str, fake_openai: 
         await again.bind_session(session_id)
         text = chat_text(await collect(again.create("openai.chat", chat("still empty?"))))
     assert "This is user turn 1" in text
+
+
+async def test_a_slow_reader_gets_every_event_in_order(base_url: str, fake_openai: FakeOpenAI):
+    from tests.fakes.scenarios import Text
+
+    words = [f"w{i} " for i in range(1000)]
+    fake_openai.script(Text(chunks=words))
+    url = base_url.replace("http", "ws") + "/v1/ws"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    # A tiny client-side buffer: the client reads nothing for a while, so the server's writes
+    # back up and its byte-bounded outbox makes the call wait.
+    async with connect(
+        url, subprotocols=["rhone.ws.v1"], additional_headers=headers, max_queue=4  # type: ignore[list-item]
+    ) as sock:
+        body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "long"}]}
+        await sock.send(orjson.dumps({"type": "call.create", "call_id": "slow", "shape": "openai.chat", "body": body}).decode())
+        await asyncio.sleep(1.0)
+        text, last = "", None
+        async for message in sock:
+            frame = orjson.loads(message)
+            if frame["type"] == "call.event" and frame["event"]["choices"]:
+                text += frame["event"]["choices"][0]["delta"].get("content") or ""
+            if frame["type"] != "call.event":
+                last = frame
+                break
+    assert last is not None and last["type"] == "call.done"
+    assert text == "".join(words)

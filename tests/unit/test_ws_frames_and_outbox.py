@@ -1,0 +1,101 @@
+"""rhone.ws.v1 frame parsing, and the outbox that bounds what a slow reader can make the
+server hold."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from services.facade.ws import frames
+from services.facade.ws.outbox import Outbox
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"type":"session.bind","session_id":null}', frames.Bind(None)),
+        ('{"type":"session.bind","session_id":"sess_1"}', frames.Bind("sess_1")),
+        (
+            '{"type":"call.create","call_id":"c","shape":"openai.chat","body":{"model":"m"}}',
+            frames.Create("c", "openai.chat", {"model": "m"}),
+        ),
+        ('{"type":"call.cancel","call_id":"c"}', frames.Cancel("c")),
+        ('{"type":"ping","data":[1]}', frames.Ping([1])),
+    ],
+)
+def test_client_frames_parse(text: str, expected: frames.ClientFrame):
+    assert frames.parse_client_frame(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("nope", "invalid_json"),
+        ("[1]", "invalid_frame"),
+        ('{"type":"dance"}', "unknown_frame_type"),
+        ('{"type":"session.bind","session_id":5}', "invalid_frame"),
+        ('{"type":"call.create","shape":"openai.chat","body":{}}', "invalid_call_id"),
+        ('{"type":"call.create","call_id":"c","shape":"fax","body":{}}', "invalid_shape"),
+        ('{"type":"call.create","call_id":"c","shape":"openai.chat","body":[]}', "invalid_frame"),
+        ('{"type":"call.cancel","call_id":""}', "invalid_call_id"),
+    ],
+)
+def test_bad_frames_name_their_error(text: str, code: str):
+    with pytest.raises(frames.FrameError) as caught:
+        frames.parse_client_frame(text)
+    assert caught.value.code == code
+
+
+def test_event_frames_wrap_the_shapes_event_unchanged():
+    wrapped = frames.event_frame(b'"c1"', b'{"object":"chat.completion.chunk","choices":[]}')
+    assert orjson.loads(wrapped) == {
+        "type": "call.event",
+        "call_id": "c1",
+        "event": {"object": "chat.completion.chunk", "choices": []},
+    }
+
+
+class SlowSocket:
+    """A socket whose reader is stalled until released."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.release = asyncio.Event()
+
+    async def send_text(self, frame: str) -> None:
+        await self.release.wait()
+        self.sent.append(frame)
+
+
+async def test_a_slow_reader_makes_writers_wait_within_the_byte_budget():
+    socket = SlowSocket()
+    outbox = Outbox(socket, max_bytes=1000)  # type: ignore[arg-type]
+    sender = asyncio.create_task(outbox.run())
+    frame = "x" * 100
+    writer = asyncio.create_task(_write(outbox, frame, 50))
+    await asyncio.sleep(0.05)
+    assert not writer.done(), "the writer must block while the reader is stalled"
+    assert outbox.queued_bytes <= 1000
+    socket.release.set()
+    await asyncio.wait_for(writer, 5)
+    await outbox.close()
+    await asyncio.wait_for(sender, 5)
+    assert socket.sent == [frame] * 50
+
+
+async def test_one_frame_larger_than_the_budget_still_goes():
+    socket = SlowSocket()
+    socket.release.set()
+    outbox = Outbox(socket, max_bytes=10)  # type: ignore[arg-type]
+    sender = asyncio.create_task(outbox.run())
+    await asyncio.wait_for(outbox.put("y" * 100), 5)
+    await outbox.close()
+    await asyncio.wait_for(sender, 5)
+    assert socket.sent == ["y" * 100]
+
+
+async def _write(outbox: Outbox, frame: str, count: int) -> None:
+    for _ in range(count):
+        await outbox.put(frame)
