@@ -123,7 +123,9 @@ class OpenedCall:
 
     async def body(self) -> bytes:
         """The whole body of a call that does not stream."""
-        return b"".join([frame.data async for frame in _frames(self.call) if frame.HasField("data")])
+        return b"".join(
+            [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
+        )
 
     def cancel(self) -> None:
         self.call.cancel()

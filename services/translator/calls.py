@@ -7,10 +7,9 @@ inside the stream."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import dataclasses
 import secrets
+from collections.abc import AsyncIterator
 
 import grpc
 import orjson

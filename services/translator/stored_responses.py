@@ -99,5 +99,9 @@ def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
     }
 
 
-_ID_PREFIX = {"message": "msg_", "function_call": "fc_", "function_call_output": "fco_",
-              "reasoning": "rs_"}
+_ID_PREFIX = {
+    "message": "msg_",
+    "function_call": "fc_",
+    "function_call_output": "fco_",
+    "reasoning": "rs_",
+}

@@ -93,9 +93,7 @@ class TurnRunner:
             raise rpc_failure(
                 exc, what="response" if continuity.from_response_id else "session"
             ) from None
-        composed = compose(
-            request, list(context), list(session.instructions), continuity.stateless
-        )
+        composed = compose(request, list(context), list(session.instructions), continuity.stateless)
         return OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
 
 

@@ -104,7 +104,9 @@ def test_continuity_across_surfaces(client: anthropic.Anthropic, base_url: str):
     import openai
 
     first = client.messages.create(
-        model="local", max_tokens=100, messages=[{"role": "user", "content": "I came via Anthropic"}]
+        model="local",
+        max_tokens=100,
+        messages=[{"role": "user", "content": "I came via Anthropic"}],
     )
     chat = openai.OpenAI(base_url=base_url + "/v1", api_key=API_KEY, max_retries=0)
     second = chat.chat.completions.create(
@@ -139,14 +141,20 @@ def test_missing_anthropic_version_is_400(base_url: str):
 
 def test_errors_in_anthropic_shape(client: anthropic.Anthropic, base_url: str):
     with pytest.raises(anthropic.BadRequestError) as bad:
-        client.messages.create(model="local", max_tokens=10, messages=[{"role": "robot", "content": "x"}])  # type: ignore[misc]
+        client.messages.create(
+            model="local", max_tokens=10, messages=[{"role": "robot", "content": "x"}]
+        )  # type: ignore[misc]
     assert bad.value.body["error"]["type"] == "invalid_request_error"
     with pytest.raises(anthropic.NotFoundError) as missing:
-        client.messages.create(model="nope-1", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+        client.messages.create(
+            model="nope-1", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
     assert missing.value.body["error"]["type"] == "not_found_error"
     wrong = anthropic.Anthropic(base_url=base_url, api_key="wrong", max_retries=0)
     with pytest.raises(anthropic.AuthenticationError):
-        wrong.messages.create(model="local", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+        wrong.messages.create(
+            model="local", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+        )
 
 
 def test_models_in_anthropic_shape(client: anthropic.Anthropic):

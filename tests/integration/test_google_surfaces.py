@@ -50,7 +50,9 @@ def developer(base_url: str, key: str = API_KEY) -> genai.Client:
 
 
 def vertex_express(base_url: str) -> genai.Client:
-    return genai.Client(vertexai=True, api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url))
+    return genai.Client(
+        vertexai=True, api_key=API_KEY, http_options=types.HttpOptions(base_url=base_url)
+    )
 
 
 def vertex_project(base_url: str) -> genai.Client:
@@ -63,7 +65,11 @@ def vertex_project(base_url: str) -> genai.Client:
     )
 
 
-CLIENTS = {"developer": developer, "vertex_express": vertex_express, "vertex_project": vertex_project}
+CLIENTS = {
+    "developer": developer,
+    "vertex_express": vertex_express,
+    "vertex_project": vertex_project,
+}
 
 
 @pytest.fixture(params=list(CLIENTS))
@@ -123,7 +129,8 @@ def test_function_calling_round_trip(client: genai.Client):
             )
         ],
         config=types.GenerateContentConfig(
-            tools=[WEATHER], http_options=types.HttpOptions(extra_body={"rhone": {"session_id": session_of(asked)}})
+            tools=[WEATHER],
+            http_options=types.HttpOptions(extra_body={"rhone": {"session_id": session_of(asked)}}),
         ),
     )
     assert answered.text == 'Tool get_weather returned: {"temperature":"25C"}'

@@ -23,7 +23,9 @@ def client(base_url: str) -> openai.OpenAI:
 
 
 def test_create_returns_a_response_with_output_text(client: openai.OpenAI):
-    response = client.responses.create(model="local", input="Hello Responses", instructions="Be nice.")
+    response = client.responses.create(
+        model="local", input="Hello Responses", instructions="Be nice."
+    )
     assert response.id.startswith("resp_") and response.status == "completed"
     assert response.output_text == (
         'You said: "Hello Responses". This is user turn 1; your first message was: '
@@ -57,7 +59,9 @@ def test_three_turns_chained_by_previous_response_id(client: openai.OpenAI):
 
 def test_previous_response_id_of_an_older_turn_branches(client: openai.OpenAI):
     first = client.responses.create(model="local", input="root")
-    second = client.responses.create(model="local", input="main line", previous_response_id=first.id)
+    second = client.responses.create(
+        model="local", input="main line", previous_response_id=first.id
+    )
     client.responses.create(model="local", input="main line 2", previous_response_id=second.id)
     branch = client.responses.create(model="local", input="branch", previous_response_id=first.id)
     assert branch.output_text == (

@@ -63,15 +63,23 @@ def test_three_turn_tool_conversation_over_one_socket(client: openai.OpenAI):
 
 def test_stream_ids_are_echoed_and_errors_are_nested(client: openai.OpenAI):
     with client.responses.connect() as connection:
-        connection.send({"type": "response.create", "model": "local", "input": "lane", "stream_id": "a"})
+        connection.send(
+            {"type": "response.create", "model": "local", "input": "lane", "stream_id": "a"}
+        )
         events = []
         for event in connection:
             events.append(event)
             if event.type == "response.completed":
                 break
         assert {getattr(e, "stream_id", None) for e in events} == {"a"}
-        connection.send({"type": "response.create", "model": "local", "input": "x",
-                         "previous_response_id": "resp_unknown"})
+        connection.send(
+            {
+                "type": "response.create",
+                "model": "local",
+                "input": "x",
+                "previous_response_id": "resp_unknown",
+            }
+        )
         error = next(iter(connection))
         assert error.type == "error"
         assert error.status == 404

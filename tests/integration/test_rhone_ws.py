@@ -85,12 +85,18 @@ async def test_responses_and_canonical_shapes(base_url: str):
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
         await ws.bind_session()
         events = await collect(ws.create("openai.responses", {"model": "local", "input": "hi"}))
-        assert events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+        assert (
+            events[0]["type"] == "response.created" and events[-1]["type"] == "response.completed"
+        )
         canonical = await collect(
             ws.create(
                 "rhone.canonical",
-                {"request": {"model": "local", "messages": [
-                    {"role": "ROLE_USER", "parts": [{"text": {"text": "canon"}}]}]}},
+                {
+                    "request": {
+                        "model": "local",
+                        "messages": [{"role": "ROLE_USER", "parts": [{"text": {"text": "canon"}}]}],
+                    }
+                },
             )
         )
     assert "started" in canonical[0] and "finished" in canonical[-1]
@@ -105,8 +111,16 @@ async def test_errors_are_frames_with_a_stable_code_and_the_shapes_error(base_ur
         assert bad.value.code == "invalid_request" and bad.value.status == 400
         assert bad.value.error["error"]["param"] == "messages"
         with pytest.raises(RhoneWsError) as missing:
-            await collect(ws.create("anthropic.messages", {"model": "nope", "max_tokens": 5,
-                                                           "messages": [{"role": "user", "content": "x"}]}))
+            await collect(
+                ws.create(
+                    "anthropic.messages",
+                    {
+                        "model": "nope",
+                        "max_tokens": 5,
+                        "messages": [{"role": "user", "content": "x"}],
+                    },
+                )
+            )
         assert missing.value.code == "model_not_found" and missing.value.status == 404
         assert missing.value.error["error"]["type"] == "not_found_error"
         with pytest.raises(RhoneWsError) as unknown:
@@ -132,7 +146,9 @@ async def test_protocol_errors(base_url: str):
 async def test_upgrade_failures_are_plain_http_errors(base_url: str):
     url = base_url.replace("http", "ws") + "/v1/ws"
     with pytest.raises(InvalidStatus) as unauthorized:
-        async with connect(url, subprotocols=["rhone.ws.v1"], additional_headers={"Authorization": "Bearer wrong"}):  # type: ignore[list-item]
+        async with connect(
+            url, subprotocols=["rhone.ws.v1"], additional_headers={"Authorization": "Bearer wrong"}
+        ):  # type: ignore[list-item]
             pass
     assert unauthorized.value.response.status_code == 401
     with pytest.raises(InvalidStatus) as no_subprotocol:
@@ -149,12 +165,16 @@ async def test_browser_style_auth_with_a_key_subprotocol(base_url: str):
         assert orjson.loads(await sock.recv())["type"] == "session.bound"
 
 
-async def test_cancel_reaches_the_upstream_and_records_nothing(base_url: str, fake_openai: FakeOpenAI):
+async def test_cancel_reaches_the_upstream_and_records_nothing(
+    base_url: str, fake_openai: FakeOpenAI
+):
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
         await ws.bind_session()
         await collect(ws.create("openai.chat", chat("first")))
         fake_openai.script(Hang())
-        hanging = ws.create("openai.chat", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hang"}]})
+        hanging = ws.create(
+            "openai.chat", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hang"}]}
+        )
         events = hanging.__aiter__()
         await events.__anext__()
         await hanging.cancel()
@@ -168,7 +188,9 @@ async def test_a_vanishing_client_cancels_its_calls(base_url: str, fake_openai: 
     fake_openai.script(Hang())
     ws = await RhoneWsClient.connect(base_url, API_KEY)
     session_id = await ws.bind_session()
-    stream = ws.create("openai.chat", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hang"}]})
+    stream = ws.create(
+        "openai.chat", {"model": "gpt-4o", "messages": [{"role": "user", "content": "hang"}]}
+    )
     await stream.__aiter__().__anext__()
     await ws.close()
     assert await asyncio.to_thread(fake_openai.disconnected.wait, 10)
@@ -188,10 +210,17 @@ async def test_a_slow_reader_gets_every_event_in_order(base_url: str, fake_opena
     # A tiny client-side buffer: the client reads nothing for a while, so the server's writes
     # back up and its byte-bounded outbox makes the call wait.
     async with connect(
-        url, subprotocols=["rhone.ws.v1"], additional_headers=headers, max_queue=4  # type: ignore[list-item]
+        url,
+        subprotocols=["rhone.ws.v1"],
+        additional_headers=headers,
+        max_queue=4,  # type: ignore[list-item]
     ) as sock:
         body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "long"}]}
-        await sock.send(orjson.dumps({"type": "call.create", "call_id": "slow", "shape": "openai.chat", "body": body}).decode())
+        await sock.send(
+            orjson.dumps(
+                {"type": "call.create", "call_id": "slow", "shape": "openai.chat", "body": body}
+            ).decode()
+        )
         await asyncio.sleep(1.0)
         text, last = "", None
         async for message in sock:

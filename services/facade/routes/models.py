@@ -81,7 +81,11 @@ def shape_of(request: Request) -> Shape:
     headers = request.headers
     if "anthropic-version" in headers:
         return ANTHROPIC_SHAPE
-    if "x-goog-api-client" in headers or "x-goog-api-key" in headers or "key" in request.query_params:
+    if (
+        "x-goog-api-client" in headers
+        or "x-goog-api-key" in headers
+        or "key" in request.query_params
+    ):
         return GEMINI_SHAPE
     return OPENAI_SHAPE
 
@@ -148,6 +152,8 @@ async def get_gemini_model(request: Request, model_id: str) -> Response:
 
 
 @router.get("/{version}/publishers/google/models/{model_id}")
-@router.get("/{version}/projects/{project}/locations/{location}/publishers/google/models/{model_id}")
+@router.get(
+    "/{version}/projects/{project}/locations/{location}/publishers/google/models/{model_id}"
+)
 async def get_vertex_model(request: Request, model_id: str) -> Response:
     return await _get(request, VERTEX_SHAPE, model_id)

@@ -88,7 +88,9 @@ def parse_client_frame(text: str) -> ClientFrame:
             )
         body = frame.get("body")
         if not isinstance(body, dict):
-            raise FrameError("invalid_frame", "call.create: body must be an object.", call_id=call_id)
+            raise FrameError(
+                "invalid_frame", "call.create: body must be an object.", call_id=call_id
+            )
         return Create(call_id, shape, body)
     if kind == "call.cancel":
         return Cancel(_call_id(frame))
@@ -114,7 +116,9 @@ def bound(session_id: str, created: bool) -> str:
 
 def event_frame(call_id_json: bytes, event: bytes) -> str:
     """A shape's own stream event wrapped with its call id; built from bytes, never re-parsed."""
-    return (b'{"type":"call.event","call_id":' + call_id_json + b',"event":' + event + b"}").decode()
+    return (
+        b'{"type":"call.event","call_id":' + call_id_json + b',"event":' + event + b"}"
+    ).decode()
 
 
 def done(call_id: str, session_id: str) -> str:

@@ -135,12 +135,16 @@ class RhoneSocket:
         if frame.shape == "rhone.canonical":
             continuity = body.setdefault("continuity", {})
             if not isinstance(continuity, dict):
-                raise frames.FrameError("invalid_frame", "continuity must be an object.", call_id=frame.call_id)
+                raise frames.FrameError(
+                    "invalid_frame", "continuity must be an object.", call_id=frame.call_id
+                )
             key, holder = "session_id", continuity
         else:
             rhone = body.setdefault("rhone", {})
             if not isinstance(rhone, dict):
-                raise frames.FrameError("invalid_frame", "rhone must be an object.", call_id=frame.call_id)
+                raise frames.FrameError(
+                    "invalid_frame", "rhone must be an object.", call_id=frame.call_id
+                )
             key, holder = "session_id", rhone
         named = holder.get(key) or ""
         if self.session_id is None:
