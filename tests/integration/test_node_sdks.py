@@ -15,7 +15,9 @@ NODE_DIR = Path(__file__).parent.parent / "node"
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-@pytest.mark.parametrize("suite", ["openai_chat.test.mjs"])
+@pytest.mark.parametrize(
+    "suite", ["openai_chat.test.mjs", "openai_responses.test.mjs", "anthropic.test.mjs"]
+)
 def test_node_sdk_suite(base_url: str, suite: str):
     if not (NODE_DIR / "node_modules").exists():
         pytest.fail("tests/node/node_modules is missing: run `make test` (it runs npm install)")

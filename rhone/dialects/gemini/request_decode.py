@@ -113,7 +113,7 @@ def _content(value: Any, field: str, ids: _CallIds) -> list[content.Message]:
     (the canonical home of tool results), the other parts keep the content's role."""
     body = wire.message(value, field)
     role_name = wire.string(body.get("role", ""), child(field, "role")).lower()
-    if role_name in ("", "user", "function"):  # "function": the v1beta1 role of tool results
+    if role_name in ("", "user", "function"):  # "function": tool results in older Vertex samples
         role = content.ROLE_USER
     elif role_name == "model":
         role = content.ROLE_ASSISTANT
@@ -297,14 +297,14 @@ def _generation_config(value: Any, config: gen.GenerationConfig, extras: dict[st
             config.temperature = wire.number(item, where)
         elif key == "topP":
             config.top_p = wire.number(item, where)
-        elif key == "topK" and float(wire.number(item, where)).is_integer():
-            config.top_k = int(wire.number(item, where))
+        elif key == "topK" and _is_int32(wire.number(item, where)):
+            config.top_k = int(wire.number(item, where))  # a float in Gemini, an int canonically
         elif key == "stopSequences":
             config.stop.extend(
                 wire.string(s, f"{where}[{i}]") for i, s in enumerate(wire.items(item, where))
             )
         elif key == "seed":
-            config.seed = wire.integer(item, where)
+            config.seed = wire.integer(item, where, bits=64)
         elif key == "thinkingConfig":
             thinking = _thinking_config(item, where, config)
             if thinking:
@@ -314,6 +314,10 @@ def _generation_config(value: Any, config: gen.GenerationConfig, extras: dict[st
     rest.update(_response_format(body, config.response_format))
     if rest:
         extras["generationConfig"] = rest
+
+
+def _is_int32(value: float) -> bool:
+    return value.is_integer() and -(2**31) <= value < 2**31
 
 
 def _thinking_config(value: Any, field: str, config: gen.GenerationConfig) -> dict[str, Any]:
@@ -326,7 +330,7 @@ def _thinking_config(value: Any, field: str, config: gen.GenerationConfig) -> di
         elif key == "thinkingBudget":
             config.thinking_budget = wire.integer(item, where)  # -1: dynamic, 0: off
         elif key == "thinkingLevel":
-            level = wire.enum(item, where, _THINKING_LEVELS)
+            level = wire.enum(item, where, _THINKING_LEVELS, numbered=False)
             if level != "THINKING_LEVEL_UNSPECIFIED":
                 config.reasoning_effort = level.lower()
         else:

@@ -86,20 +86,23 @@ def boolean(value: Any, field: str) -> bool:
     return value
 
 
-def integer(value: Any, field: str) -> int:
-    """An integer; proto JSON also writes 64-bit integers as strings ("100")."""
-    if isinstance(value, bool):
-        raise RhoneError.invalid(f"{field} must be an integer.", param=field)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+def integer(value: Any, field: str, bits: int = 32) -> int:
+    """A signed integer of ``bits`` bits; proto JSON also writes integers as strings ("100")."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value)
+            number = int(value)
         except ValueError:
-            pass
-    raise RhoneError.invalid(f"{field} must be an integer.", param=field)
+            number = None
+    if number is None:
+        raise RhoneError.invalid(f"{field} must be an integer.", param=field)
+    if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        raise RhoneError.invalid(f"{field} is out of range.", param=field)
+    return number
 
 
 def number(value: Any, field: str) -> float:
@@ -118,11 +121,13 @@ def struct(value: Any, field: str) -> dict[str, Any]:
     return dict(value)
 
 
-def enum(value: Any, field: str, names: tuple[str, ...]) -> str:
-    """An enum value by name (any case, as google-genai's CaseInSensitiveEnum) or by number."""
+def enum(value: Any, field: str, names: tuple[str, ...], *, numbered: bool = True) -> str:
+    """An enum value by name (any case, as google-genai's CaseInSensitiveEnum) or, when ``names``
+    are in proto number order (``numbered``), by number."""
     if isinstance(value, str) and value.upper() in names:
         return value.upper()
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(names):
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if numbered and whole and 0 <= value < len(names):
         return names[value]
     raise RhoneError.invalid(f"{field} must be one of {', '.join(names)}.", param=field)
 
