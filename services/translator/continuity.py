@@ -83,8 +83,39 @@ def compose(
         return Composed(
             request=request, turn_input=rest, instructions=system or None, snapshot=True
         )
+    pair_tool_results(context, rest)
     full = gen.GenerateRequest()
     full.CopyFrom(request)
     del full.messages[:]
     full.messages.extend([*(system or session_instructions), *context, *rest])
     return Composed(request=full, turn_input=rest, instructions=system or None, snapshot=False)
+
+
+def pair_tool_results(history: list[content.Message], new: list[content.Message]) -> None:
+    """Gives tool results that name no known call the id of the call they answer.
+
+    Some clients answer a call without its id (google-genai's functionResponse usually has
+    none), so the dialect mints one; when the call lives only in the stored history, that id
+    matches nothing and an upstream that pairs by id (Anthropic, OpenAI) would refuse the
+    turn. Such a result answers the oldest unanswered call of the same tool."""
+    calls: list[tuple[str, str]] = []
+    answered: set[str] = set()
+    for message in [*history, *new]:
+        for part in message.parts:
+            if part.HasField("tool_call"):
+                calls.append((part.tool_call.id, part.tool_call.name))
+            elif part.HasField("tool_result"):
+                answered.add(part.tool_result.call_id)
+    known = {call_id for call_id, _ in calls}
+    for message in new:
+        for part in message.parts:
+            if not part.HasField("tool_result") or part.tool_result.call_id in known:
+                continue
+            result = part.tool_result
+            for call_id, name in calls:
+                if call_id not in answered and (not result.name or name == result.name):
+                    answered.discard(result.call_id)
+                    result.call_id = call_id
+                    result.name = result.name or name
+                    answered.add(call_id)
+                    break

@@ -72,7 +72,9 @@ SURFACES: dict[int, Surface] = {
     tpb.SURFACE_VERTEX: Surface(
         gemini.VERTEX_DIALECT,
         count_method="countTokens",
-        decode_count=gemini.count_tokens_request,
+        decode_count=lambda body, params: gemini.count_tokens_request(
+            body, {**params, "dialect": "vertex"}
+        ),
         encode_count=gemini.encode_count_tokens,
     ),
 }

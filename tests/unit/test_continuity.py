@@ -83,3 +83,39 @@ def test_stateless_uses_the_transcript_as_sent_and_records_a_snapshot():
     assert texts(composed.request.messages) == ["s", "a", "b", "c"]
     assert texts(composed.turn_input) == ["a", "b", "c"]
     assert composed.snapshot
+
+
+def call(call_id: str, name: str) -> c.Message:
+    return c.Message(
+        role=c.ROLE_ASSISTANT,
+        parts=[c.Part(tool_call=c.ToolCallPart(id=call_id, name=name, arguments="{}"))],
+    )
+
+
+def result(call_id: str, name: str) -> c.Message:
+    return c.Message(
+        role=c.ROLE_TOOL,
+        parts=[c.Part(tool_result=c.ToolResultPart(call_id=call_id, name=name))],
+    )
+
+
+def test_a_result_without_the_calls_id_answers_the_stored_call_of_its_tool():
+    context = [
+        msg(c.ROLE_USER, "q"),
+        call("toolu_1", "lookup"),
+        result("toolu_1", "lookup"),
+        msg(c.ROLE_USER, "again"),
+        call("toolu_2", "lookup"),
+    ]
+    request = gen.GenerateRequest(messages=[result("call_1", "lookup")])
+    composed = compose(request, context, [], stateless=False)
+    assert composed.request.messages[-1].parts[0].tool_result.call_id == "toolu_2"
+    assert composed.turn_input[0].parts[0].tool_result.call_id == "toolu_2"
+
+
+def test_results_that_name_a_known_call_are_left_alone():
+    context = [msg(c.ROLE_USER, "q"), call("toolu_1", "a"), call("toolu_2", "b")]
+    request = gen.GenerateRequest(messages=[result("toolu_2", "b"), result("toolu_1", "a")])
+    composed = compose(request, context, [], stateless=False)
+    ids = [m.parts[0].tool_result.call_id for m in composed.request.messages[-2:]]
+    assert ids == ["toolu_2", "toolu_1"]
