@@ -1,7 +1,11 @@
 """The SessionService over gRPC: store exceptions become gRPC status codes the callers map to
-their surface's error (NOT_FOUND -> 404, ABORTED -> 409 session_busy)."""
+their surface's error (NOT_FOUND -> 404, ABORTED -> 409 session_busy, INVALID_ARGUMENT ->
+400). The trailing metadata key `rhone-error-detail` names the error precisely (which id was
+not found), so a caller need not parse the message."""
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 import grpc
 
@@ -9,25 +13,61 @@ from rhone.jsonutil import dict_from_struct
 from rhone.v1 import sessions_pb2 as pb
 from rhone.v1 import sessions_pb2_grpc as pb_grpc
 from services.sessions.sql_store import SqlSessionStore
-from services.sessions.store import LeaseLost, SessionBusy, SessionNotFound
+from services.sessions.store import (
+    InvalidCursor,
+    InvalidRequest,
+    LeaseLost,
+    ResponseNotFound,
+    SessionBusy,
+    SessionChanges,
+    SessionNotFound,
+    TurnNotFound,
+)
 
 DEFAULT_LEASE_MS = 10 * 60 * 1000
+ERROR_DETAIL_KEY = "rhone-error-detail"
+
+# Everything the store raises for a caller's mistake or a race; anything else is a bug and
+# reaches the caller as INTERNAL.
+STORE_ERRORS = (
+    SessionNotFound,
+    SessionBusy,
+    LeaseLost,
+    TurnNotFound,
+    ResponseNotFound,
+    InvalidRequest,
+)
 
 
-async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> None:
+def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
+    """(code, message, detail) for a store exception."""
     if isinstance(exc, SessionNotFound):
-        await context.abort(grpc.StatusCode.NOT_FOUND, f"No session found with id '{exc}'.")
+        return grpc.StatusCode.NOT_FOUND, f"No session found with id '{exc}'.", "session_not_found"
+    if isinstance(exc, TurnNotFound):
+        turn_id, session_id = exc.args
+        message = f"No turn with id '{turn_id}' in session '{session_id}'."
+        return grpc.StatusCode.NOT_FOUND, message, "turn_not_found"
+    if isinstance(exc, ResponseNotFound):
+        message = f"No response found with id '{exc}'."
+        return grpc.StatusCode.NOT_FOUND, message, "response_not_found"
     if isinstance(exc, SessionBusy):
-        await context.abort(
-            grpc.StatusCode.ABORTED,
-            f"Session '{exc}' is busy with another call; retry when that call has finished.",
-        )
+        message = f"Session '{exc}' is busy with another call; retry when that call has finished."
+        return grpc.StatusCode.ABORTED, message, "session_busy"
     if isinstance(exc, LeaseLost):
-        await context.abort(
-            grpc.StatusCode.FAILED_PRECONDITION,
-            f"The lease on session '{exc}' expired before the turn was recorded.",
-        )
+        message = f"The lease on session '{exc}' expired before the turn was recorded."
+        return grpc.StatusCode.FAILED_PRECONDITION, message, "session_conflict"
+    if isinstance(exc, InvalidCursor):
+        message = f"The cursor '{exc}' is not one this service returned."
+        return grpc.StatusCode.INVALID_ARGUMENT, message, "invalid_cursor"
+    if isinstance(exc, InvalidRequest):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "invalid_request"
     raise exc
+
+
+async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+    code, message, detail = status_of(exc)
+    await context.abort(code, message, trailing_metadata=((ERROR_DETAIL_KEY, detail),))
+    raise AssertionError("abort returns by raising")  # pragma: no cover
 
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
@@ -49,6 +89,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             request.tenant_id,
             metadata=dict_from_struct(request.metadata),
             instructions=list(request.instructions),
+            default_model=request.default_model,
         )
 
     async def GetSession(
@@ -56,20 +97,66 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     ) -> pb.Session:
         try:
             return await self.store.get_session(request.tenant_id, request.session_id)
-        except SessionNotFound as exc:
+        except STORE_ERRORS as exc:
             await _abort_for(context, exc)
-            raise
+
+    async def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSessionsResponse:
+        try:
+            page = await self.store.list_sessions(
+                request.tenant_id, request.page_size, request.cursor
+            )
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+        return pb.ListSessionsResponse(sessions=page.sessions, next_cursor=page.next_cursor)
+
+    async def UpdateSession(
+        self, request: pb.UpdateSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Session:
+        changes = SessionChanges(
+            metadata=(dict_from_struct(request.metadata) if request.HasField("metadata") else None),
+            instructions=(
+                list(request.instructions.messages) if request.HasField("instructions") else None
+            ),
+            default_model=(request.default_model if request.HasField("default_model") else None),
+        )
+        try:
+            return await self.store.update_session(request.tenant_id, request.session_id, changes)
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+
+    async def DeleteSession(
+        self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteSessionResponse:
+        try:
+            await self.store.delete_session(request.tenant_id, request.session_id)
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+        return pb.DeleteSessionResponse()
+
+    async def BranchSession(
+        self, request: pb.BranchSessionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Session:
+        try:
+            return await self.store.branch_session(
+                request.tenant_id, request.session_id, request.at_turn_id
+            )
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
 
     async def BeginTurn(
         self, request: pb.BeginTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.BeginTurnResponse:
         try:
             begun = await self.store.begin_turn(
-                request.tenant_id, request.session_id, request.lease_ms or DEFAULT_LEASE_MS
+                request.tenant_id,
+                request.session_id,
+                request.lease_ms or DEFAULT_LEASE_MS,
+                from_response_id=request.from_response_id,
             )
-        except (SessionNotFound, SessionBusy) as exc:
+        except STORE_ERRORS as exc:
             await _abort_for(context, exc)
-            raise
         return pb.BeginTurnResponse(
             session=begun.session, lease_id=begun.lease_id, context=begun.context
         )
@@ -85,9 +172,8 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
                 request.turn,
                 list(request.instructions) if request.set_instructions else None,
             )
-        except LeaseLost as exc:
+        except STORE_ERRORS as exc:
             await _abort_for(context, exc)
-            raise
         return pb.CommitTurnResponse(turn=turn, version=version)
 
     async def AbortTurn(
@@ -101,7 +187,37 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     ) -> pb.ListTurnsResponse:
         try:
             turns = await self.store.list_turns(request.tenant_id, request.session_id)
-        except SessionNotFound as exc:
+        except STORE_ERRORS as exc:
             await _abort_for(context, exc)
-            raise
         return pb.ListTurnsResponse(turns=turns)
+
+    async def GetTurnByResponseId(
+        self, request: pb.GetTurnByResponseIdRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetTurnByResponseIdResponse:
+        try:
+            found = await self.store.get_turn_by_response_id(request.tenant_id, request.response_id)
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+        return pb.GetTurnByResponseIdResponse(
+            turn=found.turn, session_id=found.session_id, is_latest=found.is_latest
+        )
+
+    async def DeleteResponse(
+        self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteResponseResponse:
+        try:
+            await self.store.delete_response(request.tenant_id, request.response_id)
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+        return pb.DeleteResponseResponse()
+
+    async def LoadContext(
+        self, request: pb.LoadContextRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoadContextResponse:
+        try:
+            loaded = await self.store.load_context(
+                request.tenant_id, request.session_id, from_response_id=request.from_response_id
+            )
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+        return pb.LoadContextResponse(session=loaded.session, context=loaded.context)

@@ -18,8 +18,21 @@ import orjson
 from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
-from services.sessions.backends.base import Database, Queries, Row
+from services.sessions.backends.base import Database
 from services.sessions.migrations import migrate
+from services.sessions.sql_queries import (
+    SESSION_COLUMNS,
+    branch_at,
+    branch_start,
+    find_response,
+    insert_session,
+    lock_session,
+    seq_of_turn,
+    session_from_row,
+    session_row,
+    turn_from_row,
+    turns_between,
+)
 from services.sessions.store import (
     Begun,
     FoundTurn,
@@ -31,68 +44,18 @@ from services.sessions.store import (
     SessionChanges,
     SessionNotFound,
     SessionPage,
-    TurnNotFound,
     context_of,
-    context_start_at,
     decode_cursor,
-    decode_instructions,
     encode_cursor,
     encode_instructions,
     hash_key,
     new_lease_id,
-    new_session_id,
     new_turn_id,
     now_ms,
 )
 
-_SESSION_COLUMNS = (
-    "id, tenant_id, version, instructions, metadata, default_model, created_at_ms, "
-    "updated_at_ms, parent_id, parent_turn_id, context_start"
-)
-
-
-def session_from_row(row: Row) -> pb.Session:
-    return pb.Session(
-        id=row["id"],
-        tenant_id=row["tenant_id"],
-        version=row["version"],
-        instructions=decode_instructions(row["instructions"]),
-        metadata=struct_from_dict(orjson.loads(row["metadata"] or "{}")),
-        default_model=row["default_model"],
-        created_at_ms=row["created_at_ms"],
-        updated_at_ms=row["updated_at_ms"],
-        parent_id=row["parent_id"],
-        parent_turn_id=row["parent_turn_id"],
-    )
-
-
-def turn_from_blob(blob: bytes) -> pb.Turn:
-    turn = pb.Turn()
-    turn.ParseFromString(bytes(blob))
-    return turn
-
-
-def turn_from_row(row: Row) -> pb.Turn:
-    """A stored turn; a branch's copy shares its parent's body, so the row says where it is."""
-    turn = turn_from_blob(row["body"])
-    turn.session_id = row["session_id"]
-    turn.seq = row["seq"]
-    return turn
-
-
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
-
-_TURN_COLUMNS = "session_id, seq, body"
-
-# The response lookup repeats the partial index's predicate (`response_id <> ''`): with a
-# parameter for the id, neither SQLite nor PostgreSQL can prove it and would skip the index.
-_FIND_RESPONSE = (
-    "SELECT t.session_id, t.seq, t.body, s.version FROM turns t "
-    "JOIN sessions s ON s.id = t.session_id "
-    "WHERE t.response_id = ? AND t.response_id <> '' AND s.tenant_id = ? "
-    "ORDER BY t.created_at_ms DESC, t.seq DESC LIMIT 1"
-)
 
 
 class SqlSessionStore:
@@ -140,22 +103,22 @@ class SqlSessionStore:
             metadata=struct_from_dict(metadata or {}),
             default_model=default_model,
         )
-        session, _ = await _insert_session(self.db, template, lease_ms=lease_ms)
+        session, _ = await insert_session(self.db, template, lease_ms=lease_ms)
         return session
 
     async def get_session(self, tenant_id: str, session_id: str) -> pb.Session:
-        return session_from_row(await _session_row(self.db, tenant_id, session_id))
+        return session_from_row(await session_row(self.db, tenant_id, session_id))
 
     async def list_sessions(self, tenant_id: str, page_size: int, cursor: str) -> SessionPage:
         """Newest first, keyset-paginated on the (tenant_id, created_at_ms, id) index."""
         size = DEFAULT_PAGE_SIZE if page_size <= 0 else min(page_size, MAX_PAGE_SIZE)
-        where, args = "tenant_id = ?", [tenant_id]
+        where, args = "tenant_id = ?", list[Any]([tenant_id])
         if cursor:
             millis, after_id = decode_cursor(cursor)
             where += " AND (created_at_ms < ? OR (created_at_ms = ? AND id < ?))"
             args += [millis, millis, after_id]
         rows = await self.db.fetchall(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE {where} "
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE {where} "
             "ORDER BY created_at_ms DESC, id DESC LIMIT ?",
             *args,
             size + 1,
@@ -171,7 +134,7 @@ class SqlSessionStore:
     ) -> pb.Session:
         # The version counts turns (a turn's seq is the version it made), so an update of the
         # session's settings leaves it alone.
-        sets, args = ["updated_at_ms = ?"], [now_ms()]
+        sets, args = ["updated_at_ms = ?"], list[Any]([now_ms()])
         if changes.metadata is not None:
             sets.append("metadata = ?")
             args.append(orjson.dumps(changes.metadata).decode())
@@ -183,7 +146,7 @@ class SqlSessionStore:
             args.append(changes.default_model)
         row = await self.db.fetchone(
             f"UPDATE sessions SET {', '.join(sets)} WHERE id = ? AND tenant_id = ? "
-            f"RETURNING {_SESSION_COLUMNS}",
+            f"RETURNING {SESSION_COLUMNS}",
             *args,
             session_id,
             tenant_id,
@@ -205,10 +168,10 @@ class SqlSessionStore:
 
     async def branch_session(self, tenant_id: str, session_id: str, at_turn_id: str) -> pb.Session:
         async with self.db.transaction() as tx:
-            parent = await _lock_session(tx, tenant_id, session_id)
-            seq = await _seq_of_turn(tx, parent, at_turn_id)
-            session, _ = await _branch(tx, parent, seq, lease_ms=0)
-        return session
+            parent = await lock_session(tx, tenant_id, session_id)
+            seq = await seq_of_turn(tx, parent, at_turn_id)
+            branch = await branch_at(tx, parent, seq, lease_ms=0)
+        return branch.session
 
     # turns
 
@@ -220,7 +183,7 @@ class SqlSessionStore:
                 tenant_id, session_id, from_response_id, lease_ms
             )
         if not session_id:
-            session, lease_id = await _insert_session(
+            session, lease_id = await insert_session(
                 self.db, pb.Session(tenant_id=tenant_id), lease_ms=lease_ms
             )
             return Begun(session=session, lease_id=lease_id, context=[])
@@ -229,7 +192,7 @@ class SqlSessionStore:
         row = await self.db.fetchone(
             "UPDATE sessions SET lease_id = ?, lease_expires_ms = ? "
             "WHERE id = ? AND tenant_id = ? AND (lease_id IS NULL OR lease_expires_ms < ?) "
-            f"RETURNING {_SESSION_COLUMNS}",
+            f"RETURNING {SESSION_COLUMNS}",
             lease_id,
             now + lease_ms,
             session_id,
@@ -239,7 +202,7 @@ class SqlSessionStore:
         if row is None:
             await self.get_session(tenant_id, session_id)  # raises SessionNotFound
             raise SessionBusy(session_id)
-        context = context_of(await _turns_between(self.db, session_id, row["context_start"]))
+        context = context_of(await turns_between(self.db, session_id, row["context_start"]))
         return Begun(session=session_from_row(row), lease_id=lease_id, context=context)
 
     async def _begin_from_response(
@@ -251,31 +214,130 @@ class SqlSessionStore:
         so "latest" cannot turn stale between the check and the lease, and concurrent calls
         from one older response each get a branch of their own."""
         async with self.db.transaction() as tx:
-            found = await _find_response(tx, tenant_id, response_id, session_id)
-            parent = await _lock_session(tx, tenant_id, found["session_id"], response_id)
+            found = await find_response(tx, tenant_id, response_id, session_id)
+            parent = await lock_session(tx, tenant_id, found["session_id"], response_id)
             seq = int(found["seq"])
             if seq != parent["version"]:
-                session, lease_id = await _branch(tx, parent, seq, lease_ms=lease_ms)
-                start = session_context_start = await _branch_start(tx, parent, seq)
-                del session_context_start
-                turns = await _turns_between(tx, session.id, start)
-                return Begun(session=session, lease_id=lease_id, context=context_of(turns))
+                branch = await branch_at(tx, parent, seq, lease_ms=lease_ms)
+                turns = await turns_between(tx, branch.session.id, branch.context_start)
+                return Begun(branch.session, branch.lease_id, context_of(turns))
             now = now_ms()
             if parent["lease_id"] is not None and parent["lease_expires_ms"] >= now:
                 raise SessionBusy(parent["id"])
             lease_id = new_lease_id()
             row = await tx.fetchone(
                 "UPDATE sessions SET lease_id = ?, lease_expires_ms = ? WHERE id = ? "
-                f"RETURNING {_SESSION_COLUMNS}",
+                f"RETURNING {SESSION_COLUMNS}",
                 lease_id,
                 now + lease_ms,
                 parent["id"],
             )
             assert row is not None  # locked above
-            turns = await _turns_between(tx, parent["id"], parent["context_start"])
+            turns = await turns_between(tx, parent["id"], parent["context_start"])
         return Begun(session=session_from_row(row), lease_id=lease_id, context=context_of(turns))
 
-#CONTINUE
+    async def commit_turn(
+        self,
+        tenant_id: str,
+        session_id: str,
+        lease_id: str,
+        turn: pb.Turn,
+        instructions: list[content.Message] | None,
+    ) -> tuple[pb.Turn, int]:
+        now = now_ms()
+        stored = pb.Turn()
+        stored.CopyFrom(turn)
+        stored.session_id = session_id
+        stored.id = stored.id or new_turn_id()
+        stored.created_at_ms = stored.created_at_ms or now
+        async with self.db.transaction() as tx:
+            row = await tx.fetchone(
+                "UPDATE sessions SET version = version + 1, lease_id = NULL, "
+                "lease_expires_ms = 0, updated_at_ms = ?, "
+                "context_start = CASE WHEN ? THEN version + 1 ELSE context_start END "
+                "WHERE id = ? AND tenant_id = ? AND lease_id = ? RETURNING version",
+                now,
+                stored.snapshot,
+                session_id,
+                tenant_id,
+                lease_id,
+            )
+            if row is None:
+                raise LeaseLost(session_id)
+            version = int(row["version"])
+            stored.seq = version
+            await tx.execute(
+                "INSERT INTO turns (session_id, seq, id, response_id, body, created_at_ms) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                session_id,
+                version,
+                stored.id,
+                stored.response_id,
+                stored.SerializeToString(),
+                stored.created_at_ms,
+            )
+            if instructions is not None:
+                await tx.execute(
+                    "UPDATE sessions SET instructions = ? WHERE id = ?",
+                    encode_instructions(instructions),
+                    session_id,
+                )
+        return stored, version
+
+    async def abort_turn(self, tenant_id: str, session_id: str, lease_id: str) -> None:
+        await self.db.execute(
+            "UPDATE sessions SET lease_id = NULL, lease_expires_ms = 0 "
+            "WHERE id = ? AND tenant_id = ? AND lease_id = ?",
+            session_id,
+            tenant_id,
+            lease_id,
+        )
+
+    async def list_turns(self, tenant_id: str, session_id: str) -> list[pb.Turn]:
+        await self.get_session(tenant_id, session_id)
+        return await turns_between(self.db, session_id, 0)
+
+    async def load_context(
+        self, tenant_id: str, session_id: str, *, from_response_id: str = ""
+    ) -> Loaded:
+        """What begin_turn would load, taking no lease and making no branch: for calls that
+        must keep nothing. From an older response: the context as of that turn."""
+        if not from_response_id:
+            if not session_id:
+                raise InvalidRequest("LoadContext needs a session_id or a from_response_id.")
+            row = await session_row(self.db, tenant_id, session_id)
+            turns = await turns_between(self.db, session_id, row["context_start"])
+            return Loaded(session=session_from_row(row), context=context_of(turns))
+        found = await find_response(self.db, tenant_id, from_response_id, session_id)
+        row = await session_row(self.db, tenant_id, found["session_id"])
+        seq = int(found["seq"])
+        start = await branch_start(self.db, row, seq)
+        turns = await turns_between(self.db, row["id"], start, seq)
+        return Loaded(session=session_from_row(row), context=context_of(turns))
+
+    # response ids
+
+    async def get_turn_by_response_id(self, tenant_id: str, response_id: str) -> FoundTurn:
+        found = await find_response(self.db, tenant_id, response_id, "")
+        return FoundTurn(
+            turn=turn_from_row(found),
+            session_id=found["session_id"],
+            is_latest=found["seq"] == found["version"],
+        )
+
+    async def delete_response(self, tenant_id: str, response_id: str) -> None:
+        """Forgets the id (the lookup column is cleared); the turn stays in the history."""
+        rows = await self.db.fetchall(
+            "UPDATE turns SET response_id = '' "
+            "WHERE response_id = ? AND response_id <> '' "
+            "AND session_id IN (SELECT id FROM sessions WHERE tenant_id = ?) RETURNING seq",
+            response_id,
+            tenant_id,
+        )
+        if not rows:
+            raise ResponseNotFound(response_id)
+
+
 def open_store(database_url: str) -> SqlSessionStore:
     """The store for a database URL: sqlite:///path (or sqlite:///:memory:), postgresql://..."""
     if database_url.startswith("sqlite:///"):

@@ -121,6 +121,7 @@ class SessionStore(Protocol):
         *,
         metadata: dict[str, Any] | None = None,
         instructions: list[content.Message] | None = None,
+        default_model: str = "",
     ) -> pb.Session: ...
 
     async def get_session(self, tenant_id: str, session_id: str) -> pb.Session: ...

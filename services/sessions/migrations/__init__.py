@@ -20,10 +20,15 @@ def migration_files(backend: str) -> list[tuple[int, Path]]:
 
 async def migrate(db: Database) -> list[int]:
     """Applies the pending migrations; returns the versions applied now."""
-    await db.run_script(
-        "CREATE TABLE IF NOT EXISTS schema_migrations "
-        "(version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)"
-    )
+    async with db.transaction() as tx:
+        # Under the lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a
+        # concurrent one (both pass the check, one fails on the catalog's unique index).
+        if db.name == "postgres":
+            await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)"
+        )
     applied: list[int] = []
     for version, path in migration_files(db.name):
         async with db.transaction() as tx:
