@@ -18,6 +18,7 @@ from services.facade.routes import (
     models,
     openai_chat,
     openai_responses,
+    sessions,
     websocket,
 )
 from services.facade.state import FacadeState
@@ -43,6 +44,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.include_router(google.router)
     app.include_router(models.router)
     app.include_router(websocket.router)
+    app.include_router(sessions.router)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -24,23 +24,37 @@ from services.translator.continuity import Composed, Continuity, compose
 log = logging.getLogger("rhone.translator.turns")
 
 
-_PARAM_OF = {"session": "rhone.session_id", "response": "previous_response_id"}
+_PARAM_OF = {
+    "session_not_found": "rhone.session_id",
+    "response_not_found": "previous_response_id",
+    "turn_not_found": "previous_response_id",
+}
+# The sessions service names each error in this trailing metadata key.
+_DETAIL_KEY = "rhone-error-detail"
+
+
+def _detail_of(exc: grpc.aio.AioRpcError) -> str:
+    for key, value in exc.trailing_metadata() or ():
+        if key == _DETAIL_KEY:
+            return str(value)
+    return ""
 
 
 def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
     """A peer's gRPC error as the canonical failure a surface renders."""
     status, details = exc.code(), exc.details() or ""
+    detail = _detail_of(exc)
     if status == grpc.StatusCode.NOT_FOUND:
+        detail = detail or f"{what}_not_found"
         return RhoneError.of(
-            Code.ERROR_CODE_NOT_FOUND,
-            details,
-            detail=f"{what}_not_found",
-            param=_PARAM_OF.get(what, ""),
+            Code.ERROR_CODE_NOT_FOUND, details, detail=detail, param=_PARAM_OF.get(detail, "")
         )
     if status == grpc.StatusCode.ABORTED:
-        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail="session_busy")
+        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or "session_busy")
     if status == grpc.StatusCode.FAILED_PRECONDITION:
-        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=f"{what}_conflict")
+        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or f"{what}_conflict")
+    if status == grpc.StatusCode.INVALID_ARGUMENT:
+        return RhoneError.invalid(details, detail=detail)
     if status == grpc.StatusCode.UNAVAILABLE:
         return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
     return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed: {details}")

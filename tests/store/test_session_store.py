@@ -122,17 +122,23 @@ async def test_instructions_are_kept_as_the_session_default(store: SqlSessionSto
 async def test_racing_calls_on_one_session_never_interleave(store: SqlSessionStore):
     sid = await one_turn(store, "t", "", "q0", "a0")
 
-    async def attempt(i: int) -> bool:
-        try:
-            begun = await store.begin_turn("t", sid, LEASE)
-        except SessionBusy:
-            return False
-        await asyncio.sleep(0.01)
-        await store.commit_turn("t", sid, begun.lease_id, turn(f"q{i}", f"a{i}"), None)
-        return True
+    async def round_of(racers: int) -> int:
+        # Every racer tries before the winner commits: exactly one may hold the lease.
+        everyone_tried = asyncio.Barrier(racers)
 
-    rounds = [await asyncio.gather(*(attempt(i) for i in range(10))) for _ in range(3)]
-    assert [sum(r) for r in rounds] == [1, 1, 1]
+        async def attempt(i: int) -> bool:
+            try:
+                begun = await store.begin_turn("t", sid, LEASE)
+            except SessionBusy:
+                await everyone_tried.wait()
+                return False
+            await everyone_tried.wait()
+            await store.commit_turn("t", sid, begun.lease_id, turn(f"q{i}", f"a{i}"), None)
+            return True
+
+        return sum(await asyncio.gather(*(attempt(i) for i in range(racers))))
+
+    assert [await round_of(10) for _ in range(3)] == [1, 1, 1]
     turns = await store.list_turns("t", sid)
     assert [t.seq for t in turns] == [1, 2, 3, 4]
 
