@@ -6,11 +6,26 @@ resolves to (with pick_first, one pod would take all the traffic)."""
 
 from __future__ import annotations
 
+import json
+
 import grpc
 
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
 
+# While the sessions service restarts (a rolling deploy), its short calls wait for it, within
+# 5 s, instead of failing at once. Calls to the translator and providers fail fast instead
+# (a 503 the SDKs retry): they stream for minutes, and no deadline could bound the wait.
+SERVICE_CONFIG = {
+    "methodConfig": [
+        {"name": [{"service": "rhone.v1.SessionService"}], "waitForReady": True, "timeout": "5s"},
+    ]
+}
+
 CHANNEL_OPTIONS = [
+    ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
     ("grpc.lb_policy_name", "round_robin"),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import grpc
 import orjson
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
@@ -45,6 +46,19 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(websocket.router)
     app.include_router(sessions.router)
+
+    @app.exception_handler(grpc.aio.AioRpcError)
+    async def peer_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:
+        # A peer that is down or failing: a 503 the SDKs retry, never a bare 500.
+        body = {
+            "error": {
+                "message": "A Rhone service this request needs is unavailable; retry shortly.",
+                "type": "server_error",
+                "param": None,
+                "code": "service_unavailable",
+            }
+        }
+        return Response(orjson.dumps(body), status_code=503, media_type="application/json")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -55,7 +55,7 @@ def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
         return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or f"{what}_conflict")
     if status == grpc.StatusCode.INVALID_ARGUMENT:
         return RhoneError.invalid(details, detail=detail)
-    if status == grpc.StatusCode.UNAVAILABLE:
+    if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
     return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed: {details}")
 

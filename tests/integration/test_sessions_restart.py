@@ -56,3 +56,16 @@ def test_logs_never_carry_the_api_key(own_cluster: Cluster):
     assert own_cluster.log_dir is not None
     for log in Path(own_cluster.log_dir).glob("*.log"):
         assert API_KEY not in log.read_text(), f"{log.name} leaks the key"
+
+
+def test_a_listing_while_a_peer_is_down_is_503_not_500(own_cluster: Cluster):
+    client = openai.OpenAI(base_url=own_cluster.base_url + "/v1", api_key=API_KEY, max_retries=0)
+    client.models.list()  # the key is now cached by the facade
+    own_cluster.stop_service("translator")
+    try:
+        with pytest.raises(openai.APIStatusError) as down:
+            client.models.list()
+        assert down.value.status_code == 503
+    finally:
+        own_cluster.start_service("translator")
+        own_cluster.wait_ready(60)
