@@ -2,32 +2,57 @@
 
 from __future__ import annotations
 
+import os
+
 import uvloop
 
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
 from rhone.v1 import providers_pb2, providers_pb2_grpc
 from services.providers.config import ProvidersSettings
+from services.providers.connectors.anthropic import AnthropicConnector
+from services.providers.connectors.gemini import GeminiConnector
 from services.providers.connectors.http import ClientPool
 from services.providers.connectors.local import LocalConnector
 from services.providers.connectors.openai import OpenAIChatConnector
+from services.providers.connectors.openai_compatible import OpenAICompatibleConnector
+from services.providers.connectors.openai_responses import OpenAIResponsesConnector
+from services.providers.connectors.vertex import VertexConnector
+from services.providers.connectors.vertex_auth import VertexTokens
 from services.providers.failover import Connector
+from services.providers.routing import OPENAI_COMPATIBLE, OPENAI_RESPONSES, Router
+from services.providers.routing_config import load_routing_config
 from services.providers.servicer import ProviderServicer
+
+
+def build_connectors(settings: ProvidersSettings, pool: ClientPool) -> dict[str, Connector]:
+    """Every connector, keyed as deployments name them. Building one does no I/O, so all
+    exist; routing decides which are reachable (those whose key is set)."""
+    tokens = VertexTokens(settings.vertex_access_token)
+    return {
+        "local": LocalConnector(settings.local_token_delay_ms),
+        "openai": OpenAIChatConnector(pool),
+        OPENAI_RESPONSES: OpenAIResponsesConnector(pool),
+        OPENAI_COMPATIBLE: OpenAICompatibleConnector(pool),
+        "anthropic": AnthropicConnector(pool),
+        "gemini": GeminiConnector(pool),
+        "vertex": VertexConnector(
+            pool,
+            project=settings.vertex_project,
+            location=settings.vertex_location,
+            tokens=tokens,
+        ),
+    }
 
 
 async def main() -> None:
     log = configure_logging("providers")
     settings = ProvidersSettings()
+    # A malformed routing config stops the service here, with the place it is wrong.
+    router = Router(settings, load_routing_config(settings.routing_config), dict(os.environ))
     pool = ClientPool()
-    connectors: dict[str, Connector] = {
-        "local": LocalConnector(settings.local_token_delay_ms),
-        "openai": OpenAIChatConnector(pool),
-    }
-    enabled = ["local"] + (
-        ["openai"] if settings.openai_api_key or settings.openai_base_url else []
-    )
-    log.info("providers enabled: %s", ", ".join(enabled))
-    servicer = ProviderServicer(settings, connectors)
+    servicer = ProviderServicer(settings, build_connectors(settings, pool), router)
+    log.info("models routable: %s", ", ".join(model for model, _ in router.models()))
     await serve(
         name="providers",
         listen=settings.listen,

@@ -1,5 +1,10 @@
 """Settings of the providers service. Keys come from the environment and are never logged
-(every key field is excluded from repr)."""
+(every key field is excluded from repr).
+
+A provider is enabled by its key alone: OpenAI by ``OPENAI_API_KEY`` (or ``OPENAI_BASE_URL``
+for a keyless OpenAI-compatible server), Anthropic by ``ANTHROPIC_API_KEY``, Gemini by
+``GEMINI_API_KEY``, Vertex by ``VERTEX_API_KEY`` (express mode) or ``VERTEX_PROJECT``
+(project mode, with a service account or a static ``VERTEX_ACCESS_TOKEN``)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,21 @@ class ProvidersSettings(PeerSettings):
 
     openai_api_key: str = Field(default="", alias="OPENAI_API_KEY", repr=False)
     openai_base_url: str = Field(default="", alias="OPENAI_BASE_URL")
+    anthropic_api_key: str = Field(default="", alias="ANTHROPIC_API_KEY", repr=False)
+    anthropic_base_url: str = Field(default="", alias="ANTHROPIC_BASE_URL")
+    gemini_api_key: str = Field(default="", alias="GEMINI_API_KEY", repr=False)
+    gemini_base_url: str = Field(default="", alias="GEMINI_BASE_URL")
+    # Vertex: an express-mode key, or a project (and location) with credentials.
+    vertex_api_key: str = Field(default="", alias="VERTEX_API_KEY", repr=False)
+    vertex_project: str = Field(default="", alias="VERTEX_PROJECT")
+    vertex_location: str = Field(default="global", alias="VERTEX_LOCATION")
+    vertex_base_url: str = Field(default="", alias="VERTEX_BASE_URL")
+    # A ready OAuth access token for project mode (short-lived; for tests and token brokers).
+    # Without it, service-account credentials come from GOOGLE_APPLICATION_CREDENTIALS (ADC).
+    vertex_access_token: str = Field(default="", alias="VERTEX_ACCESS_TOKEN", repr=False)
+
+    # A YAML file of model aliases, deployments and named OpenAI-compatible servers.
+    routing_config: str = Field(default="", alias="RHONE_ROUTING_CONFIG")
 
     # Attempts per deployment on retryable failures (429, 5xx, 529, connect errors).
     max_attempts: int = Field(default=3, alias="RHONE_PROVIDER_MAX_ATTEMPTS")

@@ -47,7 +47,12 @@ async def generate_with_failover(
 ) -> AsyncGenerator[gen.GenerationEvent, None]:
     last = make_failure(Code.ERROR_CODE_UNAVAILABLE, "No deployment could serve the request.")
     for deployment in deployments:
-        connector = connectors[deployment.provider]
+        connector = connectors.get(deployment.connector_name)
+        if connector is None:  # a routing config naming a connector this process lacks
+            last = make_failure(
+                Code.ERROR_CODE_UNAVAILABLE, f"No connector for {deployment.connector_name}."
+            )
+            continue
         for attempt in range(1, max_attempts + 1):
             stream = connector.stream(request, deployment)
             try:

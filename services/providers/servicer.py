@@ -1,4 +1,4 @@
-"""The ProviderService over gRPC: route, then stream with retries and failover.
+"""The ProviderService over gRPC: route, order by weight, then stream with retries and failover.
 
 Cancellation: when the caller goes away, gRPC cancels this handler's task; the connector's
 `async with` then closes the upstream response and its connection."""
@@ -6,6 +6,7 @@ Cancellation: when the caller goes away, gRPC cancels this handler's task; the c
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 
@@ -18,20 +19,31 @@ from rhone.v1 import providers_pb2 as pb
 from rhone.v1 import providers_pb2_grpc as pb_grpc
 from services.providers.config import ProvidersSettings
 from services.providers.failover import Connector, generate_with_failover
-from services.providers.routing import known_models, route
+from services.providers.routing import Deployment, Router, weighted_order
 from services.providers.tokens import estimate_tokens
 
 
 class ProviderServicer(pb_grpc.ProviderServiceServicer):
-    def __init__(self, settings: ProvidersSettings, connectors: dict[str, Connector]) -> None:
+    def __init__(
+        self,
+        settings: ProvidersSettings,
+        connectors: dict[str, Connector],
+        router: Router | None = None,
+    ) -> None:
         self.settings = settings
         self.connectors = connectors
+        self.router = router or Router(settings)
+        self._rng = random.Random()
+
+    def deployments(self, model: str) -> list[Deployment]:
+        """Raises RhoneError (404 model_not_found) for a model nothing serves."""
+        return weighted_order(self.router.route(model), self._rng)
 
     async def Generate(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gen.GenerationEvent]:
         try:
-            deployments = route(request.model, self.settings)
+            deployments = self.deployments(request.model)
         except RhoneError as exc:
             yield ev.failed(exc.failure)
             return
@@ -65,7 +77,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         return pb.ListModelsResponse(
             models=[
                 pb.ModelInfo(id=model, provider=provider, owned_by=provider, created=created)
-                for model, provider in known_models(self.settings)
+                for model, provider in self.router.models()
             ]
         )
 
@@ -73,15 +85,20 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountTokensResponse:
         try:
-            deployment = route(request.model, self.settings)[0]
+            deployment = self.deployments(request.model)[0]
         except RhoneError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
             raise
-        counter = getattr(self.connectors[deployment.provider], "count_tokens", None)
+        counter = getattr(self.connectors.get(deployment.connector_name), "count_tokens", None)
         if counter is not None:
             try:
                 return pb.CountTokensResponse(input_tokens=await counter(request, deployment))
             except RhoneError as exc:
                 if not exc.failure.retryable:
-                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.failure.message)
+                    status = (
+                        grpc.StatusCode.NOT_FOUND
+                        if exc.failure.code == Code.ERROR_CODE_NOT_FOUND
+                        else grpc.StatusCode.INVALID_ARGUMENT
+                    )
+                    await context.abort(status, exc.failure.message)
         return pb.CountTokensResponse(input_tokens=estimate_tokens(request), estimated=True)

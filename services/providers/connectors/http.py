@@ -17,7 +17,7 @@ import orjson
 
 from rhone import canonical as ev
 from rhone.dialects.base import Dialect, StreamDecoder
-from rhone.errors import Code, make_failure
+from rhone.errors import Code, RhoneError, make_failure
 from rhone.sse import SseDecoder, SseEvent
 from rhone.v1 import generation_pb2 as gen
 from services.providers.routing import Deployment
@@ -63,7 +63,8 @@ def retry_after_ms(headers: httpx.Headers) -> int:
 
 
 class HttpConnector:
-    """A connector for one wire format. Subclasses say where to send and how to authenticate."""
+    """A connector for one wire format. Subclasses say where to send and how to authenticate;
+    the body is the dialect's, with the deployment's model name."""
 
     provider = ""
     dialect: Dialect
@@ -74,7 +75,8 @@ class HttpConnector:
     def url(self, deployment: Deployment, request: gen.GenerateRequest) -> str:
         raise NotImplementedError
 
-    def headers(self, deployment: Deployment) -> dict[str, str]:
+    async def headers(self, deployment: Deployment) -> dict[str, str]:
+        """Authentication and version headers (async: a Vertex token may need a refresh)."""
         raise NotImplementedError
 
     def body(self, deployment: Deployment, request: gen.GenerateRequest) -> dict[str, Any]:
@@ -85,9 +87,13 @@ class HttpConnector:
     async def stream(
         self, request: gen.GenerateRequest, deployment: Deployment
     ) -> AsyncGenerator[gen.GenerationEvent, None]:
+        try:
+            content = orjson.dumps(self.body(deployment, request))
+            headers = {"content-type": "application/json", **await self.headers(deployment)}
+        except RhoneError as exc:  # a request this upstream cannot take, or no credentials
+            yield ev.failed(exc.failure)
+            return
         client = self._pool.client(deployment.base_url)
-        content = orjson.dumps(self.body(deployment, request))
-        headers = {"content-type": "application/json", **self.headers(deployment)}
         try:
             async with client.stream(
                 "POST", self.url(deployment, request), content=content, headers=headers
@@ -96,43 +102,85 @@ class HttpConnector:
                     failure = self.dialect.decode_error(
                         response.status_code, await response.aread()
                     )
-                    failure.retry_after_ms = retry_after_ms(response.headers)
+                    failure.retry_after_ms = retry_after_ms(response.headers) or (
+                        failure.retry_after_ms
+                    )
                     yield ev.failed(failure)
                     return
-                async for event in self._events(response):
+                async for event in self._events(response, deployment):
                     yield event
         except httpx.TimeoutException as exc:
-            yield ev.failed(
-                make_failure(Code.ERROR_CODE_TIMEOUT, f"{self.provider} timed out: {exc!r}")
-            )
+            yield ev.failed(_timeout(deployment, exc))
         except httpx.TransportError as exc:
-            yield ev.failed(
+            yield ev.failed(_unreachable(deployment, exc))
+
+    async def post_json(self, deployment: Deployment, url: str, body: dict[str, Any]) -> Any:
+        """One plain JSON call (token counting): the parsed answer, or a RhoneError carrying
+        the upstream's error decoded by the dialect."""
+        client = self._pool.client(deployment.base_url)
+        headers = {"content-type": "application/json", **await self.headers(deployment)}
+        try:
+            response = await client.post(url, content=orjson.dumps(body), headers=headers)
+        except httpx.TimeoutException as exc:
+            raise RhoneError(_timeout(deployment, exc)) from None
+        except httpx.TransportError as exc:
+            raise RhoneError(_unreachable(deployment, exc)) from None
+        if response.status_code >= 400:
+            raise RhoneError(self.dialect.decode_error(response.status_code, response.content))
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise RhoneError(
                 make_failure(
-                    Code.ERROR_CODE_UNAVAILABLE,
-                    f"Connection to {self.provider} failed: {type(exc).__name__}",
+                    Code.ERROR_CODE_INTERNAL,
+                    f"{deployment.provider} answered with a body that is not JSON.",
                     http_status=502,
                 )
-            )
+            ) from None
 
-    async def _events(self, response: httpx.Response) -> AsyncIterator[gen.GenerationEvent]:
+    async def _events(
+        self, response: httpx.Response, deployment: Deployment
+    ) -> AsyncIterator[gen.GenerationEvent]:
         sse = SseDecoder()
         decoder = self.dialect.stream_decoder()
         ended = False
         async for text in response.aiter_text():
             for event in _decode(sse.feed(text), decoder):
                 ended = ended or _is_terminal(event)
-                yield event
+                yield _stamped(event, deployment)
         for event in [*_decode(sse.close(), decoder), *decoder.close()]:
             ended = ended or _is_terminal(event)
-            yield event
+            yield _stamped(event, deployment)
         if not ended:
             yield ev.failed(
                 make_failure(
                     Code.ERROR_CODE_UNAVAILABLE,
-                    f"The {self.provider} stream ended before the response was complete.",
+                    f"The {deployment.provider} stream ended before the response was complete.",
                     http_status=502,
                 )
             )
+
+
+def _stamped(event: gen.GenerationEvent, deployment: Deployment) -> gen.GenerationEvent:
+    """The deployment's provider name on the started event: a named OpenAI-compatible server
+    reports its own name, not "openai", so that what it signed is never replayed to OpenAI."""
+    if event.HasField("started") and event.started.provider != deployment.provider:
+        event.started.provider = deployment.provider
+    return event
+
+
+def _timeout(deployment: Deployment, exc: httpx.TimeoutException) -> gen.Failure:
+    return make_failure(
+        Code.ERROR_CODE_TIMEOUT, f"{deployment.provider} timed out: {type(exc).__name__}"
+    )
+
+
+def _unreachable(deployment: Deployment, exc: httpx.TransportError) -> gen.Failure:
+    return make_failure(
+        Code.ERROR_CODE_UNAVAILABLE,
+        f"Connection to {deployment.provider} failed: {type(exc).__name__}",
+        http_status=502,
+    )
 
 
 def _decode(items: Iterable[SseEvent], decoder: StreamDecoder) -> Iterator[gen.GenerationEvent]:
@@ -144,3 +192,18 @@ def _decode(items: Iterable[SseEvent], decoder: StreamDecoder) -> Iterator[gen.G
 
 def _is_terminal(event: gen.GenerationEvent) -> bool:
     return event.HasField("finished") or event.HasField("failure")
+
+
+def count_of(answer: Any, key: str, deployment: Deployment) -> int:
+    """The token count in a counting endpoint's answer, or a retryable failure (the servicer
+    then falls back to an estimate) when the answer does not hold one."""
+    value = answer.get(key) if isinstance(answer, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise RhoneError(
+        make_failure(
+            Code.ERROR_CODE_INTERNAL,
+            f"{deployment.provider} answered a token count without '{key}'.",
+            http_status=502,
+        )
+    )

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions upstream (and any server that speaks it)."""
+"""OpenAI Chat Completions upstream (POST {base}/chat/completions, Bearer key)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from services.providers.connectors.http import HttpConnector
 from services.providers.routing import Deployment
 
 
+def bearer(deployment: Deployment) -> dict[str, str]:
+    """``Authorization: Bearer`` when there is a key; local servers often take none."""
+    if not deployment.api_key:
+        return {}
+    return {"authorization": f"Bearer {deployment.api_key}"}
+
+
 class OpenAIChatConnector(HttpConnector):
     provider = "openai"
     dialect = DIALECT
@@ -15,7 +22,5 @@ class OpenAIChatConnector(HttpConnector):
     def url(self, deployment: Deployment, request: gen.GenerateRequest) -> str:
         return deployment.base_url.rstrip("/") + "/chat/completions"
 
-    def headers(self, deployment: Deployment) -> dict[str, str]:
-        if not deployment.api_key:
-            return {}
-        return {"authorization": f"Bearer {deployment.api_key}"}
+    async def headers(self, deployment: Deployment) -> dict[str, str]:
+        return bearer(deployment)
