@@ -89,6 +89,7 @@ class CallHandler:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
             decoded = dialect.decode_request(body, request.params)
+            decoded.request.model = surface.routed_model(decoded.request.model)
             continuity = _with_surface_options(continuity, decoded)
             response_id = (
                 surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""
@@ -163,6 +164,7 @@ class CallHandler:
             body = loads_object(request.body)
             parse_continuity(body.pop("rhone", None))
             canonical = surface.decode_count(body, request.params)
+            canonical.model = surface.routed_model(canonical.model)
             counted = await self.runner.providers.CountTokens(canonical, timeout=60)
         except RhoneError as exc:
             return error_frames(dialect, exc.failure)
