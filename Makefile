@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_TESTS := tests/node
 
-.PHONY: help install run test unit integration node-test lint proto proto-check clean
+.PHONY: help install run test unit integration node-test lint proto proto-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -45,5 +45,17 @@ proto: $(STAMP) ## regenerate rhone/v1 from proto/
 proto-check: $(STAMP) ## fail when rhone/v1 drifts from proto/
 	./scripts/check_proto.sh
 
+# The peer gateway lives in its own venv: its dependencies never mix with Rhone's.
+PEER_VENV := .venv-bench
+PEER_STAMP := $(PEER_VENV)/.installed-litellm-1.80.0
+
+$(PEER_STAMP):
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q 'litellm[proxy]==1.80.0'
+	touch $@
+
+bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: numbers and ratios
+	$(BIN)/python -m bench.run --peer-python $(PEER_VENV)/bin/python
+
 clean:
-	rm -rf $(VENV) .rhone $(NODE_TESTS)/node_modules
+	rm -rf $(VENV) $(PEER_VENV) .rhone $(NODE_TESTS)/node_modules

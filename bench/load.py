@@ -1,0 +1,73 @@
+"""A closed-loop load generator: `concurrency` clients, each sending its next request when
+the last one finished, until `total` have been sent. Records latency and time to first byte."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    first_bytes: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+    def pct(self, values: list[float], q: float) -> float:
+        if not values:
+            return float("nan")
+        ordered = sorted(values)
+        return ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "rps": self.rps,
+            "p50_ms": self.pct(self.latencies, 0.50),
+            "p99_ms": self.pct(self.latencies, 0.99),
+            "ttfb_p50_ms": self.pct(self.first_bytes, 0.50),
+            "mean_ms": statistics.fmean(self.latencies) * 1000 if self.latencies else float("nan"),
+            "errors": float(self.errors),
+        }
+
+
+async def run_load(
+    url: str, headers: dict[str, str], body: dict, *, concurrency: int, total: int
+) -> Result:
+    result = Result()
+    remaining = total
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                start = time.perf_counter()
+                try:
+                    async with client.stream("POST", url, json=body, headers=headers) as reply:
+                        first = None
+                        async for _ in reply.aiter_raw():
+                            if first is None:
+                                first = time.perf_counter() - start
+                        if reply.status_code != 200:
+                            result.errors += 1
+                            continue
+                except httpx.HTTPError:
+                    result.errors += 1
+                    continue
+                result.latencies.append(time.perf_counter() - start)
+                result.first_bytes.append(first or 0.0)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        result.elapsed = time.perf_counter() - began
+    return result
