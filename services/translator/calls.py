@@ -90,6 +90,7 @@ class CallHandler:
             continuity = parse_continuity(body.pop("rhone", None))
             decoded = dialect.decode_request(body, request.params)
             decoded.request.model = surface.routed_model(decoded.request.model)
+            decoded.request.whole = not decoded.stream
             continuity = _with_surface_options(continuity, decoded)
             response_id = (
                 surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""

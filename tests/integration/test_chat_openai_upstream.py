@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.scenarios import CutMidStream, Error, Hang, Text, ToolCall
+from tests.fakes.scenarios import CutMidStream, Error, Hang, SlowFirstByte, Text, ToolCall
 from tests.integration.conftest import API_KEY, UPSTREAM_OPENAI_KEY
 
 
@@ -142,7 +142,7 @@ def test_a_second_call_on_a_busy_session_is_409_session_busy(client, fake_openai
         model="local", messages=[{"role": "user", "content": "a"}]
     )
     session = {"rhone": {"session_id": first.model_extra["rhone"]["session_id"]}}
-    fake_openai.script(Text(chunks=["slow", " answer"], chunk_delay_s=0.5))
+    fake_openai.script(SlowFirstByte(1.0, then=Text(chunks=["slow", " answer"])))
     results: list[str] = []
 
     def slow_call() -> None:
@@ -171,3 +171,25 @@ def test_a_second_call_on_a_busy_session_is_409_session_busy(client, fake_openai
         except openai.ConflictError:
             assert time.monotonic() < deadline
     assert "This is user turn 3" in reply.choices[0].message.content
+
+
+def test_a_whole_answer_cut_mid_body_is_a_clean_error_and_records_nothing(
+    client, fake_openai: FakeOpenAI
+):
+    first = client.chat.completions.create(
+        model="local", messages=[{"role": "user", "content": "start"}]
+    )
+    session = {"rhone": {"session_id": first.model_extra["rhone"]["session_id"]}}
+    # Every attempt is cut (a cut before the first byte reached the client is retried).
+    cut = CutMidStream(then=Text(chunks=["half", " a body"]), abort=False)
+    fake_openai.script(cut, cut, cut)
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "cut"}], extra_body=session
+        )
+    assert caught.value.status_code == 502
+    assert len(fake_openai.requests) == 3
+    after = client.chat.completions.create(
+        model="local", messages=[{"role": "user", "content": "next"}], extra_body=session
+    )
+    assert "This is user turn 2" in after.choices[0].message.content

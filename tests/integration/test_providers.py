@@ -139,18 +139,21 @@ class Upstream:
     wire: Wire
     body_model: str | None  # the model named in the body; None: in the URL (Gemini)
 
-    def check_request(self, recorded: RecordedRequest, *, streamed: bool = True) -> None:
-        """Rhone always calls upstreams streaming (a plain client gets the events folded)."""
+    def check_request(self, recorded: RecordedRequest, *, streamed: bool) -> None:
+        """Rhone streams from the upstream when its client streams, and asks for the whole
+        answer at once when it does not."""
         assert recorded.method == "POST"
-        assert recorded.path == self.path
+        whole_path = self.path.replace(":streamGenerateContent", ":generateContent")
+        assert recorded.path == (self.path if streamed else whole_path)
         for name, value in self.headers.items():
             assert recorded.headers.get(name) == value, name
         if self.body_model is None:
             assert "model" not in recorded.body
-            assert recorded.query == {"alt": "sse"}  # the key never rides in the URL
+            # The key never rides in the URL.
+            assert recorded.query == ({"alt": "sse"} if streamed else {})
         else:
             assert recorded.body["model"] == self.body_model
-            assert recorded.body["stream"] is streamed
+            assert bool(recorded.body.get("stream")) is streamed
 
 
 VERTEX_MODELS = (
@@ -253,7 +256,7 @@ def test_plain_completion_through_each_upstream(
     assert completion.choices[0].finish_reason == "stop"
     assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (12, 3)
     (recorded,) = fake.requests
-    upstream.check_request(recorded)
+    upstream.check_request(recorded, streamed=False)
     assert upstream.wire.texts(recorded.body) == [("system", "Be brief."), ("user", "Say hi")]
 
 
@@ -276,7 +279,7 @@ def test_streamed_completion_through_each_upstream(
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].usage.total_tokens == 8
     (recorded,) = fake.requests
-    upstream.check_request(recorded)
+    upstream.check_request(recorded, streamed=True)
     assert upstream.wire.texts(recorded.body) == [("user", "count")]
 
 
@@ -306,7 +309,7 @@ def test_tool_call_round_trip_through_each_upstream(
     )
     assert answered.choices[0].message.content == "It is sunny in Paris."
     _, second = fake.requests
-    upstream.check_request(second)
+    upstream.check_request(second, streamed=False)
     named, result = upstream.wire.tool_result(second.body)
     assert named == (call.id if upstream.wire.results_by_id else "get_weather")
     assert "sunny" in result

@@ -43,13 +43,15 @@ class GeminiConnector(HttpConnector):
         return f"{base}/{self.api_version}/{self.model_path(deployment)}"
 
     def url(self, deployment: Deployment, request: gen.GenerateRequest) -> str:
+        if request.whole:
+            return self.resource(deployment) + ":generateContent"
         return self.resource(deployment) + ":streamGenerateContent?alt=sse"
 
     async def headers(self, deployment: Deployment) -> dict[str, str]:
         return {"x-goog-api-key": deployment.api_key}
 
     def body(self, deployment: Deployment, request: gen.GenerateRequest) -> dict[str, Any]:
-        return self.dialect.encode_request(with_model(request, deployment.model), True)
+        return self.dialect.encode_request(with_model(request, deployment.model), not request.whole)
 
     def count_body(self, deployment: Deployment, request: gen.GenerateRequest) -> dict[str, Any]:
         """The Developer API counts a whole request (system prompt and tools included) only in

@@ -80,7 +80,7 @@ class HttpConnector:
         raise NotImplementedError
 
     def body(self, deployment: Deployment, request: gen.GenerateRequest) -> dict[str, Any]:
-        body = self.dialect.encode_request(request, True)
+        body = self.dialect.encode_request(request, not request.whole)
         body["model"] = deployment.model
         return body
 
@@ -107,7 +107,12 @@ class HttpConnector:
                     )
                     yield ev.failed(failure)
                     return
-                async for event in self._events(response, deployment):
+                events = (
+                    self._whole_events(response, deployment)
+                    if request.whole
+                    else self._events(response, deployment)
+                )
+                async for event in events:
                     yield event
         except httpx.TimeoutException as exc:
             yield ev.failed(_timeout(deployment, exc))
@@ -137,6 +142,28 @@ class HttpConnector:
                     http_status=502,
                 )
             ) from None
+
+    async def _whole_events(
+        self, response: httpx.Response, deployment: Deployment
+    ) -> AsyncIterator[gen.GenerationEvent]:
+        """A non-streamed answer, unfolded into the canonical stream it would have been."""
+        body = await response.aread()
+        try:
+            whole = self.dialect.decode_response(orjson.loads(body))
+        except orjson.JSONDecodeError:
+            yield ev.failed(
+                make_failure(
+                    Code.ERROR_CODE_UNAVAILABLE,
+                    f"{deployment.provider} answered with a body that is not JSON.",
+                    http_status=502,
+                )
+            )
+            return
+        except RhoneError as exc:
+            yield ev.failed(exc.failure)
+            return
+        for event in ev.response_events(whole):
+            yield _stamped(event, deployment)
 
     async def _events(
         self, response: httpx.Response, deployment: Deployment
