@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.plans import Frame, Plan, Step
+from tests.fakes.plans import Frame, Plan, Step, failure_body
 from tests.fakes.scenarios import Error, Scenario, Text
 from tests.fakes.server import FakeServer, RecordedRequest, sse
 
@@ -69,13 +69,16 @@ class MessagesWire:
             blocks.append({"type": "text", "text": reply.text})
         for tool_id, call in zip(self._tool_ids(reply), reply.tool_calls, strict=True):
             arguments = orjson.loads(call.arguments_json or "{}")
-            blocks.append({"type": "tool_use", "id": tool_id, "name": call.name, "input": arguments})
+            blocks.append(
+                {"type": "tool_use", "id": tool_id, "name": call.name, "input": arguments}
+            )
         message = self._message(blocks, _stop_reason(reply), _usage(reply, reply.usage[1]))
         return orjson.dumps(message)
 
     def stream(self, reply: Text) -> list[Frame]:
         frames = self._preamble(reply.usage[0])
         index = 0
+        start: dict[str, Any]
         if reply.thinking is not None:
             start = {"type": "thinking", "thinking": "", "signature": ""}
             frames.append(_event("content_block_start", index=index, content_block=start))
@@ -110,9 +113,7 @@ class MessagesWire:
         frames.append(_event("message_stop"))
         return frames
 
-    def stream_error(
-        self, status: int, message: str | None, sent: tuple[Step, ...]
-    ) -> list[Frame]:
+    def stream_error(self, status: int, message: str | None, sent: tuple[Step, ...]) -> list[Frame]:
         return [_event("error", error=error_object(status, message))]
 
     def hang_preamble(self) -> list[Frame]:
@@ -146,16 +147,13 @@ class MessagesWire:
 
 def error_plan(failure: Error, request_id: str) -> Plan:
     headers = {"content-type": "application/json", "request-id": request_id}
-    if failure.retry_after is not None:
-        headers["retry-after"] = str(max(1, round(failure.retry_after)))
+    if (retry_after := failure.retry_after_header()) is not None:
+        headers["retry-after"] = retry_after
     headers.update(failure.headers)
-    if failure.body is None:
-        error = error_object(failure.status, failure.message)
-        body = orjson.dumps({"type": "error", "error": error, "request_id": request_id})
-    elif isinstance(failure.body, dict):
-        body = orjson.dumps(failure.body)
-    else:
-        body = failure.body.encode() if isinstance(failure.body, str) else failure.body
+    error = error_object(failure.status, failure.message)
+    body = failure_body(
+        failure, lambda: {"type": "error", "error": error, "request_id": request_id}
+    )
     return Plan(status=failure.status, headers=headers, steps=(Frame(body),))
 
 
@@ -197,6 +195,9 @@ class FakeAnthropic(FakeServer):
         headers = {"content-type": "application/json", "request-id": self.new_id("req_01")}
         body = orjson.dumps({"input_tokens": self.token_count})
         return self.send_plan(Plan(headers=headers, steps=(Frame(body),)))
+
+    def unknown_route(self, recorded: RecordedRequest) -> Plan:
+        return error_plan(Error(404, message="Not Found"), self.new_id("req_01"))
 
     def _denied(self, recorded: RecordedRequest) -> Response | None:
         headers = recorded.headers

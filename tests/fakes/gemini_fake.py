@@ -104,6 +104,10 @@ class FakeGemini(FakeServer):
         )
         return self.respond(self.next_scenario(), wire, method == "streamGenerateContent")
 
+    def unknown_route(self, recorded: RecordedRequest) -> Plan:
+        message = f"Method not found: {recorded.path}"
+        return error_plan(Error(404, message=message), self.new_id(""))
+
     def _count_tokens(self, vertex: bool) -> Plan:
         body: dict[str, Any] = {
             "totalTokens": self.token_count,

@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from tests.fakes.plans import Frame, Plan, Step
-from tests.fakes.scenarios import Error, Text
+from tests.fakes.plans import Frame, Plan, Step, failure_body
+from tests.fakes.scenarios import Error, Text, ToolCall
 
 _CRLF = b"\r\n"
 
@@ -42,18 +42,14 @@ def error_object(status: int, message: str | None = None) -> dict[str, Any]:
 def error_plan(failure: Error, request_id: str) -> Plan:
     headers = {"content-type": "application/json; charset=UTF-8", "x-request-id": request_id}
     headers.update(failure.headers)
-    if failure.body is None:
-        error = error_object(failure.status, failure.message)
-        if failure.retry_after is not None:
-            # Google sends no retry-after header; the delay rides in a RetryInfo detail.
-            delay = f"{failure.retry_after:g}s"
-            retry = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
-            error["details"] = [retry]
-        body = orjson.dumps({"error": error})
-    elif isinstance(failure.body, dict):
-        body = orjson.dumps(failure.body)
-    else:
-        body = failure.body.encode() if isinstance(failure.body, str) else failure.body
+    error = error_object(failure.status, failure.message)
+    if failure.retry_after is not None:
+        # Google sends no retry-after header; the delay rides in a RetryInfo detail.
+        delay = f"{failure.retry_after:g}s"
+        error["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": delay}
+        ]
+    body = failure_body(failure, lambda: {"error": error})
     return Plan(status=failure.status, headers=headers, steps=(Frame(body),))
 
 
@@ -114,16 +110,18 @@ class GeminiWire:
             frames.append(Frame(b"]"))
         return frames
 
-    def stream_error(
-        self, status: int, message: str | None, sent: tuple[Step, ...]
-    ) -> list[Frame]:
+    def stream_error(self, status: int, message: str | None, sent: tuple[Step, ...]) -> list[Frame]:
         # google-genai raises APIError for any chunk whose JSON starts with {"error":.
         first = not any(isinstance(s, Frame) and s.content for s in sent)
         frame = Frame(self._frame({"error": error_object(status, message)}, first=first))
         return [frame] if self.sse else [frame, Frame(b"]")]
 
     def hang_preamble(self) -> list[Frame]:
-        return [] if self.sse else [Frame(b"[")]
+        # Gemini has no "stream started" event: an empty text part is the nearest valid chunk.
+        candidate = self._candidate([{"text": ""}], None)
+        payload = self._response(candidate, self._usage(Text(), final=False))
+        frames = [Frame(b"[")] if not self.sse else []
+        return [*frames, Frame(self._frame(payload, first=True))]
 
     def keepalive(self) -> bytes:
         # A blank line: google-genai would try to parse any other non-"data: " line as JSON.
@@ -166,7 +164,7 @@ class GeminiWire:
         return usage
 
 
-def _function_call(call: Any) -> dict[str, Any]:
+def _function_call(call: ToolCall) -> dict[str, Any]:
     body: dict[str, Any] = {"name": call.name, "args": orjson.loads(call.arguments_json or "{}")}
     if call.call_id is not None:
         body["id"] = call.call_id

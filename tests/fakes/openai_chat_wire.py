@@ -117,9 +117,7 @@ class ChatWire:
         frames.append(Frame(_DONE))
         return frames
 
-    def stream_error(
-        self, status: int, message: str | None, sent: tuple[Step, ...]
-    ) -> list[Frame]:
+    def stream_error(self, status: int, message: str | None, sent: tuple[Step, ...]) -> list[Frame]:
         # A data object with a truthy top-level "error" makes the SDK raise APIError.
         return [Frame(sse(None, {"error": error_object(status, message)}))]
 

@@ -6,9 +6,7 @@ reads ``x-request-id``, ``retry-after`` and ``x-should-retry`` from the headers 
 
 from __future__ import annotations
 
-import orjson
-
-from tests.fakes.plans import Frame, Plan
+from tests.fakes.plans import Frame, Plan, failure_body
 from tests.fakes.scenarios import Error
 
 # status -> (type, code, message), the typical values of the error-codes guide.
@@ -62,18 +60,8 @@ def response_headers(request_id: str, content_type: str) -> dict[str, str]:
 
 def error_plan(failure: Error, request_id: str) -> Plan:
     headers = response_headers(request_id, "application/json")
-    if failure.retry_after is not None:
-        headers["retry-after"] = _seconds(failure.retry_after)
+    if (retry_after := failure.retry_after_header()) is not None:
+        headers["retry-after"] = retry_after
     headers.update(failure.headers)
-    if failure.body is None:
-        body = orjson.dumps({"error": error_object(failure.status, failure.message)})
-    elif isinstance(failure.body, dict):
-        body = orjson.dumps(failure.body)
-    else:
-        body = failure.body.encode() if isinstance(failure.body, str) else failure.body
+    body = failure_body(failure, lambda: {"error": error_object(failure.status, failure.message)})
     return Plan(status=failure.status, headers=headers, steps=(Frame(body),))
-
-
-def _seconds(value: float) -> str:
-    """``retry-after`` as the API writes it: whole seconds when whole, else a decimal."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -80,6 +80,10 @@ class FakeOpenAI(FakeServer):
             return self.send_plan(plan)
         return self._json(_model(name))
 
+    def unknown_route(self, recorded: RecordedRequest) -> Plan:
+        message = f"Invalid URL ({recorded.method} {recorded.path})"
+        return error_plan(Error(404, body={"error": _invalid_url(message)}), self.new_id("req_"))
+
     def _denied(self, recorded: RecordedRequest) -> Response | None:
         if self.api_key is None:
             return None
@@ -97,6 +101,10 @@ class FakeOpenAI(FakeServer):
         headers = response_headers(self.new_id("req_"), "application/json")
         plan = Plan(headers=headers, steps=(Frame(orjson.dumps(payload)),))
         return self.send_plan(plan)
+
+
+def _invalid_url(message: str) -> dict[str, object]:
+    return {"message": message, "type": "invalid_request_error", "param": None, "code": None}
 
 
 def _streaming(recorded: RecordedRequest) -> bool:

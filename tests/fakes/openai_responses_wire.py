@@ -71,9 +71,7 @@ class ResponsesWire:
         events.emit(terminal, response=self._response(status, output, _usage(reply)))
         return events.frames
 
-    def stream_error(
-        self, status: int, message: str | None, sent: tuple[Step, ...]
-    ) -> list[Frame]:
+    def stream_error(self, status: int, message: str | None, sent: tuple[Step, ...]) -> list[Frame]:
         # Recorded third-party fixture: a nested ``error`` event then ``response.failed``;
         # openai-python raises APIError on the first (it checks for an ``error`` key).
         events = _EventWriter(self.obfuscate, first=sum(isinstance(s, Frame) for s in sent))
@@ -160,7 +158,8 @@ class _EventWriter:
 
 def _stream_item(events: _EventWriter, index: int, item: _Item, reply: Text) -> None:
     final = _final_item(item, reply)
-    at = {"item_id": item.id, "output_index": index}
+    at: dict[str, Any] = {"item_id": item.id, "output_index": index}
+    added: dict[str, Any]
     if item.kind == "reasoning" and item.thinking is not None:
         added = {"id": item.id, "type": "reasoning", "summary": [], "encrypted_content": None}
         events.emit("response.output_item.added", output_index=index, item=added)
@@ -187,7 +186,7 @@ def _stream_item(events: _EventWriter, index: int, item: _Item, reply: Text) -> 
             "content": [],
         }
         events.emit("response.output_item.added", output_index=index, item=added)
-        part_at = {**at, "content_index": 0}
+        part_at: dict[str, Any] = {**at, "content_index": 0}
         events.emit("response.content_part.added", **part_at, part=_output_text(""))
         for delta in reply.chunks:
             events.emit(

@@ -7,8 +7,11 @@ plan logic here is shared, so "cut after two chunks" or "hang" means the same on
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
+
+import orjson
 
 from tests.fakes.scenarios import (
     CutMidStream,
@@ -38,8 +41,8 @@ class Pause:
     seconds: float
 
 
-Step = Frame | Pause
-Ending = Literal["complete", "abort", "hang"]
+Step: TypeAlias = Frame | Pause
+Ending: TypeAlias = Literal["complete", "abort", "hang"]
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,17 @@ def plan_for(scenario: Scenario, wire: Wire, streaming: bool) -> Plan:
             keepalive_interval_s=scenario.interval_s,
         )
     raise TypeError(f"not a scenario: {scenario!r}")
+
+
+def failure_body(failure: Error, envelope: Callable[[], object]) -> bytes:
+    """The scripted body (a dict as JSON, str/bytes as they are), else the provider's
+    ``envelope()`` as JSON."""
+    body = failure.body
+    if body is None:
+        return orjson.dumps(envelope())
+    if isinstance(body, dict):
+        return orjson.dumps(body)
+    return body.encode() if isinstance(body, str) else body
 
 
 def _reply_plan(reply: Text, wire: Wire, streaming: bool) -> Plan:

@@ -86,6 +86,14 @@ class Error:
     message: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
+    def retry_after_header(self) -> str | None:
+        """``retry-after`` as written on the wire: whole seconds when whole, else a decimal
+        (both SDKs parse floats; sub-second values keep retry tests fast)."""
+        if self.retry_after is None:
+            return None
+        value = float(self.retry_after)
+        return str(int(value)) if value.is_integer() else repr(value)
+
 
 @dataclass(frozen=True)
 class SlowFirstByte:

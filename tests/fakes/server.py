@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -33,6 +34,7 @@ from tests.fakes.scenarios import Scenario, Text
 
 _STARTUP_DEADLINE_S = 10.0
 _SHUTDOWN_DEADLINE_S = 5.0
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,23 @@ class FakeServer:
     def routes(self) -> list[Route]:
         raise NotImplementedError
 
+    def unknown_route(self, recorded: RecordedRequest) -> Plan:
+        """The answer to a path no route matches; subclasses use their provider's 404."""
+        body = orjson.dumps({"error": f"no route for {recorded.method} {recorded.path}"})
+        return Plan(status=404, headers={"content-type": "application/json"}, steps=(Frame(body),))
+
     def start(self) -> Self:
         """Bind a free 127.0.0.1 port, serve from a daemon thread, return once accepting."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Inherited by accepted sockets on Linux: without it Nagle + delayed ACK add ~40 ms
+        # to every small response write.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
-        app = Starlette(routes=self.routes())
+        # Unmatched requests are recorded too: a wrong path is the commonest integration bug.
+        fallback = Route("/{path:path}", self._unmatched, methods=_ALL_METHODS)
+        app = Starlette(routes=[*self.routes(), fallback])
         config = uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", loop="asyncio"
         )
@@ -221,6 +233,9 @@ class FakeServer:
             self._requests.append(recorded)
         return recorded
 
+    async def _unmatched(self, request: Request) -> Response:
+        return self.send_plan(self.unknown_route(await self.record(request)))
+
     def respond(self, scenario: Scenario, wire: Wire, streaming: bool) -> Response:
         """Answer with ``scenario`` rendered on ``wire``."""
         return self.send_plan(plan_for(scenario, wire, streaming))
@@ -265,13 +280,16 @@ class _DisconnectWatch:
 
 
 class PlanResponse(Response):
-    """Transmits a ``Plan`` byte by byte, watching for the client leaving at every step."""
+    """Transmits a ``Plan`` step by step, watching for the client leaving at every step.
 
-    def __init__(self, plan: Plan, on_disconnect: Any) -> None:
+    A Starlette ``Response`` only so endpoints type-check; ``__call__`` ignores its body and
+    headers and sends the plan's.
+    """
+
+    def __init__(self, plan: Plan, on_disconnect: Callable[[], None]) -> None:
+        super().__init__(status_code=plan.status)
         self.plan = plan
         self.on_disconnect = on_disconnect
-        self.status_code = plan.status
-        self.background = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watch = _DisconnectWatch(receive)
@@ -300,18 +318,16 @@ class PlanResponse(Response):
             raise AbortConnection("scripted CutMidStream")
         if plan.ending == "hang":
             while not await watch.left_during(plan.keepalive_interval_s):
-                await send({"type": "http.response.body", "body": plan.keepalive, "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": plan.keepalive, "more_body": True}
+                )
             return
         watch.finished = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def sse(event: str | None, payload: object, *, newline: bytes = b"\n") -> bytes:
-    """One SSE frame: optional ``event:`` line, one ``data:`` line, blank line."""
+def sse(event: str | None, payload: object) -> bytes:
+    """One LF-framed SSE frame: optional ``event:`` line, one ``data:`` line, blank line."""
     data = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    head = b"event: " + event.encode() + newline if event is not None else b""
-    return head + b"data: " + data + newline + newline
-
-
-def json_frame(payload: object) -> Frame:
-    return Frame(orjson.dumps(payload))
+    head = b"event: " + event.encode() + b"\n" if event is not None else b""
+    return head + b"data: " + data + b"\n\n"
