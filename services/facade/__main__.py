@@ -23,7 +23,7 @@ def main() -> None:
         log_config=None,
         timeout_graceful_shutdown=10,
         # rhone.ws.v1 limits (docs/rhone-ws-v1.md): frames up to 4 MiB, pings every 20 s.
-        ws_max_size=4 * 1024 * 1024,
+        ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=20,
         ws_ping_timeout=20,
     )

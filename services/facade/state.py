@@ -11,6 +11,7 @@ from rhone.v1 import sessions_pb2_grpc, translator_pb2_grpc
 from services.facade.auth import Authenticator
 from services.facade.config import FacadeSettings
 from services.facade.relay import Relay
+from services.facade.ws.limits import SocketLimits
 
 
 @dataclass
@@ -21,6 +22,7 @@ class FacadeState:
     sessions: sessions_pb2_grpc.SessionServiceStub
     auth: Authenticator
     relay: Relay
+    ws_limits: SocketLimits
 
     @classmethod
     def open(cls, settings: FacadeSettings) -> FacadeState:
@@ -35,6 +37,11 @@ class FacadeState:
             sessions=sessions,
             auth=Authenticator(sessions, settings.key_cache_s),
             relay=Relay(translator, settings.max_body_bytes),
+            ws_limits=SocketLimits(
+                max_calls_in_flight=settings.ws_max_calls,
+                max_queued_bytes=settings.ws_max_queued_bytes,
+                idle_timeout_s=settings.ws_idle_timeout_s,
+            ),
         )
 
     async def close(self) -> None:

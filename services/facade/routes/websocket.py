@@ -13,10 +13,9 @@ from rhone.errors import RhoneError
 from services.facade.routes.common import state_of
 from services.facade.ws import frames
 from services.facade.ws.responses_socket import ResponsesSocket
-from services.facade.ws.rhone_socket import RhoneSocket, SocketLimits
+from services.facade.ws.rhone_socket import RhoneSocket
 
 router = APIRouter()
-LIMITS = SocketLimits()
 
 
 def _offered(websocket: WebSocket) -> list[str]:
@@ -57,7 +56,8 @@ async def rhone_ws(websocket: WebSocket) -> None:
         await _deny(websocket, exc)
         return
     await websocket.accept(subprotocol=frames.SUBPROTOCOL)
-    await RhoneSocket(websocket, state_of(websocket), tenant, LIMITS).serve()
+    state = state_of(websocket)
+    await RhoneSocket(websocket, state, tenant, state.ws_limits).serve()
 
 
 @router.websocket("/v1/responses")
@@ -68,4 +68,5 @@ async def responses_ws(websocket: WebSocket) -> None:
         await _deny(websocket, exc)
         return
     await websocket.accept()
-    await ResponsesSocket(websocket, state_of(websocket), tenant, LIMITS).serve()
+    state = state_of(websocket)
+    await ResponsesSocket(websocket, state, tenant, state.ws_limits).serve()

@@ -20,7 +20,7 @@ from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, run_shaped_call
 from services.facade.ws.outbox import Outbox
-from services.facade.ws.rhone_socket import SocketLimits
+from services.facade.ws.limits import SocketLimits
 
 RESPONSES = SHAPES["openai.responses"]
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -24,16 +23,10 @@ from rhone.v1 import translator_pb2 as tpb
 from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
+from services.facade.ws.limits import SocketLimits
 from services.facade.ws.outbox import Outbox
 
 log = logging.getLogger("rhone.facade.ws")
-
-
-@dataclass(frozen=True, slots=True)
-class SocketLimits:
-    max_calls_in_flight: int = 16
-    max_queued_bytes: int = 4 * 1024 * 1024
-    idle_timeout_s: float = 300.0
 
 
 class RhoneSocket:
