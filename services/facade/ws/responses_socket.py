@@ -19,8 +19,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, run_shaped_call
-from services.facade.ws.outbox import Outbox
 from services.facade.ws.limits import SocketLimits
+from services.facade.ws.outbox import Outbox
 
 RESPONSES = SHAPES["openai.responses"]
 
