@@ -9,18 +9,18 @@ lanes run concurrently. Errors are the nested WebSocket error event
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
 from collections import defaultdict
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, run_shaped_call
 from services.facade.ws.limits import SocketLimits
-from services.facade.ws.outbox import Outbox
+from services.facade.ws.socket_base import SocketBase
 
 RESPONSES = SHAPES["openai.responses"]
 
@@ -42,43 +42,15 @@ def with_stream_id(event: bytes, stream_id_json: bytes | None) -> str:
     return (event[:-1] + b',"stream_id":' + stream_id_json + b"}").decode()
 
 
-class ResponsesSocket:
+class ResponsesSocket(SocketBase):
     def __init__(
         self, websocket: WebSocket, state: FacadeState, tenant_id: str, limits: SocketLimits
     ) -> None:
-        self.ws = websocket
-        self.state = state
-        self.tenant_id = tenant_id
-        self.limits = limits
-        self.outbox = Outbox(websocket, limits.max_queued_bytes)
-        self.tasks: set[asyncio.Task[None]] = set()
+        super().__init__(websocket, state, tenant_id, limits)
         self._lanes: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._started = itertools.count()
 
-    async def serve(self) -> None:
-        sender = asyncio.create_task(self.outbox.run())
-        try:
-            while True:
-                timeout = None if self.tasks else self.limits.idle_timeout_s
-                try:
-                    text = await asyncio.wait_for(self.ws.receive_text(), timeout)
-                except TimeoutError:
-                    await self.ws.close(frames.CLOSE_IDLE, "idle timeout")
-                    return
-                except (WebSocketDisconnect, RuntimeError):
-                    return
-                except KeyError:
-                    await self.ws.close(frames.CLOSE_PROTOCOL_ERROR, "frames must be JSON text")
-                    return
-                await self._handle(text)
-        finally:
-            for task in list(self.tasks):
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-            await self.outbox.close()
-            with contextlib.suppress(Exception):
-                await sender
-
-    async def _handle(self, text: str) -> None:
+    async def handle(self, text: str) -> None:
         try:
             frame = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -101,9 +73,7 @@ class ResponsesSocket:
             )
             return
         body = {k: v for k, v in frame.items() if k not in ("type", "stream_id", "background")}
-        task = asyncio.create_task(self._run(body, stream_id))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        self.start_task(f"response-{next(self._started)}", self._run(body, stream_id))
 
     async def _run(self, body: dict[str, Any], stream_id: str | None) -> None:
         stream_id_json = orjson.dumps(stream_id) if stream_id is not None else None

@@ -7,7 +7,6 @@ other). Frames out go through a byte-bounded outbox; a slow reader slows its cal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import grpc
 import orjson
 from google.protobuf import json_format
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
 from rhone.errors import http_status_of
 from rhone.v1 import sessions_pb2 as spb
@@ -24,53 +23,28 @@ from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
 from services.facade.ws.limits import SocketLimits
-from services.facade.ws.outbox import Outbox
+from services.facade.ws.socket_base import SocketBase
 
 log = logging.getLogger("rhone.facade.ws")
 
 
-class RhoneSocket:
+class RhoneSocket(SocketBase):
     def __init__(
         self, websocket: WebSocket, state: FacadeState, tenant_id: str, limits: SocketLimits
     ) -> None:
-        self.ws = websocket
-        self.state = state
-        self.tenant_id = tenant_id
-        self.limits = limits
-        self.outbox = Outbox(websocket, limits.max_queued_bytes)
+        super().__init__(websocket, state, tenant_id, limits)
         self.session_id: str | None = None
-        self.calls: dict[str, asyncio.Task[None]] = {}
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
-    async def serve(self) -> None:
-        sender = asyncio.create_task(self.outbox.run())
-        try:
-            await self._receive_loop()
-        finally:
-            for task in list(self.calls.values()):
-                task.cancel()
-            await asyncio.gather(*self.calls.values(), return_exceptions=True)
-            await self.outbox.close()
-            with contextlib.suppress(Exception):
-                await sender
+    @property
+    def calls(self) -> dict[str, asyncio.Task[None]]:
+        return self.tasks
 
-    async def _receive_loop(self) -> None:
-        while True:
-            timeout = None if self.calls else self.limits.idle_timeout_s
-            try:
-                text = await asyncio.wait_for(self.ws.receive_text(), timeout)
-            except TimeoutError:
-                await self.ws.close(frames.CLOSE_IDLE, "idle timeout")
-                return
-            except (WebSocketDisconnect, RuntimeError):
-                return  # the client went away: serve() cancels its calls
-            except KeyError:  # a binary message: receive_text() finds no "text" key
-                await self.ws.close(frames.CLOSE_PROTOCOL_ERROR, "frames must be JSON text")
-                return
-            try:
-                await self._dispatch(frames.parse_client_frame(text))
-            except frames.FrameError as exc:
-                await self.outbox.put(frames.protocol_error(exc.code, exc.message, exc.call_id))
+    async def handle(self, text: str) -> None:
+        try:
+            await self._dispatch(frames.parse_client_frame(text))
+        except frames.FrameError as exc:
+            await self.outbox.put(frames.protocol_error(exc.code, exc.message, exc.call_id))
 
     async def _dispatch(self, frame: frames.ClientFrame) -> None:
         if isinstance(frame, frames.Ping):
@@ -119,9 +93,7 @@ class RhoneSocket:
             )
         body = dict(frame.body)
         session_id = self._session_for(frame, body)
-        task = asyncio.create_task(self._run(frame, body, session_id))
-        self.calls[frame.call_id] = task
-        task.add_done_callback(lambda _: self.calls.pop(frame.call_id, None))
+        self.start_task(frame.call_id, self._run(frame, body, session_id))
 
     def _session_for(self, frame: frames.Create, body: dict[str, Any]) -> str:
         """The session the call runs on: the socket's, unless unbound (then the body's)."""

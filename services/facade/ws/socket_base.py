@@ -1,0 +1,66 @@
+"""What every WebSocket protocol of the facade does around its frames: write through a
+byte-bounded outbox, read text frames with an idle timeout, close on binary frames, and cancel
+its calls in flight when the client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from services.facade.state import FacadeState
+from services.facade.ws import frames
+from services.facade.ws.limits import SocketLimits
+from services.facade.ws.outbox import Outbox
+
+
+class SocketBase:
+    def __init__(
+        self, websocket: WebSocket, state: FacadeState, tenant_id: str, limits: SocketLimits
+    ) -> None:
+        self.ws = websocket
+        self.state = state
+        self.tenant_id = tenant_id
+        self.limits = limits
+        self.outbox = Outbox(websocket, limits.max_queued_bytes)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    async def handle(self, text: str) -> None:
+        """One text frame from the client."""
+        raise NotImplementedError
+
+    def start_task(self, key: str, work: Coroutine[Any, Any, None]) -> None:
+        """Runs one call; it leaves the in-flight set when it ends, however it ends."""
+        task = asyncio.create_task(work)
+        self.tasks[key] = task
+        task.add_done_callback(lambda _: self.tasks.pop(key, None))
+
+    async def serve(self) -> None:
+        sender = asyncio.create_task(self.outbox.run())
+        try:
+            await self._receive_loop()
+        finally:
+            for task in list(self.tasks.values()):
+                task.cancel()
+            await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+            await self.outbox.close()
+            with contextlib.suppress(Exception):
+                await sender
+
+    async def _receive_loop(self) -> None:
+        while True:
+            timeout = None if self.tasks else self.limits.idle_timeout_s
+            try:
+                text = await asyncio.wait_for(self.ws.receive_text(), timeout)
+            except TimeoutError:
+                await self.ws.close(frames.CLOSE_IDLE, "idle timeout")
+                return
+            except (WebSocketDisconnect, RuntimeError):
+                return  # the client went away: serve() cancels its calls
+            except KeyError:  # a binary message: receive_text() finds no "text" key
+                await self.ws.close(frames.CLOSE_PROTOCOL_ERROR, "frames must be JSON text")
+                return
+            await self.handle(text)
