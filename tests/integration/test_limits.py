@@ -1,10 +1,13 @@
-"""rhone.ws.v1 limits and close codes, on a deployment configured with small limits."""
+"""Limits and their errors (request body size, rhone.ws.v1 limits and close codes), on a
+deployment configured with small limits."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
 
+import anthropic
+import openai
 import orjson
 import pytest
 from websockets.asyncio.client import connect
@@ -25,6 +28,7 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             "RHONE_WS_MAX_CALLS": "2",
             "RHONE_WS_IDLE_TIMEOUT_S": "1",
             "RHONE_WS_MAX_FRAME_BYTES": "65536",
+            "RHONE_MAX_BODY_BYTES": "65536",
             # Slow local answers keep calls in flight long enough to count them.
             "RHONE_LOCAL_TOKEN_DELAY_MS": "30",
         },
@@ -99,3 +103,19 @@ async def test_a_binary_frame_closes_with_1002(small: Cluster):
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(sock.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1002
+
+
+def test_a_body_over_the_limit_is_413_in_each_surfaces_shape(small: Cluster):
+    big = "x" * 70_000
+    chat = openai.OpenAI(base_url=small.base_url + "/v1", api_key=API_KEY, max_retries=0)
+    with pytest.raises(openai.APIStatusError) as too_big:
+        chat.chat.completions.create(model="local", messages=[{"role": "user", "content": big}])
+    assert too_big.value.status_code == 413
+    assert too_big.value.code == "request_too_large"
+    claude = anthropic.Anthropic(base_url=small.base_url, api_key=API_KEY, max_retries=0)
+    with pytest.raises(anthropic.APIStatusError) as too_big_too:
+        claude.messages.create(
+            model="local", max_tokens=5, messages=[{"role": "user", "content": big}]
+        )
+    assert too_big_too.value.status_code == 413
+    assert too_big_too.value.body["error"]["type"] == "request_too_large"
