@@ -232,3 +232,19 @@ async def test_a_slow_reader_gets_every_event_in_order(base_url: str, fake_opena
                 break
     assert last is not None and last["type"] == "call.done"
     assert text == "".join(words)
+
+
+async def test_a_socket_may_rebind_to_another_session_and_back(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        first = await ws.bind_session()
+        await collect(ws.create("openai.chat", chat("in the first session")))
+        second = await ws.bind_session()
+        assert second != first
+        fresh = chat_text(await collect(ws.create("openai.chat", chat("in the second"))))
+        assert "This is user turn 1" in fresh
+        assert await ws.bind_session(first) == first
+        back = chat_text(await collect(ws.create("openai.chat", chat("back again"))))
+    assert back == (
+        'You said: "back again". This is user turn 2; '
+        'your first message was: "in the first session".'
+    )
