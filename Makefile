@@ -28,7 +28,16 @@ $(NODE_TESTS)/node_modules: $(NODE_TESTS)/package.json
 	cd $(NODE_TESTS) && npm install --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(STAMP) $(NODE_TESTS)/node_modules proto-check lint ## everything CI runs
+# The Node wrapper packages (clients/js/*), each installed from its own package-lock.json; the
+# stamp sits in node_modules, so a removed node_modules installs again.
+JS_PACKAGES := $(wildcard clients/js/*/package.json)
+JS_INSTALLED := $(JS_PACKAGES:package.json=node_modules/.make-installed)
+
+clients/js/%/node_modules/.make-installed: clients/js/%/package.json clients/js/%/package-lock.json
+	cd clients/js/$* && npm install --no-audit --no-fund --loglevel=error
+	mkdir -p $(@D) && touch $@
+
+test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) proto-check lint ## everything CI runs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP) ## only the fast tests

@@ -1,0 +1,22 @@
+// Types of rhone-ws-core/testing.
+
+export declare class FakeSocket extends EventTarget {
+  static instances: FakeSocket[];
+  constructor(url: string, protocols?: string[], options?: object);
+  url: string;
+  protocols: string[] | undefined;
+  options: any;
+  /** Frames the client sent, parsed. */
+  sent: any[];
+  readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  /** The server sends a frame. */
+  receive(frame: object): void;
+  /** The last frame the client sent of a type. */
+  last(type: string): any;
+}
+export declare class RefusingSocket extends FakeSocket {}
+export declare function until(predicate: () => unknown, what?: string): Promise<void>;
+/** The next call after a cancel, retried while it meets 409 session_busy (a server-side race). */
+export declare function afterCancel<T>(makeCall: () => Promise<T>, timeoutMs?: number): Promise<T>;
