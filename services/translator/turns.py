@@ -70,6 +70,7 @@ class TurnRunner:
         self.sessions = sessions
         self.providers = providers
         self.lease_ms = lease_ms
+        self._background: set[asyncio.Future[None]] = set()
 
     async def open(
         self,
@@ -83,7 +84,7 @@ class TurnRunner:
         that records nothing, only reads the context."""
         try:
             if continuity.record:
-                begun = await self.sessions.BeginTurn(
+                begun = await self._begin(
                     spb.BeginTurnRequest(
                         tenant_id=tenant_id,
                         session_id=continuity.session_id,
@@ -109,6 +110,32 @@ class TurnRunner:
             ) from None
         composed = compose(request, list(context), list(session.instructions), continuity.stateless)
         return OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
+
+    async def _begin(self, request: spb.BeginTurnRequest) -> spb.BeginTurnResponse:
+        """BeginTurn, shielded: if the caller goes away while the sessions service is taking
+        the lease, the lease is given back as soon as it is known, not left to expire."""
+        begin = asyncio.ensure_future(self.sessions.BeginTurn(request))
+        try:
+            return await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            late = asyncio.ensure_future(self._release_late(begin, request.tenant_id))
+            self._background.add(late)
+            late.add_done_callback(self._background.discard)
+            raise
+
+    async def _release_late(
+        self, begin: asyncio.Future[spb.BeginTurnResponse], tenant_id: str
+    ) -> None:
+        try:
+            begun = await begin
+            await self.sessions.AbortTurn(
+                spb.AbortTurnRequest(
+                    tenant_id=tenant_id, session_id=begun.session.id, lease_id=begun.lease_id
+                ),
+                timeout=10,
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("could not give back a lease taken for a cancelled call: %r", exc)
 
 
 class OpenTurn:

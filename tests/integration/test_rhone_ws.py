@@ -248,3 +248,30 @@ async def test_a_socket_may_rebind_to_another_session_and_back(base_url: str):
         'You said: "back again". This is user turn 2; '
         'your first message was: "in the first session".'
     )
+
+
+async def test_early_cancels_end_their_call_and_free_the_session(base_url: str):
+    url = base_url.replace("http", "ws") + "/v1/ws"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with connect(url, subprotocols=["rhone.ws.v1"], additional_headers=headers) as sock:  # type: ignore[list-item]
+        await sock.send('{"type":"session.bind","session_id":null}')
+        assert orjson.loads(await sock.recv())["type"] == "session.bound"
+        for round_ in range(15):
+            doomed, after = f"doomed-{round_}", f"after-{round_}"
+            body = chat(f"round {round_}")
+            # The cancel follows its create at once: often before the call has even started.
+            for frame in (
+                {"type": "call.create", "call_id": doomed, "shape": "openai.chat", "body": body},
+                {"type": "call.cancel", "call_id": doomed},
+                {"type": "call.create", "call_id": after, "shape": "openai.chat", "body": body},
+            ):
+                await sock.send(orjson.dumps(frame).decode())
+            ends: dict[str, str] = {}
+            while len(ends) < 2:
+                frame = orjson.loads(await asyncio.wait_for(sock.recv(), 20))
+                if frame["type"] in ("call.done", "call.error", "call.cancelled"):
+                    ends[frame["call_id"]] = frame["type"] + ":" + frame.get("code", "")
+                elif frame["type"] == "error" and frame.get("call_id") == doomed:
+                    ends[doomed] = "already-finished"  # the call ended before its cancel came
+            assert ends[after] == "call.done:", ends
+            assert ends[doomed] in ("call.cancelled:", "call.done:", "already-finished"), ends

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -27,6 +28,9 @@ from services.facade.ws.socket_base import SocketBase
 
 log = logging.getLogger("rhone.facade.ws")
 
+# How long a call waits for the lease of a call cancelled just before it on the same session.
+LEASE_RELEASE_WAIT_S = 5.0
+
 
 class RhoneSocket(SocketBase):
     def __init__(
@@ -35,6 +39,7 @@ class RhoneSocket(SocketBase):
         super().__init__(websocket, state, tenant_id, limits)
         self.session_id: str | None = None
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._recently_cancelled: set[str] = set()
 
     @property
     def calls(self) -> dict[str, asyncio.Task[None]]:
@@ -93,7 +98,11 @@ class RhoneSocket(SocketBase):
             )
         body = dict(frame.body)
         session_id = self._session_for(frame, body)
-        self.start_task(frame.call_id, self._run(frame, body, session_id))
+        self.start_task(
+            frame.call_id,
+            self._run(frame, body, session_id),
+            on_cancel=lambda: self._cancelled(frame.call_id, session_id),
+        )
 
     def _session_for(self, frame: frames.Create, body: dict[str, Any]) -> str:
         """The session the call runs on: the socket's, unless unbound (then the body's)."""
@@ -129,28 +138,43 @@ class RhoneSocket(SocketBase):
         async def emit(event: bytes) -> None:
             await self.outbox.put(frames.event_frame(call_id_json, event))
 
-        try:
-            lock = self._session_locks[session_id] if session_id else asyncio.Lock()
-            async with lock:
-                if frame.shape == "rhone.canonical":
-                    outcome = await self._run_canonical(body, emit)
-                else:
-                    outcome = await run_shaped_call(
-                        self.state.relay,
-                        shape=SHAPES[frame.shape],
-                        tenant_id=self.tenant_id,
-                        body=body,
-                        emit=emit,
-                    )
-        except asyncio.CancelledError:
-            await self.outbox.put(frames.cancelled(frame.call_id))
-            raise
+        lock = self._session_locks[session_id] if session_id else asyncio.Lock()
+        async with lock:
+            outcome = await self._call(frame, body, emit)
+            deadline = time.monotonic() + LEASE_RELEASE_WAIT_S
+            # A call cancelled just before gives its session's lease back a moment after its
+            # cancellation; this socket's next call on that session waits for it rather than
+            # answering 409 to its own client.
+            while (
+                outcome.code == "session_busy"
+                and session_id in self._recently_cancelled
+                and time.monotonic() < deadline
+            ):
+                await asyncio.sleep(0.05)
+                outcome = await self._call(frame, body, emit)
+            self._recently_cancelled.discard(session_id)
         if outcome.ok:
             await self.outbox.put(frames.done(frame.call_id, outcome.session_id))
         else:
             await self.outbox.put(
                 frames.call_error(frame.call_id, outcome.code, outcome.status, outcome.error)
             )
+
+    async def _call(self, frame: frames.Create, body: dict[str, Any], emit: Any) -> CallOutcome:
+        if frame.shape == "rhone.canonical":
+            return await self._run_canonical(body, emit)
+        return await run_shaped_call(
+            self.state.relay,
+            shape=SHAPES[frame.shape],
+            tenant_id=self.tenant_id,
+            body=body,
+            emit=emit,
+        )
+
+    async def _cancelled(self, call_id: str, session_id: str) -> None:
+        if session_id:
+            self._recently_cancelled.add(session_id)
+        await self.outbox.put(frames.cancelled(call_id))
 
     async def _run_canonical(self, body: dict[str, Any], emit: Any) -> CallOutcome:
         """The canonical shape: a GenerateRequest in proto JSON, events in proto JSON."""

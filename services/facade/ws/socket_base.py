@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -27,16 +27,31 @@ class SocketBase:
         self.limits = limits
         self.outbox = Outbox(websocket, limits.max_queued_bytes)
         self.tasks: dict[str, asyncio.Task[None]] = {}
+        self._followups: set[asyncio.Future[None]] = set()
 
     async def handle(self, text: str) -> None:
         """One text frame from the client."""
         raise NotImplementedError
 
-    def start_task(self, key: str, work: Coroutine[Any, Any, None]) -> None:
-        """Runs one call; it leaves the in-flight set when it ends, however it ends."""
+    def start_task(
+        self,
+        key: str,
+        work: Coroutine[Any, Any, None],
+        on_cancel: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        """Runs one call; it leaves the in-flight set when it ends, however it ends. A task
+        cancelled before it even started runs none of its own code, so what a cancelled call
+        must say is said here, from the outside."""
         task = asyncio.create_task(work)
         self.tasks[key] = task
-        task.add_done_callback(lambda _: self.tasks.pop(key, None))
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self.tasks.pop(key, None)
+            if finished.cancelled() and on_cancel is not None:
+                self._followups.add(report := asyncio.ensure_future(on_cancel()))
+                report.add_done_callback(self._followups.discard)
+
+        task.add_done_callback(done)
 
     async def serve(self) -> None:
         sender = asyncio.create_task(self.outbox.run())

@@ -18,5 +18,3 @@ export declare class FakeSocket extends EventTarget {
 }
 export declare class RefusingSocket extends FakeSocket {}
 export declare function until(predicate: () => unknown, what?: string): Promise<void>;
-/** The next call after a cancel, retried while it meets 409 session_busy (a server-side race). */
-export declare function afterCancel<T>(makeCall: () => Promise<T>, timeoutMs?: number): Promise<T>;

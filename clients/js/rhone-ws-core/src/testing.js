@@ -80,28 +80,3 @@ export async function until(predicate, what = "condition") {
   }
   throw new Error(`timed out waiting for ${what}`);
 }
-
-/**
- * The next call after a cancel, retried while it meets 409 session_busy (any other error, or a
- * 409 that outlives the deadline, is thrown). Rhone gives a cancelled call's session lease back
- * a moment after the cancel, so a call sent right after a `break` can find its session still
- * busy: a server-side race (about 5% of such calls; reported with issue 8). Remove once fixed.
- * @template T
- * @param {() => Promise<T>} makeCall
- * @param {number} [timeoutMs]
- * @returns {Promise<T>}
- */
-export async function afterCancel(makeCall, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await makeCall();
-    } catch (error) {
-      const failure = /** @type {any} */ (error);
-      const busy =
-        failure?.status === 409 && failure.headers?.get("x-rhone-error-code") === "session_busy";
-      if (!busy || Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
