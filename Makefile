@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_TESTS := tests/node
 
-.PHONY: help install run test unit integration node-test lint proto proto-check bench clean
+.PHONY: help install run test unit lint proto proto-check bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -67,4 +67,4 @@ bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: 
 	$(BIN)/python -m bench.run --peer-python $(PEER_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) .rhone $(NODE_TESTS)/node_modules
+	rm -rf $(VENV) $(PEER_VENV) .rhone $(NODE_TESTS)/node_modules clients/js/*/node_modules
