@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install Rhone with its test tools
 
-run: $(STAMP) ## run all four services on 127.0.0.1 (facade on $$RHONE_PORT or 8080)
+run: $(STAMP) ## run all four services on 127.0.0.1 (facade on port RHONE_PORT, default 8080)
 	$(BIN)/python -m rhone.launcher
 
 $(NODE_TESTS)/node_modules: $(NODE_TESTS)/package.json

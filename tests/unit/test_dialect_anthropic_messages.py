@@ -1713,7 +1713,7 @@ def expressible_requests(draw: st.DrawFn) -> gen.GenerateRequest:
     req = gen.GenerateRequest(model=draw(_ID))
     if draw(st.booleans()):
         req.messages.append(msg(SYSTEM, *draw(st.lists(_TEXT, min_size=1, max_size=2))))
-    req.messages.extend(draw(st.lists(_TURN, max_size=5)))
+    req.messages.extend(draw(st.lists(_TURN, min_size=1, max_size=5)))
     config = req.config
     config.max_tokens = draw(st.integers(0, 200_000))
     req.tools.extend(draw(st.lists(_TOOL, max_size=2)))
@@ -1822,3 +1822,11 @@ def test_sdk_stream_and_body_agree(response: gen.GenerateResponse) -> None:
     final = _sdk_stream_final(_sse(_stream(ev.response_events(response))))
     whole = Message.model_validate(DIALECT.encode_response(response, {}))
     assert final.model_dump(exclude_none=True) == whole.model_dump(exclude_none=True)
+
+
+def test_an_empty_conversation_is_400_naming_messages() -> None:
+    with pytest.raises(RhoneError) as caught:
+        DIALECT.decode_request({"model": "m", "max_tokens": 5, "messages": []}, {})
+    assert caught.value.failure.param == "messages"
+    status, body = DIALECT.encode_error(caught.value.failure)
+    assert status == 400 and body["error"]["type"] == "invalid_request_error"

@@ -49,7 +49,11 @@ def decode_messages(value: Any) -> list[content.Message]:
     # (Gemini's functionResponse needs it), which an earlier tool_use in the same body gives.
     tool_names: dict[str, str] = {}
     decoded: list[content.Message] = []
-    for i, raw in enumerate(as_list(value, "messages")):
+    messages = as_list(value, "messages")
+    if not messages:
+        # As api.anthropic.com answers an empty conversation.
+        raise invalid("messages", "at least one message is required")
+    for i, raw in enumerate(messages):
         param = f"messages.{i}"
         message = as_object(raw, param)
         role = required(message, "role", f"{param}.role")
