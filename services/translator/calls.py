@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator
 import grpc
 import orjson
 
-from rhone.canonical import StreamAccumulator
 from rhone.dialects.base import DecodedCall, Dialect
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.jsonutil import loads_object
@@ -145,9 +144,9 @@ class CallHandler:
         self, surface: Surface, decoded: DecodedCall, turn: OpenTurn
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
-        accumulator = StreamAccumulator()
-        async for event in turn.events():
-            accumulator.feed(event)
+        async for _ in turn.events():
+            pass
+        accumulator = turn.accumulator
         if accumulator.failure is not None or not turn.completed:
             failure = accumulator.failure or _no_answer()
             for frame in error_frames(surface.dialect, failure, headers):

@@ -158,12 +158,14 @@ class OpenTurn:
         self.response_id = response_id
         self.committed: spb.Turn | None = None
         self.completed = False
+        # The call's events folded as they pass: what is recorded, and a whole answer's body.
+        self.accumulator = StreamAccumulator()
         self._released = not lease_id
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
         started_at = time.monotonic()
-        accumulator = StreamAccumulator()
+        accumulator = self.accumulator
         call = self.runner.providers.Generate(self.composed.request)
         try:
             async for event in call:
@@ -174,17 +176,23 @@ class OpenTurn:
                     if self.lease_id:
                         failure = await self._commit(accumulator, started_at)
                         if failure is not None:
-                            yield gen.GenerationEvent(failure=failure)
+                            yield self._failed(failure)
                             return
                     self.completed = True
                 yield event
                 if event.HasField("failure"):
                     return
         except grpc.aio.AioRpcError as exc:
-            yield gen.GenerationEvent(failure=rpc_failure(exc, what="providers").failure)
+            yield self._failed(rpc_failure(exc, what="providers").failure)
         finally:
             call.cancel()
             await self.release()
+
+    def _failed(self, failure: gen.Failure) -> gen.GenerationEvent:
+        """A failure of the turn itself, folded like the provider's own."""
+        event = gen.GenerationEvent(failure=failure)
+        self.accumulator.feed(event)
+        return event
 
     async def _commit(
         self, accumulator: StreamAccumulator, started_at: float
