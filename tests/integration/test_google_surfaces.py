@@ -205,3 +205,41 @@ def test_models_list_and_get(client: genai.Client):
     names = [m.name for m in client.models.list()]
     assert any(name.endswith("models/local") for name in names)
     assert client.models.get(model="local").name.endswith("models/local")
+
+
+ROUTE_FORMS = [
+    ("developer", "v1beta"),  # /v1beta/models/{m}:{method}
+    ("developer", "v1"),  # /v1/models/{m}:{method}
+    ("vertex_express", "v1beta1"),  # /v1beta1/publishers/google/models/{m}:{method}
+    ("vertex_express", "v1"),  # /v1/publishers/google/models/{m}:{method}
+    ("vertex_project", "v1beta1"),  # /v1beta1/projects/{p}/locations/{l}/publishers/google/...
+    ("vertex_project", "v1"),  # /v1/projects/{p}/locations/{l}/publishers/google/...
+]
+
+
+@pytest.mark.parametrize(
+    ("mode", "api_version"), ROUTE_FORMS, ids=["-".join(f) for f in ROUTE_FORMS]
+)
+def test_every_route_form_answers_the_sdk_streamed_and_not(
+    base_url: str, mode: str, api_version: str
+):
+    options = types.HttpOptions(base_url=base_url, api_version=api_version)
+    if mode == "developer":
+        client = genai.Client(api_key=API_KEY, http_options=options)
+    elif mode == "vertex_express":
+        client = genai.Client(vertexai=True, api_key=API_KEY, http_options=options)
+    else:
+        client = genai.Client(
+            vertexai=True,
+            project="acme-project",
+            location="us-central1",
+            credentials=StaticToken(API_KEY),
+            http_options=options,
+        )
+    whole = client.models.generate_content(model="local", contents=f"via {api_version}")
+    assert whole.text.startswith(f'You said: "via {api_version}".')
+    streamed = "".join(
+        c.text or "" for c in client.models.generate_content_stream(model="local", contents="s")
+    )
+    assert streamed.startswith('You said: "s".')
+    assert client.models.count_tokens(model="local", contents="one two").total_tokens == 2
