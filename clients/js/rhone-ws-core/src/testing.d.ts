@@ -18,3 +18,11 @@ export declare class FakeSocket extends EventTarget {
 }
 export declare class RefusingSocket extends FakeSocket {}
 export declare function until(predicate: () => unknown, what?: string): Promise<void>;
+export declare const said: (last: string, turn: number, first: string) => string;
+export declare function sessionSuite(wrapper: {
+  test: typeof import("node:test").test;
+  skip: false | string;
+  withConnection: (use: (connection: any) => Promise<void>) => Promise<void>;
+  request: (text: string) => object;
+  textOf: (stream: AsyncIterable<any>) => Promise<string>;
+}): void;

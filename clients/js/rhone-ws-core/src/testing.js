@@ -80,3 +80,53 @@ export async function until(predicate, what = "condition") {
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** What Rhone's offline `local` model answers (README, "The local model"). */
+export const said = (last, turn, first) =>
+  `You said: "${last}". This is user turn ${turn}; your first message was: "${first}".`;
+
+/**
+ * The session behaviour every wrapper must show against a running Rhone, whatever its SDK:
+ * calls on one bound socket remember each other, and calls created together run in order.
+ *
+ * @param {object} wrapper
+ * @param {typeof import("node:test").test} wrapper.test
+ * @param {false | string} wrapper.skip why the live tests are skipped, or false
+ * @param {(use: (connection: any) => Promise<void>) => Promise<void>} wrapper.withConnection
+ * @param {(text: string) => object} wrapper.request the SDK's request asking one user message
+ * @param {(stream: AsyncIterable<any>) => Promise<string>} wrapper.textOf the streamed answer
+ */
+export function sessionSuite({ test, skip, withConnection, request, textOf }) {
+  test("calls on one bound socket remember each other", { skip }, async () => {
+    await withConnection(async (connection) => {
+      const sessionId = await connection.bindSession({ session_id: null });
+      const texts = [];
+      for (const message of ["I am Ada.", "I like tea.", "What do I like?"]) {
+        const stream = connection.create(request(message));
+        texts.push(await textOf(stream));
+        if (stream.sessionId !== sessionId) throw new Error(`call ran on ${stream.sessionId}`);
+      }
+      assertEqual(texts, [
+        said("I am Ada.", 1, "I am Ada."),
+        said("I like tea.", 2, "I am Ada."),
+        said("What do I like?", 3, "I am Ada."),
+      ]);
+    });
+  });
+
+  test("calls created together run in order on their session", { skip }, async () => {
+    await withConnection(async (connection) => {
+      await connection.bindSession();
+      const streams = ["a", "b", "c"].map((message) => connection.create(request(message)));
+      const texts = await Promise.all(streams.map(textOf));
+      assertEqual(texts, [said("a", 1, "a"), said("b", 2, "a"), said("c", 3, "a")]);
+    });
+  });
+}
+
+/** @param {unknown} actual @param {unknown} expected */
+function assertEqual(actual, expected) {
+  const [a, b] = [JSON.stringify(actual), JSON.stringify(expected)];
+  if (a !== b) throw new Error(`expected ${b}\n     got ${a}`);
+}
+

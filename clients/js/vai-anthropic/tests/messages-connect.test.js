@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import { said, sessionSuite } from "rhone-ws-core/testing";
 
 import Anthropic from "../src/index.js";
 
@@ -22,10 +23,6 @@ const WEATHER_TOOL = {
   description: "The weather in a city.",
   input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
 };
-
-/** What the local model answers (README, "The local model"). */
-const said = (last, turn, first) =>
-  `You said: "${last}". This is user turn ${turn}; your first message was: "${first}".`;
 
 const user = (content) => ({
   model: "local",
@@ -58,6 +55,8 @@ async function withConnection(use, options) {
   }
 }
 
+sessionSuite({ test, skip, withConnection, request: user, textOf });
+
 /** Ids and session ids differ between two calls; the rest must not. */
 function normalized(events) {
   return JSON.parse(
@@ -87,32 +86,6 @@ test(
     });
   },
 );
-
-test("calls on one bound socket remember each other", { skip }, async () => {
-  await withConnection(async (connection) => {
-    const sessionId = await connection.bindSession({ session_id: null });
-    const texts = [];
-    for (const message of ["I am Ada.", "I like tea.", "What do I like?"]) {
-      const stream = connection.create(user(message));
-      texts.push(await textOf(stream));
-      assert.equal(stream.sessionId, sessionId);
-    }
-    assert.deepEqual(texts, [
-      said("I am Ada.", 1, "I am Ada."),
-      said("I like tea.", 2, "I am Ada."),
-      said("What do I like?", 3, "I am Ada."),
-    ]);
-  });
-});
-
-test("calls created together run in order on their session", { skip }, async () => {
-  await withConnection(async (connection) => {
-    await connection.bindSession();
-    const streams = ["a", "b", "c"].map((message) => connection.create(user(message)));
-    const texts = await Promise.all(streams.map(textOf));
-    assert.deepEqual(texts, [said("a", 1, "a"), said("b", 2, "a"), said("c", 3, "a")]);
-  });
-});
 
 test("a three-turn tool-using conversation over one socket", { skip }, async () => {
   await withConnection(async (connection) => {

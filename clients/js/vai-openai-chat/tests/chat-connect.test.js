@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import { said, sessionSuite } from "rhone-ws-core/testing";
 
 import OpenAI from "../src/index.js";
 
@@ -25,10 +26,6 @@ const WEATHER_TOOL = {
     parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
   },
 };
-
-/** What the local model answers (README, "The local model"). */
-const said = (last, turn, first) =>
-  `You said: "${last}". This is user turn ${turn}; your first message was: "${first}".`;
 
 const user = (content) => ({ model: "local", messages: [{ role: "user", content }] });
 
@@ -54,6 +51,8 @@ async function withConnection(use, options) {
     await connection.close();
   }
 }
+
+sessionSuite({ test, skip, withConnection, request: user, textOf });
 
 /** Ids, timestamps and session ids differ between two calls; the rest must not. */
 function normalized(chunks) {
@@ -90,32 +89,6 @@ test(
 test("connect({session_id: null}) binds a new session at once", { skip }, async () => {
   await withConnection(async (connection) => assert.match(connection.sessionId ?? "", /^sess_/), {
     session_id: null,
-  });
-});
-
-test("calls on one bound socket remember each other", { skip }, async () => {
-  await withConnection(async (connection) => {
-    const sessionId = await connection.bindSession({ session_id: null });
-    const texts = [];
-    for (const message of ["I am Ada.", "I like tea.", "What do I like?"]) {
-      const stream = connection.create(user(message));
-      texts.push(await textOf(stream));
-      assert.equal(stream.sessionId, sessionId);
-    }
-    assert.deepEqual(texts, [
-      said("I am Ada.", 1, "I am Ada."),
-      said("I like tea.", 2, "I am Ada."),
-      said("What do I like?", 3, "I am Ada."),
-    ]);
-  });
-});
-
-test("calls created together run in order on their session", { skip }, async () => {
-  await withConnection(async (connection) => {
-    await connection.bindSession();
-    const streams = ["a", "b", "c"].map((message) => connection.create(user(message)));
-    const texts = await Promise.all(streams.map(textOf));
-    assert.deepEqual(texts, [said("a", 1, "a"), said("b", 2, "a"), said("c", 3, "a")]);
   });
 });
 

@@ -3,6 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
+import { said, sessionSuite } from "rhone-ws-core/testing";
 
 import OpenAI from "../src/index.js";
 
@@ -24,10 +25,6 @@ const WEATHER_TOOL = {
   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
   strict: false,
 };
-
-/** What the local model answers (README, "The local model"). */
-const said = (last, turn, first) =>
-  `You said: "${last}". This is user turn ${turn}; your first message was: "${first}".`;
 
 const ask = (input) => ({ model: "local", input });
 
@@ -54,6 +51,8 @@ async function withConnection(use, options) {
     await connection.close();
   }
 }
+
+sessionSuite({ test, skip, withConnection, request: ask, textOf });
 
 /** Ids, timestamps and session ids differ between two calls; the rest must not. */
 function normalized(events) {
@@ -85,32 +84,6 @@ test(
     });
   },
 );
-
-test("calls on one bound socket remember each other", { skip }, async () => {
-  await withConnection(async (connection) => {
-    const sessionId = await connection.bindSession();
-    const texts = [];
-    for (const input of ["I am Ada.", "I like tea.", "What do I like?"]) {
-      const stream = connection.create(ask(input));
-      texts.push(await textOf(stream));
-      assert.equal(stream.sessionId, sessionId);
-    }
-    assert.deepEqual(texts, [
-      said("I am Ada.", 1, "I am Ada."),
-      said("I like tea.", 2, "I am Ada."),
-      said("What do I like?", 3, "I am Ada."),
-    ]);
-  });
-});
-
-test("calls created together run in order on their session", { skip }, async () => {
-  await withConnection(async (connection) => {
-    await connection.bindSession();
-    const streams = ["a", "b", "c"].map((input) => connection.create(ask(input)));
-    const texts = await Promise.all(streams.map(textOf));
-    assert.deepEqual(texts, [said("a", 1, "a"), said("b", 2, "a"), said("c", 3, "a")]);
-  });
-});
 
 test("a three-turn tool-using conversation over one socket", { skip }, async () => {
   await withConnection(async (connection) => {
