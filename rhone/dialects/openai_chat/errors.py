@@ -67,7 +67,10 @@ def decode_error(status: int, body: bytes) -> gen.Failure:
         text = body.decode("utf-8", errors="replace").strip()
         error = {"message": text} if text else {}
     failure = failure_from_error(error, status)
-    failure.retryable = status in _RETRYABLE_STATUSES or status >= 500
+    # An exhausted quota is a 429 that waiting will not clear (OpenAI's error-codes guide).
+    failure.retryable = failure.detail != "insufficient_quota" and (
+        status in _RETRYABLE_STATUSES or status >= 500
+    )
     return failure
 
 

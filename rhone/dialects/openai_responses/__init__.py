@@ -5,7 +5,7 @@ speaks it. Wire facts: PROTOCOLS.md section 2."""
 from __future__ import annotations
 
 from rhone.dialects.base import Dialect
-from rhone.dialects.openai_responses.errors import decode_error, encode_error
+from rhone.dialects.openai_chat.errors import decode_error, encode_error
 from rhone.dialects.openai_responses.request_decode import decode_request
 from rhone.dialects.openai_responses.request_encode import encode_request
 from rhone.dialects.openai_responses.response_decode import decode_response

@@ -1,25 +1,14 @@
-"""OpenAI error shapes both ways: the `{"error": {...}}` body (PROTOCOLS.md 1.6, shared with chat),
-the stream's `error` event and a failed response's `error` object (2.3, 2.4)."""
+"""OpenAI error shapes both ways. The `{"error": {...}}` body is the same on both OpenAI
+surfaces (PROTOCOLS.md 1.6): `encode_error`/`decode_error` are chat's. What is the Responses
+API's own is here: the stream's `error` event and a failed response's `error` object (2.3, 2.4)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from rhone.errors import code_for_status, http_status_of, make_failure
+from rhone.errors import make_failure
 from rhone.v1 import generation_pb2 as gen
-
-_TYPE_OF_CODE: dict[int, str] = {
-    gen.ERROR_CODE_INVALID_REQUEST: "invalid_request_error",
-    gen.ERROR_CODE_NOT_FOUND: "invalid_request_error",
-    gen.ERROR_CODE_CONFLICT: "invalid_request_error",
-    gen.ERROR_CODE_REQUEST_TOO_LARGE: "invalid_request_error",
-    gen.ERROR_CODE_AUTHENTICATION: "authentication_error",
-    gen.ERROR_CODE_PERMISSION: "permission_error",
-    gen.ERROR_CODE_RATE_LIMITED: "rate_limit_error",
-}
 
 _CODE_OF_TYPE: dict[str, int] = {
     "invalid_request_error": gen.ERROR_CODE_INVALID_REQUEST,
@@ -72,16 +61,6 @@ RESPONSE_ERROR_CODES = frozenset(
 _NOT_RETRYABLE = frozenset({"insufficient_quota"})
 
 
-def encode_error(failure: gen.Failure) -> tuple[int, dict[str, Any]]:
-    body = {
-        "message": failure.message,
-        "type": _TYPE_OF_CODE.get(failure.code, "server_error"),
-        "param": failure.param or None,
-        "code": failure.detail or None,
-    }
-    return http_status_of(failure), {"error": body}
-
-
 def response_error(failure: gen.Failure) -> dict[str, Any]:
     """The `error` object of a failed response."""
     if failure.detail in RESPONSE_ERROR_CODES:
@@ -93,21 +72,6 @@ def response_error(failure: gen.Failure) -> dict[str, Any]:
     else:
         code = "server_error"
     return {"code": code, "message": failure.message}
-
-
-def decode_error(status: int, body: bytes) -> gen.Failure:
-    """An upstream's non-2xx answer. The HTTP status decides the code; the body adds the
-    message, the machine-readable `code` (as detail) and `param`."""
-    error = _error_object(body)
-    message = _text(error.get("message")) or _fallback_message(status, body)
-    detail = _text(error.get("code"))
-    return make_failure(
-        code_for_status(status),
-        message,
-        detail=detail,
-        param=_text(error.get("param")),
-        retryable=False if detail in _NOT_RETRYABLE else None,
-    )
 
 
 def failure_from_error(error: Mapping[str, Any], fallback: str) -> gen.Failure:
@@ -125,25 +89,6 @@ def failure_from_error(error: Mapping[str, Any], fallback: str) -> gen.Failure:
         param=_text(error.get("param")),
         retryable=False if detail in _NOT_RETRYABLE else None,
     )
-
-
-def _error_object(body: bytes) -> Mapping[str, Any]:
-    try:
-        parsed = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError:
-        return {}
-    if isinstance(parsed, Mapping):
-        error = parsed.get("error")
-        if isinstance(error, Mapping):
-            return error
-        if isinstance(error, str):  # some OpenAI-compatible servers send a bare string
-            return {"message": error}
-    return {}
-
-
-def _fallback_message(status: int, body: bytes) -> str:
-    text = body.decode("utf-8", "replace").strip()[:500]
-    return text or f"Upstream answered HTTP {status}."
 
 
 def _text(value: Any) -> str:
