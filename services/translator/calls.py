@@ -88,7 +88,7 @@ class CallHandler:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
             decoded = dialect.decode_request(body, request.params)
-            decoded.request.model = surface.routed_model(decoded.request.model)
+            surface.route(decoded.request)
             decoded.request.whole = not decoded.stream
             continuity = _with_surface_options(continuity, decoded)
             response_id = (
@@ -164,7 +164,7 @@ class CallHandler:
             body = loads_object(request.body)
             parse_continuity(body.pop("rhone", None))
             canonical = surface.decode_count(body, request.params)
-            canonical.model = surface.routed_model(canonical.model)
+            surface.route(canonical)
             counted = await self.runner.providers.CountTokens(canonical, timeout=60)
         except RhoneError as exc:
             return error_frames(dialect, exc.failure)
