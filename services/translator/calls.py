@@ -90,7 +90,7 @@ class CallHandler:
             decoded = dialect.decode_request(body, request.params)
             surface.route(decoded.request)
             decoded.request.whole = not decoded.stream
-            continuity = _with_surface_options(continuity, decoded)
+            continuity = _with_surface_options(continuity, decoded, request)
             response_id = (
                 surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""
             )
@@ -101,8 +101,10 @@ class CallHandler:
             for frame in error_frames(dialect, exc.failure):
                 yield frame
             return
+        # A socket keeps its `store: false` responses in memory (OpenAI's WebSocket mode).
+        keep = request.framing == tpb.FRAMING_WEBSOCKET and not continuity.record
         frames = (
-            self._stream(dialect, decoded, turn, framer_for(request))
+            self._stream(dialect, decoded, turn, framer_for(request), keep=keep)
             if decoded.stream
             else self._whole(surface, decoded, turn)
         )
@@ -113,7 +115,13 @@ class CallHandler:
             await turn.release()
 
     async def _stream(
-        self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn, framer: Framer
+        self,
+        dialect: Dialect,
+        decoded: DecodedCall,
+        turn: OpenTurn,
+        framer: Framer,
+        *,
+        keep: bool = False,
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
         events = turn.events()
@@ -138,6 +146,8 @@ class CallHandler:
             yield data(closing)
         if not turn.completed and not trailer.HasField("failure"):
             trailer.failure.CopyFrom(_no_answer())
+        if keep and turn.completed and turn.response_id:
+            trailer.kept.CopyFrom(turn.kept())
         yield tpb.CallFrame(trailer=trailer)
 
     async def _whole(
@@ -183,14 +193,22 @@ class CallHandler:
         return [head(200, JSON), data(answer)]
 
 
-def _with_surface_options(continuity: Continuity, decoded: DecodedCall) -> Continuity:
+def _with_surface_options(
+    continuity: Continuity, decoded: DecodedCall, request: tpb.CallRequest
+) -> Continuity:
     """Continuity controls a surface has in its own words (OpenAI Responses'
-    previous_response_id and store)."""
+    previous_response_id and store), and the response a socket kept that the call names."""
     previous = decoded.options.get("previous_response_id") or ""
     record = bool(decoded.options.get("store", True))
     if not previous and record:
         return continuity
-    return dataclasses.replace(continuity, from_response_id=previous, record=record)
+    kept = request.kept_previous
+    return dataclasses.replace(
+        continuity,
+        from_response_id=previous,
+        record=record,
+        kept=kept if previous and kept.response_id == previous else None,
+    )
 
 
 def _session_headers(turn: OpenTurn) -> dict[str, str]:
