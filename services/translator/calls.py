@@ -19,8 +19,10 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.jsonutil import loads_object
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
+from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity, parse_continuity
 from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebSocketFramer
+from services.translator.responses_compact import COMPACT_METHOD, compact_call
 from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
 from services.translator.surfaces import Surface, surface_for
 from services.translator.turns import OpenTurn, TurnRunner
@@ -68,8 +70,9 @@ def framer_for(request: tpb.CallRequest) -> Framer:
 
 
 class CallHandler:
-    def __init__(self, runner: TurnRunner) -> None:
+    def __init__(self, runner: TurnRunner, compactor: Compactor) -> None:
         self.runner = runner
+        self.compactor = compactor
 
     async def call(self, request: tpb.CallRequest) -> AsyncIterator[tpb.CallFrame]:
         surface = surface_for(request.surface)
@@ -80,6 +83,10 @@ class CallHandler:
             for frame in await self._count(surface, request):
                 yield frame
             return
+        if request.method == COMPACT_METHOD and request.surface == tpb.SURFACE_OPENAI_RESPONSES:
+            for frame in await compact_call(self.runner, self.compactor, surface, request):
+                yield frame
+            return
         if request.method in STORED_RESPONSE_METHODS:
             for frame in await stored_response_call(self.runner.sessions, surface, request):
                 yield frame
@@ -88,6 +95,7 @@ class CallHandler:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
             decoded = dialect.decode_request(body, request.params)
+            self.compactor.open(request.tenant_id, decoded.request)
             surface.route(decoded.request)
             decoded.request.whole = not decoded.stream
             continuity = _with_surface_options(continuity, decoded, request)
