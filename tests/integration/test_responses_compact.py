@@ -173,3 +173,17 @@ def test_compact_errors_are_in_openai_shape(client: openai.OpenAI):
     with pytest.raises(openai.NotFoundError) as missing:
         client.responses.compact(model="no-such-model", input="x")
     assert missing.value.body["code"] == "model_not_found"
+
+
+def test_a_compacted_conversation_compacts_again(client: openai.OpenAI):
+    """The second compaction covers the first summary and keeps only the user's messages."""
+    compacted = client.responses.compact(
+        model="local", previous_response_id=two_turns(client, "local")
+    )
+    third = client.responses.create(
+        model="local", input=[*compacted.output, {"role": "user", "content": "Third."}]
+    )
+    again = client.responses.compact(model="local", previous_response_id=third.id)
+    *kept, item = again.output
+    assert item.type == "compaction"
+    assert [m.content[0].text for m in kept] == ["My name is Ada.", "I live in Turin.", "Third."]

@@ -111,6 +111,19 @@ def test_a_compaction_keeps_the_user_messages_without_older_compactions():
     assert [m.parts[0].text.text for m in kept_messages(messages)] == ["one", "two"]
 
 
+def test_a_second_compaction_keeps_the_user_messages_not_the_first_summary():
+    seal = CompactionSeal(SECRET)
+    part = content.CompactionPart(encrypted_content=seal.seal("t", Summary("first gist")))
+    messages = [
+        text(content.ROLE_USER, "one"),
+        content.Message(role=content.ROLE_USER, parts=[content.Part(compaction=part)]),
+        text(content.ROLE_USER, "two"),
+    ]
+    open_compactions(messages, lambda p: seal.open("t", p.encrypted_content).text)
+    assert "first gist" in render_transcript(messages)
+    assert [m.parts[0].text.text for m in kept_messages(messages)] == ["one", "two"]
+
+
 def test_opening_replaces_each_compaction_part_with_its_summary():
     seal = CompactionSeal(SECRET)
     part = content.CompactionPart(encrypted_content=seal.seal("t", Summary("the gist")))

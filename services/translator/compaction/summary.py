@@ -80,15 +80,22 @@ def _render_part(part: content.Part) -> str:
 
 def kept_messages(messages: Iterable[content.Message]) -> list[content.Message]:
     """The user messages a compaction keeps verbatim, in order (OpenAI keeps every user
-    message); earlier compaction parts go, as the new summary covers them."""
+    message); earlier summaries go, sealed or opened, as the new summary covers them."""
     kept = []
     for message in messages:
         if message.role != content.ROLE_USER:
             continue
-        parts = [part for part in message.parts if not part.HasField("compaction")]
+        parts = [part for part in message.parts if not is_summary(part)]
         if parts:
             kept.append(content.Message(role=message.role, parts=parts, name=message.name))
     return kept
+
+
+def is_summary(part: content.Part) -> bool:
+    """A compaction part, or one opened into its summary (as a stored turn holds it)."""
+    return part.HasField("compaction") or (
+        part.HasField("text") and part.text.text.startswith(PREAMBLE)
+    )
 
 
 def summary_part(text: str) -> content.Part:
@@ -119,6 +126,7 @@ __all__ = [
     "INSTRUCTIONS",
     "PREAMBLE",
     "has_compactions",
+    "is_summary",
     "kept_messages",
     "open_compactions",
     "render_transcript",
