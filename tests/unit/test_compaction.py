@@ -186,3 +186,14 @@ def test_the_responses_dialect_decodes_and_encodes_compaction_items():
         "id": "cmp_1",
         "encrypted_content": "rhc1.abc",
     }
+
+
+def test_make_run_keeps_one_compaction_secret_across_restarts(tmp_path, monkeypatch):
+    from rhone.launcher import compaction_secret
+
+    monkeypatch.delenv("RHONE_COMPACTION_SECRET", raising=False)
+    first = compaction_secret(tmp_path)
+    assert compaction_secret(tmp_path) == first and len(first) >= 32
+    assert (tmp_path / "compaction_secret").stat().st_mode & 0o777 == 0o600
+    sealed = CompactionSeal.from_setting(first).seal("t", Summary("kept"))
+    assert CompactionSeal.from_setting(compaction_secret(tmp_path)).open("t", sealed).text == "kept"
