@@ -11,6 +11,7 @@ import pytest
 from rhone import canonical as ev
 from rhone.dialects import openai_responses
 from rhone.errors import RhoneError
+from rhone.launcher import compaction_secret
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from services.translator.compaction.compactor import Compactor
@@ -189,8 +190,6 @@ def test_the_responses_dialect_decodes_and_encodes_compaction_items():
 
 
 def test_make_run_keeps_one_compaction_secret_across_restarts(tmp_path, monkeypatch):
-    from rhone.launcher import compaction_secret
-
     monkeypatch.delenv("RHONE_COMPACTION_SECRET", raising=False)
     first = compaction_secret(tmp_path)
     assert compaction_secret(tmp_path) == first and len(first) >= 32
