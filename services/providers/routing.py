@@ -123,11 +123,12 @@ class Router:
         surface = (
             "the Gemini API surface (/v1beta/models/...)"
             if other == "gemini"
-            else ("the Vertex AI surface (.../publishers/google/models/...)")
+            else "the Vertex AI surface (.../publishers/google/models/...)"
         )
         return (
-            f" {_name(other)} is configured: name the model '{other}/{model}', add an alias for "
-            f"'{model}' to the routing config, or call it through {surface}."
+            f" {_name(other)} is configured: call the model through {surface}, or route "
+            f"'{model}' to it with an alias in the routing config ('{model}': "
+            f"['{other}/{model}'])."
         )
 
     def models(self) -> list[tuple[str, str]]:
@@ -269,7 +270,10 @@ _BUILTIN_HINT = {
     "openai": "set OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server",
     "anthropic": "set ANTHROPIC_API_KEY",
     "gemini": "set GEMINI_API_KEY, or VERTEX_API_KEY or VERTEX_PROJECT for Vertex AI",
-    "vertex": "set VERTEX_API_KEY for express mode, or VERTEX_PROJECT with credentials",
+    "vertex": (
+        "set VERTEX_API_KEY for express mode, or VERTEX_PROJECT (and VERTEX_LOCATION) with "
+        "GOOGLE_APPLICATION_CREDENTIALS or VERTEX_ACCESS_TOKEN"
+    ),
 }
 
 

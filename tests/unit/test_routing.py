@@ -409,11 +409,12 @@ def test_vertex_surface_without_vertex_but_with_gemini_says_what_to_set():
     message = caught.value.failure.message
     assert caught.value.failure.detail == "model_not_found"
     assert "VERTEX_API_KEY" in message and "VERTEX_PROJECT" in message
-    assert "'gemini/gemini-2.5-flash'" in message
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in message
+    assert "Gemini API surface" in message and "'gemini/gemini-2.5-flash'" in message
 
 
 def test_gemini_surface_without_gemini_but_with_vertex_says_what_to_set():
     with pytest.raises(RhoneError) as caught:
         route("gemini-2.5-flash", settings(VERTEX_API_KEY="k"), home_provider="gemini")
     message = caught.value.failure.message
-    assert "GEMINI_API_KEY" in message and "'vertex/gemini-2.5-flash'" in message
+    assert "GEMINI_API_KEY" in message and "Vertex AI surface" in message
