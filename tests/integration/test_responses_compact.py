@@ -1,5 +1,5 @@
 """OpenAI Responses compaction with the official SDK: create, `responses.compact`, then continue
-from the compacted items, on the local model and on Claude and Gemini (fake upstreams); a
+from the compacted items, on the local model and on Claude, Gemini and OpenAI (fake upstreams); a
 changed, foreign or malformed compaction item is a clean 400 in OpenAI's shape."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pytest
 
 from tests.fakes.anthropic_fake import FakeAnthropic
 from tests.fakes.gemini_fake import FakeGemini
+from tests.fakes.openai_fake import FakeOpenAI
 from tests.fakes.scenarios import Text
 from tests.integration.conftest import API_KEY, OTHER_KEY
 
@@ -67,16 +68,18 @@ def test_compact_and_continue_on_the_local_model(client: openai.OpenAI):
     )
 
 
-@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "openai"])
 def test_compact_and_continue_on_another_provider(
     client: openai.OpenAI,
     fake_anthropic: FakeAnthropic,
     fake_gemini: FakeGemini,
+    fake_openai: FakeOpenAI,
     provider: str,
 ):
     fake, model = {
         "anthropic": (fake_anthropic, "claude-sonnet-4-6"),
         "gemini": (fake_gemini, "gemini-2.5-flash"),
+        "openai": (fake_openai, "gpt-4.1"),
     }[provider]
     previous = two_turns(client, model)
     fake.script(Text(chunks=(SUMMARY,), usage=(40, 9)))
