@@ -135,10 +135,28 @@ def api_key(state_dir: Path) -> str:
     return key
 
 
+def compaction_secret(state_dir: Path) -> str:
+    """RHONE_COMPACTION_SECRET, or one generated on the first run and kept under ./.rhone/, so
+    that compaction items survive a restart of `make run`."""
+    if secret := os.environ.get("RHONE_COMPACTION_SECRET"):
+        return secret
+    path = state_dir / "compaction_secret"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret
+
+
 def main() -> None:
     state_dir = Path(".rhone")
     key = api_key(state_dir)
-    cluster = Cluster(Ports.default(), env={"RHONE_API_KEY": key})
+    cluster = Cluster(
+        Ports.default(),
+        env={"RHONE_API_KEY": key, "RHONE_COMPACTION_SECRET": compaction_secret(state_dir)},
+    )
     stopping = False
 
     def stop(*_: object) -> None:

@@ -98,21 +98,31 @@ class ThinkingPart(_message.Message):
     origin: str
     def __init__(self, text: _Optional[str] = ..., signature: _Optional[str] = ..., redacted: _Optional[bool] = ..., data: _Optional[str] = ..., origin: _Optional[str] = ...) -> None: ...
 
+class CompactionPart(_message.Message):
+    __slots__ = ("id", "encrypted_content")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ENCRYPTED_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    encrypted_content: str
+    def __init__(self, id: _Optional[str] = ..., encrypted_content: _Optional[str] = ...) -> None: ...
+
 class Part(_message.Message):
-    __slots__ = ("text", "image", "file", "tool_call", "tool_result", "thinking")
+    __slots__ = ("text", "image", "file", "tool_call", "tool_result", "thinking", "compaction")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
     TOOL_CALL_FIELD_NUMBER: _ClassVar[int]
     TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
     THINKING_FIELD_NUMBER: _ClassVar[int]
+    COMPACTION_FIELD_NUMBER: _ClassVar[int]
     text: TextPart
     image: ImagePart
     file: FilePart
     tool_call: ToolCallPart
     tool_result: ToolResultPart
     thinking: ThinkingPart
-    def __init__(self, text: _Optional[_Union[TextPart, _Mapping]] = ..., image: _Optional[_Union[ImagePart, _Mapping]] = ..., file: _Optional[_Union[FilePart, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCallPart, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResultPart, _Mapping]] = ..., thinking: _Optional[_Union[ThinkingPart, _Mapping]] = ...) -> None: ...
+    compaction: CompactionPart
+    def __init__(self, text: _Optional[_Union[TextPart, _Mapping]] = ..., image: _Optional[_Union[ImagePart, _Mapping]] = ..., file: _Optional[_Union[FilePart, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCallPart, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResultPart, _Mapping]] = ..., thinking: _Optional[_Union[ThinkingPart, _Mapping]] = ..., compaction: _Optional[_Union[CompactionPart, _Mapping]] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("role", "parts", "name")

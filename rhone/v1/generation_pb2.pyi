@@ -153,7 +153,7 @@ class GenerationConfig(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., reasoning_effort: _Optional[str] = ..., thinking_budget: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., include_thinking: _Optional[bool] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "messages", "tools", "tool_choice", "config", "metadata", "extras", "extras_dialect", "whole")
+    __slots__ = ("model", "messages", "tools", "tool_choice", "config", "metadata", "extras", "extras_dialect", "whole", "home_provider")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +170,7 @@ class GenerateRequest(_message.Message):
     EXTRAS_FIELD_NUMBER: _ClassVar[int]
     EXTRAS_DIALECT_FIELD_NUMBER: _ClassVar[int]
     WHOLE_FIELD_NUMBER: _ClassVar[int]
+    HOME_PROVIDER_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
     tools: _containers.RepeatedCompositeFieldContainer[Tool]
@@ -179,7 +180,8 @@ class GenerateRequest(_message.Message):
     extras: _struct_pb2.Struct
     extras_dialect: str
     whole: bool
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., config: _Optional[_Union[GenerationConfig, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., extras_dialect: _Optional[str] = ..., whole: _Optional[bool] = ...) -> None: ...
+    home_provider: str
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., config: _Optional[_Union[GenerationConfig, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., extras_dialect: _Optional[str] = ..., whole: _Optional[bool] = ..., home_provider: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens")

@@ -1,10 +1,11 @@
+from rhone.v1 import content_pb2 as _content_pb2
 from rhone.v1 import generation_pb2 as _generation_pb2
 from rhone.v1 import providers_pb2 as _providers_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -34,7 +35,7 @@ FRAMING_HTTP: Framing
 FRAMING_WEBSOCKET: Framing
 
 class CallRequest(_message.Message):
-    __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body")
+    __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body", "kept_previous")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -48,13 +49,25 @@ class CallRequest(_message.Message):
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
+    KEPT_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     surface: Surface
     method: str
     framing: Framing
     params: _containers.ScalarMap[str, str]
     tenant_id: str
     body: bytes
-    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ...) -> None: ...
+    kept_previous: KeptResponse
+    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ..., kept_previous: _Optional[_Union[KeptResponse, _Mapping]] = ...) -> None: ...
+
+class KeptResponse(_message.Message):
+    __slots__ = ("response_id", "instructions", "context")
+    RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    response_id: str
+    instructions: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    context: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    def __init__(self, response_id: _Optional[str] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
 
 class CallHead(_message.Message):
     __slots__ = ("status", "content_type", "headers", "stream")
@@ -76,12 +89,14 @@ class CallHead(_message.Message):
     def __init__(self, status: _Optional[int] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., stream: _Optional[bool] = ...) -> None: ...
 
 class CallTrailer(_message.Message):
-    __slots__ = ("failure", "session_id")
+    __slots__ = ("failure", "session_id", "kept")
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    KEPT_FIELD_NUMBER: _ClassVar[int]
     failure: _generation_pb2.Failure
     session_id: str
-    def __init__(self, failure: _Optional[_Union[_generation_pb2.Failure, _Mapping]] = ..., session_id: _Optional[str] = ...) -> None: ...
+    kept: KeptResponse
+    def __init__(self, failure: _Optional[_Union[_generation_pb2.Failure, _Mapping]] = ..., session_id: _Optional[str] = ..., kept: _Optional[_Union[KeptResponse, _Mapping]] = ...) -> None: ...
 
 class CallFrame(_message.Message):
     __slots__ = ("head", "data", "trailer")

@@ -21,3 +21,6 @@ class FacadeSettings(PeerSettings):
     ws_max_queued_bytes: int = 4 * 1024 * 1024
     ws_idle_timeout_s: float = 300.0
     ws_max_frame_bytes: int = 4 * 1024 * 1024
+    # Responses WebSocket mode: `store: false` responses kept per socket, and their byte budget.
+    ws_kept_responses: int = 16
+    ws_kept_bytes: int = 32 * 1024 * 1024

@@ -58,6 +58,7 @@ class Relay:
         body: bytes,
         params: Mapping[str, str] | None = None,
         framing: int = tpb.FRAMING_HTTP,
+        kept_previous: tpb.KeptResponse | None = None,
     ) -> OpenedCall:
         """Starts a translator call and reads its head; raises RhoneError when there is none."""
         call = self.translator.Call(
@@ -68,6 +69,7 @@ class Relay:
                 params=dict(params or {}),
                 tenant_id=tenant_id,
                 body=body,
+                kept_previous=kept_previous,
             )
         )
         try:

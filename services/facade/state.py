@@ -41,6 +41,8 @@ class FacadeState:
                 max_calls_in_flight=settings.ws_max_calls,
                 max_queued_bytes=settings.ws_max_queued_bytes,
                 idle_timeout_s=settings.ws_idle_timeout_s,
+                max_kept_responses=settings.ws_kept_responses,
+                max_kept_bytes=settings.ws_kept_bytes,
             ),
         )
 

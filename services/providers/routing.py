@@ -1,12 +1,13 @@
 """Model routing: a model name to the ordered deployments that can serve it. Pure.
 
-In order: an alias of the routing config (its deployments, in the config's order); ``local``
-and ``local/*`` (the offline local model); ``provider/model`` (a built-in provider or a named
-OpenAI-compatible server of the config); a bare name by family: ``gpt-*``, ``o1*``, ``o3*``,
-``o4*``, ``chatgpt-*`` to OpenAI, ``claude-*`` to Anthropic, ``gemini-*`` to Gemini (to Vertex
-when only Vertex is configured). A model whose provider has no key configured is a 404 that
-says which key is missing. An alias's deployments without their key are left out; the alias
-is a 404 only when none is left.
+In order: an alias of the routing config (its deployments, in the config's order), on every
+surface; ``local`` and ``local/*`` (the offline local model); ``provider/model`` (a built-in
+provider or a named OpenAI-compatible server of the config); a bare name by family: ``gpt-*``,
+``o1*``, ``o3*``, ``o4*``, ``chatgpt-*`` to OpenAI, ``claude-*`` to Anthropic, ``gemini-*`` to
+the calling surface's home provider (the Vertex surface: Vertex; the Gemini surface: Gemini),
+else to Gemini (to Vertex when only Vertex is configured). A model whose provider has no key
+configured is a 404 that says which key is missing. An alias's deployments without their key
+are left out; the alias is a 404 only when none is left.
 
 Weights: deployments of equal ``priority`` are tried in a weighted random order
 (``weighted_order``); lower priorities first. Without explicit priorities every deployment
@@ -55,6 +56,8 @@ OPENAI_RESPONSES = "openai-responses"
 OPENAI_COMPATIBLE = "openai-compatible"
 
 _OPENAI_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
+_GOOGLE = ("gemini", "vertex")
+_GOOGLE_FAMILY = "gemini-"
 _DISPLAY = {
     "openai": "OpenAI",
     "anthropic": "Anthropic",
@@ -94,16 +97,39 @@ class Router:
         self.config = config or RoutingConfig()
         self.env = env or {}
 
-    def route(self, model: str) -> list[Deployment]:
-        """The deployments for a model name, in config order (see ``weighted_order``)."""
+    def route(self, model: str, home_provider: str = "") -> list[Deployment]:
+        """The deployments for a model name, in config order (see ``weighted_order``).
+        ``home_provider``: where the calling surface sends a bare ``gemini-*`` name that no
+        alias claims (aliases come first on every surface)."""
         specs = self.config.models.get(model)
         if specs is not None:
             return self._alias(model, specs)
         provider, upstream = self._split(model)
+        if not provider and home_provider in _GOOGLE and upstream.startswith(_GOOGLE_FAMILY):
+            provider = home_provider
         try:
             return [self._resolve(DeploymentSpec(provider, upstream), model)]
         except _Missing as exc:
-            raise _not_found(exc.message) from None
+            raise _not_found(exc.message + self._other_google_hint(provider, model)) from None
+
+    def _other_google_hint(self, provider: str, model: str) -> str:
+        """A ``gemini-*`` name on one Google surface whose provider is not configured while the
+        other one is: how to reach the one that is."""
+        if provider not in _GOOGLE or "/" in model or not model.startswith(_GOOGLE_FAMILY):
+            return ""
+        other = "gemini" if provider == "vertex" else "vertex"
+        if not self._enabled(other):
+            return ""
+        surface = (
+            "the Gemini API surface (/v1beta/models/...)"
+            if other == "gemini"
+            else "the Vertex AI surface (.../publishers/google/models/...)"
+        )
+        return (
+            f" {_name(other)} is configured: call the model through {surface}, or route "
+            f"'{model}' to it with an alias in the routing config ('{model}': "
+            f"['{other}/{model}'])."
+        )
 
     def models(self) -> list[tuple[str, str]]:
         """(model id, provider) pairs to list: routable aliases, then each enabled provider."""
@@ -200,11 +226,13 @@ class Router:
         return s.vertex_base_url or vertex_default_base_url(location)
 
     def _family(self, model: str, asked: str) -> str:
+        if model == "local":  # an alias may name the local model bare, as a client does
+            return "local"
         if model.startswith(_OPENAI_PREFIXES):
             return "openai"
         if model.startswith("claude-"):
             return "anthropic"
-        if model.startswith("gemini-"):
+        if model.startswith(_GOOGLE_FAMILY):
             if not self.settings.gemini_api_key and self._enabled("vertex"):
                 return "vertex"
             return "gemini"
@@ -242,7 +270,10 @@ _BUILTIN_HINT = {
     "openai": "set OPENAI_API_KEY, or OPENAI_BASE_URL for an OpenAI-compatible server",
     "anthropic": "set ANTHROPIC_API_KEY",
     "gemini": "set GEMINI_API_KEY, or VERTEX_API_KEY or VERTEX_PROJECT for Vertex AI",
-    "vertex": "set VERTEX_API_KEY for express mode, or VERTEX_PROJECT with credentials",
+    "vertex": (
+        "set VERTEX_API_KEY for express mode, or VERTEX_PROJECT (and VERTEX_LOCATION) with "
+        "GOOGLE_APPLICATION_CREDENTIALS or VERTEX_ACCESS_TOKEN"
+    ),
 }
 
 
@@ -282,9 +313,10 @@ def route(
     settings: ProvidersSettings,
     config: RoutingConfig | None = None,
     env: Mapping[str, str] | None = None,
+    home_provider: str = "",
 ) -> list[Deployment]:
     """The deployments for a model name, in the order to try them (before weighting)."""
-    return Router(settings, config, env).route(model)
+    return Router(settings, config, env).route(model, home_provider)
 
 
 def known_models(

@@ -35,15 +35,15 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         self.router = router or Router(settings)
         self._rng = random.Random()
 
-    def deployments(self, model: str) -> list[Deployment]:
+    def deployments(self, request: gen.GenerateRequest) -> list[Deployment]:
         """Raises RhoneError (404 model_not_found) for a model nothing serves."""
-        return weighted_order(self.router.route(model), self._rng)
+        return weighted_order(self.router.route(request.model, request.home_provider), self._rng)
 
     async def Generate(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gen.GenerationEvent]:
         try:
-            deployments = self.deployments(request.model)
+            deployments = self.deployments(request)
         except RhoneError as exc:
             yield ev.failed(exc.failure)
             return
@@ -85,7 +85,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> pb.CountTokensResponse:
         try:
-            deployment = self.deployments(request.model)[0]
+            deployment = self.deployments(request)[0]
         except RhoneError as exc:
             await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
             raise

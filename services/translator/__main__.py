@@ -8,6 +8,8 @@ from rhone.runtime.channels import open_channel
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc, translator_pb2, translator_pb2_grpc
+from services.translator.compaction.compactor import Compactor
+from services.translator.compaction.sealing import CompactionSeal
 from services.translator.config import TranslatorSettings
 from services.translator.servicer import TranslatorServicer
 from services.translator.turns import TurnRunner
@@ -18,10 +20,16 @@ async def main() -> None:
     settings = TranslatorSettings()
     sessions_channel = open_channel(settings.sessions_addr)
     providers_channel = open_channel(settings.providers_addr)
+    providers = providers_pb2_grpc.ProviderServiceStub(providers_channel)
     runner = TurnRunner(
         sessions_pb2_grpc.SessionServiceStub(sessions_channel),
-        providers_pb2_grpc.ProviderServiceStub(providers_channel),
+        providers,
         settings.session_lease_ms,
+    )
+    compactor = Compactor(
+        providers,
+        CompactionSeal.from_setting(settings.compaction_secret),
+        settings.compaction_model,
     )
 
     async def close_channels() -> None:
@@ -32,7 +40,7 @@ async def main() -> None:
         name="translator",
         listen=settings.listen,
         register=lambda server: translator_pb2_grpc.add_TranslatorServiceServicer_to_server(
-            TranslatorServicer(runner), server
+            TranslatorServicer(runner, compactor), server
         ),
         service_names=[translator_pb2.DESCRIPTOR.services_by_name["TranslatorService"].full_name],
         on_stop=close_channels,

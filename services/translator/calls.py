@@ -19,8 +19,10 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.jsonutil import loads_object
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
+from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity, parse_continuity
 from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebSocketFramer
+from services.translator.responses_compact import COMPACT_METHOD, compact_call
 from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
 from services.translator.surfaces import Surface, surface_for
 from services.translator.turns import OpenTurn, TurnRunner
@@ -68,8 +70,9 @@ def framer_for(request: tpb.CallRequest) -> Framer:
 
 
 class CallHandler:
-    def __init__(self, runner: TurnRunner) -> None:
+    def __init__(self, runner: TurnRunner, compactor: Compactor) -> None:
         self.runner = runner
+        self.compactor = compactor
 
     async def call(self, request: tpb.CallRequest) -> AsyncIterator[tpb.CallFrame]:
         surface = surface_for(request.surface)
@@ -80,6 +83,10 @@ class CallHandler:
             for frame in await self._count(surface, request):
                 yield frame
             return
+        if request.method == COMPACT_METHOD and request.surface == tpb.SURFACE_OPENAI_RESPONSES:
+            for frame in await compact_call(self.runner, self.compactor, surface, request):
+                yield frame
+            return
         if request.method in STORED_RESPONSE_METHODS:
             for frame in await stored_response_call(self.runner.sessions, surface, request):
                 yield frame
@@ -88,9 +95,10 @@ class CallHandler:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
             decoded = dialect.decode_request(body, request.params)
-            decoded.request.model = surface.routed_model(decoded.request.model)
+            self.compactor.open(request.tenant_id, decoded.request)
+            surface.route(decoded.request)
             decoded.request.whole = not decoded.stream
-            continuity = _with_surface_options(continuity, decoded)
+            continuity = _with_surface_options(continuity, decoded, request)
             response_id = (
                 surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""
             )
@@ -101,8 +109,10 @@ class CallHandler:
             for frame in error_frames(dialect, exc.failure):
                 yield frame
             return
+        # A socket keeps its `store: false` responses in memory (OpenAI's WebSocket mode).
+        keep = request.framing == tpb.FRAMING_WEBSOCKET and not continuity.record
         frames = (
-            self._stream(dialect, decoded, turn, framer_for(request))
+            self._stream(dialect, decoded, turn, framer_for(request), keep=keep)
             if decoded.stream
             else self._whole(surface, decoded, turn)
         )
@@ -113,7 +123,13 @@ class CallHandler:
             await turn.release()
 
     async def _stream(
-        self, dialect: Dialect, decoded: DecodedCall, turn: OpenTurn, framer: Framer
+        self,
+        dialect: Dialect,
+        decoded: DecodedCall,
+        turn: OpenTurn,
+        framer: Framer,
+        *,
+        keep: bool = False,
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
         events = turn.events()
@@ -138,6 +154,8 @@ class CallHandler:
             yield data(closing)
         if not turn.completed and not trailer.HasField("failure"):
             trailer.failure.CopyFrom(_no_answer())
+        if keep and turn.completed and turn.response_id:
+            trailer.kept.CopyFrom(turn.kept())
         yield tpb.CallFrame(trailer=trailer)
 
     async def _whole(
@@ -164,7 +182,7 @@ class CallHandler:
             body = loads_object(request.body)
             parse_continuity(body.pop("rhone", None))
             canonical = surface.decode_count(body, request.params)
-            canonical.model = surface.routed_model(canonical.model)
+            surface.route(canonical)
             counted = await self.runner.providers.CountTokens(canonical, timeout=60)
         except RhoneError as exc:
             return error_frames(dialect, exc.failure)
@@ -183,14 +201,22 @@ class CallHandler:
         return [head(200, JSON), data(answer)]
 
 
-def _with_surface_options(continuity: Continuity, decoded: DecodedCall) -> Continuity:
+def _with_surface_options(
+    continuity: Continuity, decoded: DecodedCall, request: tpb.CallRequest
+) -> Continuity:
     """Continuity controls a surface has in its own words (OpenAI Responses'
-    previous_response_id and store)."""
+    previous_response_id and store), and the response a socket kept that the call names."""
     previous = decoded.options.get("previous_response_id") or ""
     record = bool(decoded.options.get("store", True))
     if not previous and record:
         return continuity
-    return dataclasses.replace(continuity, from_response_id=previous, record=record)
+    kept = request.kept_previous
+    return dataclasses.replace(
+        continuity,
+        from_response_id=previous,
+        record=record,
+        kept=kept if previous and kept.response_id == previous else None,
+    )
 
 
 def _session_headers(turn: OpenTurn) -> dict[str, str]:

@@ -13,6 +13,11 @@ class TranslatorSettings(PeerSettings):
     translator_listen: str = ""
     # How long a call may hold its session before another call may take it over.
     session_lease_ms: int = 15 * 60 * 1000
+    # The model that writes compaction summaries (any routable name); empty: the call's model.
+    compaction_model: str = ""
+    # Seals compaction items; every translator replica needs the same one. Empty: a key of
+    # this process only (items do not survive a restart).
+    compaction_secret: str = ""
 
     @property
     def listen(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
+from rhone.v1 import translator_pb2 as tpb
 
 _SYSTEM_ROLES = (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
 
@@ -28,6 +29,9 @@ class Continuity:
     from_response_id: str = ""
     # False: read the context but record nothing (OpenAI Responses' store: false).
     record: bool = True
+    # The response `from_response_id` names, as the caller's WebSocket kept it in memory (a
+    # `store: false` response of the same socket): its context, not the database's.
+    kept: tpb.KeptResponse | None = None
 
 
 @dataclass(slots=True)

@@ -12,14 +12,16 @@ from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
 from services.translator.calls import CallHandler
+from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity
 from services.translator.turns import TurnRunner
 
 
 class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
-    def __init__(self, runner: TurnRunner) -> None:
+    def __init__(self, runner: TurnRunner, compactor: Compactor) -> None:
         self.runner = runner
-        self.calls = CallHandler(runner)
+        self.compactor = compactor
+        self.calls = CallHandler(runner, compactor)
 
     async def Call(
         self, request: tpb.CallRequest, context: grpc.aio.ServicerContext
@@ -38,6 +40,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
             session_id=request.continuity.session_id, stateless=request.continuity.stateless
         )
         try:
+            self.compactor.open(request.tenant_id, request.request)
             turn = await self.runner.open(request.tenant_id, request.request, continuity)
         except RhoneError as exc:
             yield tpb.TranslatorGenerateEvent(generation=ev.failed(exc.failure))

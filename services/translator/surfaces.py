@@ -30,14 +30,12 @@ class Surface:
     # A whole (non-stream) answer that needs the request too (Responses echoes its settings).
     encode_whole: WholeEncoder | None = None
     # The provider a bare model name of this surface's own family goes to (the Vertex surface
-    # calls Vertex, not the Gemini Developer API); other names route like any other call.
+    # calls Vertex, not the Gemini Developer API) when no routing alias claims the name: the
+    # providers service decides, as it alone knows the aliases.
     home_provider: str = ""
-    home_family: str = ""
 
-    def routed_model(self, model: str) -> str:
-        if self.home_provider and "/" not in model and model.startswith(self.home_family):
-            return f"{self.home_provider}/{model}"
-        return model
+    def route(self, request: gen.GenerateRequest) -> None:
+        request.home_provider = self.home_provider
 
     def encode(
         self, response: gen.GenerateResponse, decoded: DecodedCall, meta: Mapping[str, Any]
@@ -75,7 +73,6 @@ SURFACES: dict[int, Surface] = {
     tpb.SURFACE_GEMINI: Surface(
         gemini.DIALECT,
         home_provider="gemini",
-        home_family="gemini-",
         count_method="countTokens",
         decode_count=gemini.count_tokens_request,
         encode_count=gemini.encode_count_tokens,
@@ -83,7 +80,6 @@ SURFACES: dict[int, Surface] = {
     tpb.SURFACE_VERTEX: Surface(
         gemini.VERTEX_DIALECT,
         home_provider="vertex",
-        home_family="gemini-",
         count_method="countTokens",
         decode_count=lambda body, params: gemini.count_tokens_request(
             body, {**params, "dialect": "vertex"}

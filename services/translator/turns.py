@@ -19,7 +19,8 @@ from rhone.errors import Code, RhoneError
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
-from services.translator.continuity import Composed, Continuity, compose
+from rhone.v1 import translator_pb2 as tpb
+from services.translator.continuity import Composed, Continuity, compose, split_instructions
 
 log = logging.getLogger("rhone.translator.turns")
 
@@ -82,6 +83,8 @@ class TurnRunner:
     ) -> OpenTurn:
         """Takes the session's lease (creating the session when none is named), or, for a call
         that records nothing, only reads the context."""
+        if continuity.kept is not None:
+            return await self._open_from_kept(tenant_id, request, continuity, response_id)
         try:
             if continuity.record:
                 begun = await self._begin(
@@ -110,6 +113,33 @@ class TurnRunner:
             ) from None
         composed = compose(request, list(context), list(session.instructions), continuity.stateless)
         return OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
+
+    async def _open_from_kept(
+        self,
+        tenant_id: str,
+        request: gen.GenerateRequest,
+        continuity: Continuity,
+        response_id: str,
+    ) -> OpenTurn:
+        """Continues from a response the caller's socket kept (never stored). Recording such a
+        call (`store: true`) starts a new session whose first turn is a snapshot of the whole
+        transcript, as a stateless call's is."""
+        kept = continuity.kept
+        assert kept is not None
+        composed = compose(request, list(kept.context), list(kept.instructions), False)
+        if not continuity.record:
+            return OpenTurn(self, tenant_id, "", "", composed, response_id)
+        composed.turn_input = [*kept.context, *composed.turn_input]
+        composed.snapshot = True
+        if composed.instructions is None and kept.instructions:
+            composed.instructions = list(kept.instructions)
+        try:
+            begun = await self._begin(
+                spb.BeginTurnRequest(tenant_id=tenant_id, lease_ms=self.lease_ms)
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise rpc_failure(exc, what="session") from None
+        return OpenTurn(self, tenant_id, begun.session.id, begun.lease_id, composed, response_id)
 
     async def _begin(self, request: spb.BeginTurnRequest) -> spb.BeginTurnResponse:
         """BeginTurn, shielded: if the caller goes away while the sessions service is taking
@@ -187,6 +217,16 @@ class OpenTurn:
         finally:
             call.cancel()
             await self.release()
+
+    def kept(self) -> tpb.KeptResponse:
+        """What a socket keeps of this (completed) response so that its next call can continue
+        from it: the instructions in force and the whole conversation, output included."""
+        messages = list(self.composed.request.messages)
+        instructions, context = split_instructions(messages)
+        context.append(self.accumulator.result().message)
+        return tpb.KeptResponse(
+            response_id=self.response_id, instructions=instructions, context=context
+        )
 
     def _failed(self, failure: gen.Failure) -> gen.GenerationEvent:
         """A failure of the turn itself, folded like the provider's own."""

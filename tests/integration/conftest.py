@@ -34,6 +34,7 @@ COMPAT_PROVIDER = "compat"
 COMPAT_KEY_ENV = "RHONE_TEST_COMPAT_KEY"
 VERTEX_EXPRESS_KEY_ENV = "RHONE_TEST_VERTEX_EXPRESS_KEY"
 UNSET_KEY_ENV = "RHONE_TEST_NEVER_SET_KEY"
+GOOGLE_NAMED_ALIAS = "gemini-2.0-flash"
 
 _FAKES = ("fake_openai", "fake_anthropic", "fake_gemini", "fake_vertex", "fake_compat")
 
@@ -96,6 +97,9 @@ def routing_config(fake_openai: FakeOpenAI, fake_compat: FakeOpenAI) -> dict[str
                 }
             ],
             "responses-model": [{"provider": "openai", "model": "gpt-4.1", "api": "responses"}],
+            # Named like a Google model: aliases come first on the Gemini and Vertex surfaces too.
+            # The bare `local` target is the local model, as a client names it.
+            GOOGLE_NAMED_ALIAS: ["local"],
             "needs-a-key": [
                 {"provider": "anthropic", "model": "claude-x", "api_key_env": UNSET_KEY_ENV}
             ],

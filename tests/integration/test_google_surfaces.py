@@ -9,7 +9,7 @@ import pytest
 from google import genai
 from google.genai import errors, types
 
-from tests.integration.conftest import API_KEY
+from tests.integration.conftest import API_KEY, GOOGLE_NAMED_ALIAS
 
 WEATHER = types.Tool(
     function_declarations=[
@@ -243,3 +243,13 @@ def test_every_route_form_answers_the_sdk_streamed_and_not(
     )
     assert streamed.startswith('You said: "s".')
     assert client.models.count_tokens(model="local", contents="one two").total_tokens == 2
+
+
+def test_an_alias_named_like_a_gemini_model_routes_by_the_alias(client: genai.Client):
+    """The routing file's alias `gemini-2.0-flash` (to the local model) wins over the surface's
+    own provider on the Gemini surface and both Vertex modes, whole, streamed and counted."""
+    response = client.models.generate_content(model=GOOGLE_NAMED_ALIAS, contents="Alias first")
+    assert response.text.startswith('You said: "Alias first".')
+    chunks = list(client.models.generate_content_stream(model=GOOGLE_NAMED_ALIAS, contents="a b"))
+    assert "".join(c.text or "" for c in chunks).startswith('You said: "a b".')
+    assert client.models.count_tokens(model=GOOGLE_NAMED_ALIAS, contents="a b c").total_tokens == 3

@@ -91,3 +91,74 @@ def test_unauthenticated_upgrade_is_refused(base_url: str):
     with pytest.raises(Exception) as caught, bad.responses.connect() as connection:
         connection.response.create(model="local", input="x")
     assert "401" in str(caught.value)
+
+
+def test_store_false_responses_chain_on_their_socket_and_only_there(client: openai.OpenAI):
+    """OpenAI's WebSocket mode keeps a connection's responses in memory: `store: false` calls
+    chain by previous_response_id on the socket; another socket, and HTTP, cannot see them."""
+    with client.responses.connect() as connection:
+        _, first = run_until_done(connection, model="local", input="My name is Ada.", store=False)
+        _, second = run_until_done(
+            connection,
+            model="local",
+            input="I live in Turin.",
+            store=False,
+            previous_response_id=first.response.id,
+        )
+        _, third = run_until_done(
+            connection,
+            model="local",
+            input="Who am I?",
+            store=False,
+            previous_response_id=second.response.id,
+        )
+        assert third.type == "response.completed"
+        assert third.response.output_text == (
+            'You said: "Who am I?". This is user turn 3; your first message was: "My name is Ada.".'
+        )
+        assert third.response.store is False
+
+    with client.responses.connect() as other:
+        _, error = run_until_done(
+            other, model="local", input="x", store=False, previous_response_id=third.response.id
+        )
+        assert error.type == "error"
+        assert error.error.code == "previous_response_not_found"
+    with pytest.raises(openai.NotFoundError):  # never written to the database
+        client.responses.retrieve(third.response.id)
+
+
+def test_a_failed_continuation_evicts_the_response_it_continued(client: openai.OpenAI):
+    with client.responses.connect() as connection:
+        _, first = run_until_done(connection, model="local", input="Keep me.", store=False)
+        kept = first.response.id
+        _, failed = run_until_done(
+            connection,
+            model="no-such-model",
+            input="x",
+            store=False,
+            previous_response_id=kept,
+        )
+        assert failed.type == "error" and failed.error.code == "model_not_found"
+        _, error = run_until_done(
+            connection, model="local", input="again", store=False, previous_response_id=kept
+        )
+        assert error.type == "error"
+        assert error.error.code == "previous_response_not_found"
+
+
+def test_a_stored_call_may_continue_a_kept_response(client: openai.OpenAI):
+    """`store: true` after `store: false` on one socket: the stored response holds the whole
+    transcript (a snapshot), so it continues anywhere, over HTTP too."""
+    with client.responses.connect() as connection:
+        _, first = run_until_done(connection, model="local", input="Remember 42.", store=False)
+        _, stored = run_until_done(
+            connection, model="local", input="Stored now.", previous_response_id=first.response.id
+        )
+        assert stored.type == "response.completed"
+    later = client.responses.create(
+        model="local", input="And now?", previous_response_id=stored.response.id
+    )
+    assert later.output_text == (
+        'You said: "And now?". This is user turn 3; your first message was: "Remember 42.".'
+    )

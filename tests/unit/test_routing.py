@@ -361,3 +361,60 @@ def test_an_alias_entry_of_no_family_is_named_in_the_404():
         Router(settings(**ALL_KEYS), config).route("odd")
     message = caught.value.failure.message
     assert "'odd'" in message and "mystery-model: no provider family matches it" in message
+
+
+# -- the Google surfaces: aliases first, then the surface's home provider ----------------------
+
+GOOGLE_CONFIG = parse_routing_config(
+    {
+        "models": {
+            "gemini-2.0-flash": ["anthropic/claude-haiku-4-5"],  # an alias named like Gemini
+            "offline": ["local"],  # the local model, named bare as a client names it
+            "offline-explicit": ["local/local"],
+        }
+    }
+)
+
+
+@pytest.mark.parametrize("home", ["", "gemini", "vertex"])
+def test_an_alias_named_like_a_gemini_model_wins_on_every_surface(home: str):
+    routed = Router(settings(**ALL_KEYS), GOOGLE_CONFIG).route("gemini-2.0-flash", home)
+    assert [(d.provider, d.model) for d in routed] == [("anthropic", "claude-haiku-4-5")]
+
+
+@pytest.mark.parametrize(("home", "provider"), [("gemini", "gemini"), ("vertex", "vertex")])
+def test_a_gemini_name_no_alias_claims_goes_to_the_surfaces_home(home: str, provider: str):
+    (deployment,) = Router(settings(**ALL_KEYS), GOOGLE_CONFIG).route("gemini-2.5-pro", home)
+    assert (deployment.provider, deployment.model) == (provider, "gemini-2.5-pro")
+
+
+def test_the_home_provider_applies_to_the_gemini_family_only():
+    assert route("claude-x", settings(**ALL_KEYS), home_provider="vertex")[0].provider == (
+        "anthropic"
+    )
+    assert route("gemini/gemini-2.5-pro", settings(**ALL_KEYS), home_provider="vertex")[
+        0
+    ].provider == ("gemini")
+
+
+@pytest.mark.parametrize("alias", ["offline", "offline-explicit"])
+def test_an_alias_may_name_the_local_model_bare_or_by_provider(alias: str):
+    (deployment,) = Router(settings(), GOOGLE_CONFIG).route(alias)
+    assert deployment.provider == "local"
+
+
+def test_vertex_surface_without_vertex_but_with_gemini_says_what_to_set():
+    with pytest.raises(RhoneError) as caught:
+        route("gemini-2.5-flash", settings(GEMINI_API_KEY="k"), home_provider="vertex")
+    message = caught.value.failure.message
+    assert caught.value.failure.detail == "model_not_found"
+    assert "VERTEX_API_KEY" in message and "VERTEX_PROJECT" in message
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in message
+    assert "Gemini API surface" in message and "'gemini/gemini-2.5-flash'" in message
+
+
+def test_gemini_surface_without_gemini_but_with_vertex_says_what_to_set():
+    with pytest.raises(RhoneError) as caught:
+        route("gemini-2.5-flash", settings(VERTEX_API_KEY="k"), home_provider="gemini")
+    message = caught.value.failure.message
+    assert "GEMINI_API_KEY" in message and "Vertex AI surface" in message

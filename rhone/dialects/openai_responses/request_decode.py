@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhone.dialects.base import DecodedCall
-from rhone.dialects.openai_responses import wire
+from rhone.dialects.openai_responses import compaction, wire
 from rhone.dialects.openai_responses.wire import (
     expect_list,
     expect_mapping,
@@ -137,6 +137,9 @@ class _Transcript:
                 thinking = reasoning.thinking
                 thinking.origin, thinking.signature = wire.untag_signature(thinking.signature)
                 self._append(content.ROLE_ASSISTANT, [reasoning])
+        elif kind == compaction.ITEM_TYPE:
+            part = compaction.decode_compaction_item(item, param)
+            self.messages.append(content.Message(role=content.ROLE_USER, parts=[part]))
         elif isinstance(kind, str):
             # item_reference and hosted-tool items point at state or tools Rhone cannot replay.
             raise invalid(

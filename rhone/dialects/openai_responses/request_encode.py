@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rhone.dialects.openai_responses import wire
+from rhone.dialects.openai_responses import compaction, wire
 from rhone.jsonutil import dict_from_struct
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -105,6 +105,8 @@ def _item(part: content.Part) -> dict[str, Any] | None:
         }
     if kind == "thinking":
         return _reasoning(part.thinking)
+    if kind == "compaction":
+        return compaction.encode_compaction_item(part.compaction)
     return None
 
 

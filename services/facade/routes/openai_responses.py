@@ -1,5 +1,5 @@
-"""OpenAI Responses routes: POST /v1/responses, GET and DELETE /v1/responses/{id},
-GET /v1/responses/{id}/input_items."""
+"""OpenAI Responses routes: POST /v1/responses, POST /v1/responses/compact, GET and DELETE
+/v1/responses/{id}, GET /v1/responses/{id}/input_items."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ SURFACE = tpb.SURFACE_OPENAI_RESPONSES
 @router.post("/v1/responses")
 async def create_response(request: Request) -> Response:
     return await relay_surface_call(request, dialect=DIALECT, surface=SURFACE, method="create")
+
+
+@router.post("/v1/responses/compact")
+async def compact_responses(request: Request) -> Response:
+    return await relay_surface_call(request, dialect=DIALECT, surface=SURFACE, method="compact")
 
 
 async def _stored(request: Request, method: str, response_id: str) -> Response:

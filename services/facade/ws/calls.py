@@ -62,6 +62,8 @@ class CallOutcome:
     status: int = 0
     code: str = ""
     error: Any = None
+    # A `store: false` Responses call's context, for the socket to keep.
+    kept: tpb.KeptResponse | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,6 +77,7 @@ async def run_shaped_call(
     tenant_id: str,
     body: dict[str, Any],
     emit: Callable[[bytes], Awaitable[None]],
+    kept_previous: tpb.KeptResponse | None = None,
 ) -> CallOutcome:
     """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes."""
     body = {**body, "stream": True}
@@ -85,6 +88,7 @@ async def run_shaped_call(
             tenant_id=tenant_id,
             body=orjson.dumps(body),
             framing=tpb.FRAMING_WEBSOCKET,
+            kept_previous=kept_previous,
         )
     except RhoneError as exc:
         return failed(shape.dialect, exc.failure)
@@ -100,8 +104,11 @@ async def run_shaped_call(
             if frame.HasField("data"):
                 for line in _lines(frame.data):
                     await emit(line)
-            elif frame.HasField("trailer") and frame.trailer.HasField("failure"):
-                return failed(shape.dialect, frame.trailer.failure)
+            elif frame.HasField("trailer"):
+                if frame.trailer.HasField("failure"):
+                    return failed(shape.dialect, frame.trailer.failure)
+                if frame.trailer.HasField("kept"):
+                    outcome.kept = frame.trailer.kept
         return outcome
     finally:
         opened.cancel()

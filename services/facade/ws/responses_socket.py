@@ -4,7 +4,9 @@ Client frames are `response.create` (the HTTP create body plus `type` and an opt
 `stream_id` lane). Server frames are the same event objects as the SSE stream, one per
 message; with a `stream_id`, every event echoes it. Same lane: first in, first out; different
 lanes run concurrently. Errors are the nested WebSocket error event
-`{"type":"error","status":..,"error":{type,code,message,param}}`."""
+`{"type":"error","status":..,"error":{type,code,message,param}}`. The socket keeps its
+`store: false` responses in memory (kept_responses.py) so that `previous_response_id` continues
+them on this socket, and only on it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from starlette.websockets import WebSocket
 from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, run_shaped_call
+from services.facade.ws.kept_responses import KeptResponses
 from services.facade.ws.limits import SocketLimits
 from services.facade.ws.socket_base import SocketBase
 
@@ -49,6 +52,7 @@ class ResponsesSocket(SocketBase):
         super().__init__(websocket, state, tenant_id, limits)
         self._lanes: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._started = itertools.count()
+        self._kept = KeptResponses(limits.max_kept_responses, limits.max_kept_bytes)
 
     async def handle(self, text: str) -> None:
         try:
@@ -81,10 +85,22 @@ class ResponsesSocket(SocketBase):
         async def emit(event: bytes) -> None:
             await self.outbox.put(with_stream_id(event, stream_id_json))
 
+        previous = body.get("previous_response_id")
         async with self._lanes[stream_id or ""]:
             outcome = await run_shaped_call(
-                self.state.relay, shape=RESPONSES, tenant_id=self.tenant_id, body=body, emit=emit
+                self.state.relay,
+                shape=RESPONSES,
+                tenant_id=self.tenant_id,
+                body=body,
+                emit=emit,
+                kept_previous=self._kept.get(previous),
             )
+        if outcome.kept is not None:
+            self._kept.put(outcome.kept)
+        if not outcome.ok:
+            # As OpenAI does: a failed continuation drops the state it continued from, so the
+            # client resends the full context instead of building on a state that failed.
+            self._kept.evict(previous)
         if not outcome.ok and outcome.error is not None:
             error = outcome.error.get("error", {}) if isinstance(outcome.error, dict) else {}
             if error.get("code") == "response_not_found":
