@@ -21,6 +21,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.continuity import Continuity, parse_continuity
 from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebSocketFramer
+from services.translator.item_references import resolve_item_references
 from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
 from services.translator.surfaces import Surface, surface_for
 from services.translator.turns import OpenTurn, TurnRunner
@@ -87,6 +88,10 @@ class CallHandler:
         try:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
+            if surface.item_references:
+                await resolve_item_references(
+                    self.runner.sessions, surface, request.tenant_id, body
+                )
             decoded = dialect.decode_request(body, request.params)
             decoded.request.model = surface.routed_model(decoded.request.model)
             decoded.request.whole = not decoded.stream

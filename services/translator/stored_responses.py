@@ -12,6 +12,7 @@ import orjson
 
 from rhone.dialects import openai_responses
 from rhone.dialects.base import DecodedCall
+from rhone.dialects.openai_responses.item_ids import input_item_id
 from rhone.errors import Code, RhoneError
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
@@ -78,7 +79,7 @@ def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
     encoded = openai_responses.encode_request(gen.GenerateRequest(messages=turn.input), False)
     raw = encoded.get("input", [])
     items = [
-        {"id": f"{_ID_PREFIX.get(item.get('type', 'message'), 'item_')}{turn.id}_{n}", **item}
+        {"id": input_item_id(_kind_of(item), turn.response_id, n), **item}
         for n, item in enumerate(raw if isinstance(raw, list) else [])
     ]
     for item in items:
@@ -99,9 +100,13 @@ def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
     }
 
 
+def _kind_of(item: dict[str, Any]) -> str:
+    return _ID_PREFIX.get(item.get("type", "message"), "item")
+
+
 _ID_PREFIX = {
-    "message": "msg_",
-    "function_call": "fc_",
-    "function_call_output": "fco_",
-    "reasoning": "rs_",
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
 }

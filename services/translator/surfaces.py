@@ -33,6 +33,8 @@ class Surface:
     # calls Vertex, not the Gemini Developer API); other names route like any other call.
     home_provider: str = ""
     home_family: str = ""
+    # Input items may name stored items by id (Responses' item_reference).
+    item_references: bool = False
 
     def routed_model(self, model: str) -> str:
         if self.home_provider and "/" not in model and model.startswith(self.home_family):
@@ -65,6 +67,7 @@ SURFACES: dict[int, Surface] = {
         openai_responses.DIALECT,
         response_prefix="resp_",
         encode_whole=encode_whole_response,
+        item_references=True,
     ),
     tpb.SURFACE_ANTHROPIC_MESSAGES: Surface(
         anthropic_messages.DIALECT,

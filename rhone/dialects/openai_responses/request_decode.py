@@ -138,7 +138,9 @@ class _Transcript:
                 thinking.origin, thinking.signature = wire.untag_signature(thinking.signature)
                 self._append(content.ROLE_ASSISTANT, [reasoning])
         elif isinstance(kind, str):
-            # item_reference and hosted-tool items point at state or tools Rhone cannot replay.
+            # Hosted-tool items point at tools Rhone cannot replay. An item_reference is
+            # resolved by the translator before decoding (services/translator/item_references.py);
+            # one that reaches the dialect has no stored item to stand for.
             raise invalid(
                 f"{param}.type", f"Unsupported input item type '{kind}' at '{param}.type'."
             )

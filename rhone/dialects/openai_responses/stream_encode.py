@@ -17,6 +17,7 @@ from rhone.canonical import response_events
 from rhone.dialects.base import DecodedCall
 from rhone.dialects.openai_responses import wire
 from rhone.dialects.openai_responses.errors import response_error
+from rhone.dialects.openai_responses.item_ids import output_item_id
 from rhone.jsonutil import dict_from_struct, dumps
 from rhone.sse import StreamItem
 from rhone.v1 import content_pb2 as content
@@ -161,7 +162,7 @@ class ResponsesStreamEncoder:
             return
         output_index = len(state.output)
         base = state.response_id.removeprefix("resp_")
-        item_id = f"{prefix}_{base}_{output_index}"
+        item_id = output_item_id(prefix, state.response_id, output_index)
         open_item = _OpenItem(started.kind, output_index, item_id)
         state.items[started.index] = open_item
         if started.kind == gen.PART_KIND_TEXT:
