@@ -68,10 +68,13 @@ def retrieved(surface: Surface, turn: spb.Turn, session_id: str) -> dict[str, An
         usage=turn.usage,
         finish_reason=turn.finish_reason,
     )
-    decoded = DecodedCall(request=gen.GenerateRequest(model=turn.model), options={"store": True})
-    body = surface.encode(response, decoded, {"session_id": session_id})
-    body["created_at"] = turn.created_at_ms // 1000
-    return body
+    options = {
+        "store": True,
+        "created_at": turn.created_at_ms // 1000,
+        "completed_at": (turn.created_at_ms + turn.duration_ms) // 1000,
+    }
+    decoded = DecodedCall(request=gen.GenerateRequest(model=turn.model), options=options)
+    return surface.encode(response, decoded, {"session_id": session_id})
 
 
 def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
