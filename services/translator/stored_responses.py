@@ -86,12 +86,17 @@ def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
         for n, item in enumerate(raw if isinstance(raw, list) else [])
     ]
     for item in items:
-        if item.get("type", "message") == "message":
-            item.setdefault("type", "message")
-            item.setdefault("status", "completed")
+        # Listed items are whole stored items: every one has a status (the SDK's item types
+        # require it), and assistant text its annotations.
+        item.setdefault("type", "message")
+        item.setdefault("status", "completed")
+        if item["type"] == "message":
             if isinstance(item.get("content"), str):
                 kind = "input_text" if item.get("role") != "assistant" else "output_text"
                 item["content"] = [{"type": kind, "text": item["content"]}]
+            for part in item.get("content") or []:
+                if part.get("type") == "output_text":
+                    part.setdefault("annotations", [])
     if order != "asc":
         items.reverse()
     return {

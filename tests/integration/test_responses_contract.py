@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from openai.types.responses import ResponseItemList
 from websockets.sync.client import connect
 
 from tests.contracts.responses_contract import check_event, check_response, check_ws_error
@@ -274,3 +275,36 @@ def test_a_bad_echoed_setting_is_400(base_url: str, field: str, value: Any):
     )
     assert answer.status_code == 400
     assert answer.json()["error"]["param"] == field
+
+
+def test_input_items_follow_the_sdk(base_url: str):
+    """GET /v1/responses/{id}/input_items: messages (user and assistant), function calls and
+    their outputs."""
+    asked = whole(base_url, LOCAL_CASES["tool_call"])
+    call = asked["output"][0]
+    answered = whole(
+        base_url,
+        {
+            "model": "local",
+            "tools": TOOLS,
+            "input": [
+                {"role": "user", "content": 'Use get_weather with {"city": "Nice"}'},
+                {"role": "assistant", "content": "Let me check."},
+                {"type": "item_reference", "id": call["id"]},
+                {"type": "function_call_output", "call_id": call["call_id"], "output": "warm"},
+            ],
+        },
+    )
+    listed = httpx.get(
+        f"{base_url}/v1/responses/{answered['id']}/input_items",
+        params={"order": "asc"},
+        headers=AUTH,
+    ).json()
+    items = ResponseItemList.model_validate(listed, strict=True)
+    kinds = [(item.type, getattr(item, "role", None)) for item in items.data]
+    assert kinds == [
+        ("message", "user"),
+        ("message", "assistant"),
+        ("function_call", None),
+        ("function_call_output", None),
+    ]
