@@ -6,6 +6,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from tests.fakes.anthropic_fake import FakeAnthropic
 from tests.fakes.openai_fake import FakeOpenAI
 from tests.fakes.scenarios import Text, Thinking
 from tests.integration.conftest import API_KEY, OTHER_KEY
@@ -18,6 +19,7 @@ TOOLS = [
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     }
 ]
+CLAUDE = "claude-sonnet-4-6"
 NOT_PERSISTED = "Items are not persisted when `store` is set to false."
 
 
@@ -215,3 +217,53 @@ def test_a_deleted_responses_items_are_not_found(client: openai.OpenAI):
     client.responses.delete(gone.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="local", input=[ref(gone.output[0].id)])
+
+
+def test_claude_thinking_referenced_back_reaches_anthropic_with_its_signature(
+    client: openai.OpenAI, fake_anthropic: FakeAnthropic
+):
+    signature = "Y2xhdWRlLXNpZ25hdHVyZQ=="
+    fake_anthropic.script(
+        Text(thinking=Thinking(chunks=["Two", " and two."], signature=signature), chunks=["4"]),
+        Text(chunks=["8"]),
+    )
+    thinking = {"effort": "medium", "summary": "auto"}
+    first = client.responses.create(model=CLAUDE, input="2+2?", reasoning=thinking)
+    reasoning, message = first.output
+    assert reasoning.type == "reasoning"
+    second = client.responses.create(
+        model=CLAUDE,
+        reasoning=thinking,
+        input=[
+            {"role": "user", "content": "2+2?"},
+            ref(reasoning.id),
+            ref(message.id),
+            {"role": "user", "content": "times two?"},
+        ],
+    )
+    assert second.output_text == "8"
+    assistant = fake_anthropic.last_request.body["messages"][1]
+    assert assistant["role"] == "assistant"
+    assert assistant["content"][0] == {
+        "type": "thinking",
+        "thinking": "Two and two.",
+        "signature": signature,
+    }
+
+
+def test_references_over_the_websocket_mode(client: openai.OpenAI):
+    with client.responses.connect() as connection:
+        connection.response.create(model="local", input="socket one")
+        first = next(e for e in connection if e.type == "response.completed").response
+        connection.response.create(
+            model="local",
+            input=[
+                {"role": "user", "content": "socket one"},
+                ref(first.output[0].id),
+                {"role": "user", "content": "socket two"},
+            ],
+        )
+        second = next(e for e in connection if e.type == "response.completed").response
+    assert second.output_text == (
+        'You said: "socket two". This is user turn 2; your first message was: "socket one".'
+    )
