@@ -102,6 +102,8 @@ class CallHandler:
             turn = await self.runner.open(
                 request.tenant_id, decoded.request, continuity, response_id=response_id
             )
+            if surface.response_settings is not None:
+                turn.response_settings = surface.response_settings(decoded)
         except RhoneError as exc:
             for frame in error_frames(dialect, exc.failure):
                 yield frame

@@ -68,11 +68,13 @@ def retrieved(surface: Surface, turn: spb.Turn, session_id: str) -> dict[str, An
         usage=turn.usage,
         finish_reason=turn.finish_reason,
     )
-    options = {
+    options: dict[str, Any] = {
         "store": True,
         "created_at": turn.created_at_ms // 1000,
         "completed_at": (turn.created_at_ms + turn.duration_ms) // 1000,
     }
+    if turn.response_settings_json:  # turns recorded before settings were kept have none
+        options["echo"] = orjson.loads(turn.response_settings_json)
     decoded = DecodedCall(request=gen.GenerateRequest(model=turn.model), options=options)
     return surface.encode(response, decoded, {"session_id": session_id})
 

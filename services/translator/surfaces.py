@@ -10,6 +10,7 @@ from rhone.canonical import response_events
 from rhone.dialects import anthropic_messages, gemini, openai_responses
 from rhone.dialects.base import DecodedCall, Dialect
 from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
+from rhone.dialects.openai_responses.stream_encode import request_echo
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 
@@ -35,6 +36,9 @@ class Surface:
     home_family: str = ""
     # Input items may name stored items by id (Responses' item_reference).
     item_references: bool = False
+    # The request settings the surface's response repeats; recorded with the turn so that a
+    # stored response reads back whole (Responses' GET /v1/responses/{id}).
+    response_settings: Callable[[DecodedCall], dict[str, Any]] | None = None
 
     def routed_model(self, model: str) -> str:
         if self.home_provider and "/" not in model and model.startswith(self.home_family):
@@ -68,6 +72,7 @@ SURFACES: dict[int, Surface] = {
         response_prefix="resp_",
         encode_whole=encode_whole_response,
         item_references=True,
+        response_settings=request_echo,
     ),
     tpb.SURFACE_ANTHROPIC_MESSAGES: Surface(
         anthropic_messages.DIALECT,

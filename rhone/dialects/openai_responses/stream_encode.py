@@ -80,7 +80,9 @@ class ResponsesStreamEncoder:
 
     def __init__(self, decoded: DecodedCall, rhone_meta: Mapping[str, Any]) -> None:
         self._options = decoded.options
-        self._echo = request_echo(decoded)
+        # A stored response repeats the settings it was answered with (options["echo"]).
+        echo = self._options.get("echo")
+        self._echo = dict(echo) if isinstance(echo, Mapping) else request_echo(decoded)
         self._rhone = dict(rhone_meta)
         created = self._options.get("created_at")
         self._created_at = created if isinstance(created, int) else int(time.time())
