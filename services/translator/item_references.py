@@ -1,7 +1,8 @@
 """OpenAI Responses' `item_reference` input items, resolved to the items they name.
 
 Clients that keep a history of stored responses send earlier items back by id alone
-(`{"type": "item_reference", "id": "msg_..."}`, PROTOCOLS.md 2.2). Every item id Rhone returns
+(`{"type": "item_reference", "id": "msg_..."}`, the `input` of
+https://platform.openai.com/docs/api-reference/responses/create). Every item id Rhone returns
 names its response (rhone.dialects.openai_responses.item_ids), and the response's turn holds
 the item: a reference is replaced by the item re-encoded from that turn, exactly as GET
 /v1/responses/{id} and its input_items show it, before the dialect decodes the body. The turn is

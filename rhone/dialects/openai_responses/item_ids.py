@@ -1,8 +1,9 @@
 """The ids Rhone gives Responses items.
 
 Every item is named after the response it belongs to, so that an id alone leads back to the
-stored turn that holds the item: a client may send it back as an `item_reference`
-(PROTOCOLS.md 2.2), and the translator resolves it through the response id.
+stored turn that holds the item: a client may send it back as an `item_reference` (the `input`
+of https://platform.openai.com/docs/api-reference/responses/create), and the translator
+resolves it through the response id.
 
 - the n-th output item: ``<kind>_<response id without resp_>_<n>`` (``msg_``, ``fc_``, ``rs_``)
 - the n-th input item: ``<kind>_<response id without resp_>_in<n>``
