@@ -44,7 +44,7 @@ class Session(_message.Message):
     def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., version: _Optional[int] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_model: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., parent_id: _Optional[str] = ..., parent_turn_id: _Optional[str] = ...) -> None: ...
 
 class Turn(_message.Message):
-    __slots__ = ("id", "session_id", "seq", "input", "output", "model", "provider", "usage", "status", "created_at_ms", "duration_ms", "snapshot", "finish_reason", "response_id")
+    __slots__ = ("id", "session_id", "seq", "input", "output", "model", "provider", "usage", "status", "created_at_ms", "duration_ms", "snapshot", "finish_reason", "response_id", "response_settings_json")
     ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,7 @@ class Turn(_message.Message):
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     FINISH_REASON_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_SETTINGS_JSON_FIELD_NUMBER: _ClassVar[int]
     id: str
     session_id: str
     seq: int
@@ -73,7 +74,8 @@ class Turn(_message.Message):
     snapshot: bool
     finish_reason: _generation_pb2.FinishReason
     response_id: str
-    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., seq: _Optional[int] = ..., input: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., output: _Optional[_Union[_content_pb2.Message, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., usage: _Optional[_Union[_generation_pb2.Usage, _Mapping]] = ..., status: _Optional[_Union[TurnStatus, str]] = ..., created_at_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., snapshot: _Optional[bool] = ..., finish_reason: _Optional[_Union[_generation_pb2.FinishReason, str]] = ..., response_id: _Optional[str] = ...) -> None: ...
+    response_settings_json: str
+    def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., seq: _Optional[int] = ..., input: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., output: _Optional[_Union[_content_pb2.Message, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., usage: _Optional[_Union[_generation_pb2.Usage, _Mapping]] = ..., status: _Optional[_Union[TurnStatus, str]] = ..., created_at_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., snapshot: _Optional[bool] = ..., finish_reason: _Optional[_Union[_generation_pb2.FinishReason, str]] = ..., response_id: _Optional[str] = ..., response_settings_json: _Optional[str] = ...) -> None: ...
 
 class ResolveApiKeyRequest(_message.Message):
     __slots__ = ("api_key",)

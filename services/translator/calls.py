@@ -22,6 +22,7 @@ from rhone.v1 import translator_pb2 as tpb
 from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity, parse_continuity
 from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebSocketFramer
+from services.translator.item_references import resolve_item_references
 from services.translator.responses_compact import COMPACT_METHOD, compact_call
 from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
 from services.translator.surfaces import Surface, surface_for
@@ -94,6 +95,10 @@ class CallHandler:
         try:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
+            if surface.item_references:
+                await resolve_item_references(
+                    self.runner.sessions, surface, request.tenant_id, body
+                )
             decoded = dialect.decode_request(body, request.params)
             self.compactor.open(request.tenant_id, decoded.request)
             surface.route(decoded.request)
@@ -105,6 +110,8 @@ class CallHandler:
             turn = await self.runner.open(
                 request.tenant_id, decoded.request, continuity, response_id=response_id
             )
+            if surface.response_settings is not None:
+                turn.response_settings = surface.response_settings(decoded)
         except RhoneError as exc:
             for frame in error_frames(dialect, exc.failure):
                 yield frame

@@ -12,6 +12,7 @@ import orjson
 
 from rhone.dialects import openai_responses
 from rhone.dialects.base import DecodedCall
+from rhone.dialects.openai_responses.item_ids import input_item_id
 from rhone.errors import Code, RhoneError
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
@@ -67,10 +68,15 @@ def retrieved(surface: Surface, turn: spb.Turn, session_id: str) -> dict[str, An
         usage=turn.usage,
         finish_reason=turn.finish_reason,
     )
-    decoded = DecodedCall(request=gen.GenerateRequest(model=turn.model), options={"store": True})
-    body = surface.encode(response, decoded, {"session_id": session_id})
-    body["created_at"] = turn.created_at_ms // 1000
-    return body
+    options: dict[str, Any] = {
+        "store": True,
+        "created_at": turn.created_at_ms // 1000,
+        "completed_at": (turn.created_at_ms + turn.duration_ms) // 1000,
+    }
+    if turn.response_settings_json:  # turns recorded before settings were kept have none
+        options["echo"] = orjson.loads(turn.response_settings_json)
+    decoded = DecodedCall(request=gen.GenerateRequest(model=turn.model), options=options)
+    return surface.encode(response, decoded, {"session_id": session_id})
 
 
 def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
@@ -78,16 +84,21 @@ def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
     encoded = openai_responses.encode_request(gen.GenerateRequest(messages=turn.input), False)
     raw = encoded.get("input", [])
     items = [
-        {"id": f"{_ID_PREFIX.get(item.get('type', 'message'), 'item_')}{turn.id}_{n}", **item}
+        {"id": input_item_id(_kind_of(item), turn.response_id, n), **item}
         for n, item in enumerate(raw if isinstance(raw, list) else [])
     ]
     for item in items:
-        if item.get("type", "message") == "message":
-            item.setdefault("type", "message")
-            item.setdefault("status", "completed")
+        # Listed items are whole stored items: every one has a status (the SDK's item types
+        # require it), and assistant text its annotations.
+        item.setdefault("type", "message")
+        item.setdefault("status", "completed")
+        if item["type"] == "message":
             if isinstance(item.get("content"), str):
                 kind = "input_text" if item.get("role") != "assistant" else "output_text"
                 item["content"] = [{"type": kind, "text": item["content"]}]
+            for part in item.get("content") or []:
+                if part.get("type") == "output_text":
+                    part.setdefault("annotations", [])
     if order != "asc":
         items.reverse()
     return {
@@ -99,9 +110,13 @@ def input_items(turn: spb.Turn, order: str) -> dict[str, Any]:
     }
 
 
+def _kind_of(item: dict[str, Any]) -> str:
+    return _ID_PREFIX.get(item.get("type", "message"), "item")
+
+
 _ID_PREFIX = {
-    "message": "msg_",
-    "function_call": "fc_",
-    "function_call_output": "fco_",
-    "reasoning": "rs_",
+    "message": "msg",
+    "function_call": "fc",
+    "function_call_output": "fco",
+    "reasoning": "rs",
 }

@@ -10,6 +10,7 @@ from rhone.canonical import response_events
 from rhone.dialects import anthropic_messages, gemini, openai_responses
 from rhone.dialects.base import DecodedCall, Dialect
 from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
+from rhone.dialects.openai_responses.stream_encode import request_echo
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 
@@ -33,6 +34,11 @@ class Surface:
     # calls Vertex, not the Gemini Developer API) when no routing alias claims the name: the
     # providers service decides, as it alone knows the aliases.
     home_provider: str = ""
+    # Input items may name stored items by id (Responses' item_reference).
+    item_references: bool = False
+    # The request settings the surface's response repeats; recorded with the turn so that a
+    # stored response reads back whole (Responses' GET /v1/responses/{id}).
+    response_settings: Callable[[DecodedCall], dict[str, Any]] | None = None
 
     def route(self, request: gen.GenerateRequest) -> None:
         request.home_provider = self.home_provider
@@ -63,6 +69,8 @@ SURFACES: dict[int, Surface] = {
         openai_responses.DIALECT,
         response_prefix="resp_",
         encode_whole=encode_whole_response,
+        item_references=True,
+        response_settings=request_echo,
     ),
     tpb.SURFACE_ANTHROPIC_MESSAGES: Surface(
         anthropic_messages.DIALECT,

@@ -11,8 +11,10 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
+import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
@@ -186,6 +188,8 @@ class OpenTurn:
         self.composed = composed
         # The surface's id for this response, when the surface chooses it (Responses).
         self.response_id = response_id
+        # What the surface's response repeats of the request, recorded with the turn.
+        self.response_settings: dict[str, Any] | None = None
         self.committed: spb.Turn | None = None
         self.completed = False
         # The call's events folded as they pass: what is recorded, and a whole answer's body.
@@ -251,6 +255,8 @@ class OpenTurn:
             finish_reason=response.finish_reason,
             response_id=self.response_id or response.id,
         )
+        if self.response_settings is not None:
+            turn.response_settings_json = orjson.dumps(self.response_settings).decode()
         try:
             committed = await self.runner.sessions.CommitTurn(
                 spb.CommitTurnRequest(

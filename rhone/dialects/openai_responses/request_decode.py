@@ -75,6 +75,7 @@ def decode_request(body: Mapping[str, Any], params: Mapping[str, str]) -> Decode
     _decode_tool_choice(body.get("tool_choice"), request, extras)
     _decode_config(body, request.config, extras)
     _decode_metadata(body.get("metadata"), request)
+    _check_echoed(body)
 
     if extras:
         request.extras.CopyFrom(struct_from_dict(extras))
@@ -141,7 +142,9 @@ class _Transcript:
             part = compaction.decode_compaction_item(item, param)
             self.messages.append(content.Message(role=content.ROLE_USER, parts=[part]))
         elif isinstance(kind, str):
-            # item_reference and hosted-tool items point at state or tools Rhone cannot replay.
+            # Hosted-tool items point at tools Rhone cannot replay. An item_reference is
+            # resolved by the translator before decoding (services/translator/item_references.py);
+            # one that reaches the dialect has no stored item to stand for.
             raise invalid(
                 f"{param}.type", f"Unsupported input item type '{kind}' at '{param}.type'."
             )
@@ -320,3 +323,29 @@ def _decode_metadata(value: Any, request: gen.GenerateRequest) -> None:
                 f"metadata.{key}", f"Invalid type for 'metadata.{key}': expected a string."
             )
         request.metadata[key] = item
+
+
+# Fields with no canonical home that the Response object echoes (stream_encode.request_echo):
+# checked here, so that a bad value is the client's 400 and never a Response that fails its
+# own schema. Bounds from the API reference (Open Responses CreateResponseBody).
+_ECHOED_STRINGS = ("service_tier", "safety_identifier", "prompt_cache_key", "user")
+_ECHOED_NUMBERS = ("presence_penalty", "frequency_penalty")
+_TRUNCATIONS = ("auto", "disabled")
+
+
+def _check_echoed(body: Mapping[str, Any]) -> None:
+    for key in _ECHOED_STRINGS:
+        optional_str(body, key, key)
+    for key in _ECHOED_NUMBERS:
+        value = body.get(key)
+        if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
+            raise invalid(key, f"Invalid type for '{key}': expected a number.")
+    truncation = body.get("truncation")
+    if truncation is not None and truncation not in _TRUNCATIONS:
+        raise invalid("truncation", f"Invalid value for 'truncation': {truncation!r}.")
+    top_logprobs = body.get("top_logprobs")
+    if top_logprobs is not None and (not _is_int(top_logprobs) or not 0 <= top_logprobs <= 20):
+        raise invalid("top_logprobs", "Invalid value for 'top_logprobs': expected 0 to 20.")
+    max_tool_calls = body.get("max_tool_calls")
+    if max_tool_calls is not None and (not _is_int(max_tool_calls) or max_tool_calls < 1):
+        raise invalid("max_tool_calls", "Invalid value for 'max_tool_calls': expected 1 or more.")

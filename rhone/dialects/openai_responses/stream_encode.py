@@ -17,6 +17,7 @@ from rhone.canonical import response_events
 from rhone.dialects.base import DecodedCall
 from rhone.dialects.openai_responses import wire
 from rhone.dialects.openai_responses.errors import response_error
+from rhone.dialects.openai_responses.item_ids import output_item_id
 from rhone.jsonutil import dict_from_struct, dumps
 from rhone.sse import StreamItem
 from rhone.v1 import content_pb2 as content
@@ -27,8 +28,23 @@ _ITEM_PREFIX = {
     gen.PART_KIND_TOOL_CALL: "fc",
     gen.PART_KIND_THINKING: "rs",
 }
-# Request fields a Response echoes that have no canonical home, read back from the extras.
-_ECHOED_EXTRAS = ("truncation", "user", "service_tier", "max_tool_calls", "safety_identifier")
+# Request fields a Response echoes that have no canonical home, read back from the extras, each
+# with what OpenAI reports when the request had none. Open Responses' ResponseResource requires
+# them all (tests/contracts/open_responses/openapi.json); `user` is the SDK's.
+_ECHOED_EXTRAS: dict[str, Any] = {
+    "truncation": "disabled",
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
+    "max_tool_calls": None,
+    "service_tier": "default",
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+    "user": None,
+}
+# The sampling defaults OpenAI applies (and reports) when a request sets none.
+_DEFAULT_TEMPERATURE = 1.0
+_DEFAULT_TOP_P = 1.0
 
 
 @dataclass(slots=True)
@@ -64,7 +80,9 @@ class ResponsesStreamEncoder:
 
     def __init__(self, decoded: DecodedCall, rhone_meta: Mapping[str, Any]) -> None:
         self._options = decoded.options
-        self._echo = request_echo(decoded)
+        # A stored response repeats the settings it was answered with (options["echo"]).
+        echo = self._options.get("echo")
+        self._echo = dict(echo) if isinstance(echo, Mapping) else request_echo(decoded)
         self._rhone = dict(rhone_meta)
         created = self._options.get("created_at")
         self._created_at = created if isinstance(created, int) else int(time.time())
@@ -129,6 +147,9 @@ class ResponsesStreamEncoder:
 
     def _terminal(self, out: _Out, kind: str, response: dict[str, Any]) -> None:
         self._state.done = True
+        if kind == "response.completed":
+            completed = self._options.get("completed_at")
+            response["completed_at"] = completed if isinstance(completed, int) else int(time.time())
         self.final_response = response
         out.emit(kind, response=response)
 
@@ -142,6 +163,7 @@ class ResponsesStreamEncoder:
             "model": state.model,
             "output": [dict(item) for item in state.output] if status != "in_progress" else [],
             "usage": state.usage if status != "in_progress" else None,
+            "completed_at": None,
             "error": None,
             "incomplete_details": None,
             **self._echo,
@@ -161,7 +183,7 @@ class ResponsesStreamEncoder:
             return
         output_index = len(state.output)
         base = state.response_id.removeprefix("resp_")
-        item_id = f"{prefix}_{base}_{output_index}"
+        item_id = output_item_id(prefix, state.response_id, output_index)
         open_item = _OpenItem(started.kind, output_index, item_id)
         state.items[started.index] = open_item
         if started.kind == gen.PART_KIND_TEXT:
@@ -322,16 +344,24 @@ def request_echo(decoded: DecodedCall) -> dict[str, Any]:
         "parallel_tool_calls": (
             config.parallel_tool_calls if config.HasField("parallel_tool_calls") else True
         ),
-        "temperature": config.temperature if config.HasField("temperature") else None,
-        "top_p": config.top_p if config.HasField("top_p") else None,
+        "temperature": (
+            config.temperature if config.HasField("temperature") else _DEFAULT_TEMPERATURE
+        ),
+        "top_p": config.top_p if config.HasField("top_p") else _DEFAULT_TOP_P,
         "max_output_tokens": config.max_tokens if config.HasField("max_tokens") else None,
         "previous_response_id": options.get("previous_response_id"),
         "store": options.get("store", True),
         "metadata": dict(request.metadata),
         "text": {"format": fmt, **(extras.get("text") or {})},
         "reasoning": reasoning,
+        # Rhone answers every request in the foreground.
+        "background": False,
     }
-    echo.update({key: extras[key] for key in _ECHOED_EXTRAS if key in extras})
+    for key, default in _ECHOED_EXTRAS.items():
+        value = extras.get(key)
+        echo[key] = default if value is None else value
+    if echo["service_tier"] == "auto":  # the API reports the tier that served the request
+        echo["service_tier"] = _ECHOED_EXTRAS["service_tier"]
     return echo
 
 

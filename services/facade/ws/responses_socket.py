@@ -32,6 +32,9 @@ def ws_error(
     status: int, error: dict[str, Any], stream_id: str | None, code: str | None = None
 ) -> str:
     nested = {"type": "invalid_request_error", "code": code, "message": "", "param": None, **error}
+    # Open Responses' WebSocketErrorEvent requires a string code: an error without its own
+    # reason (an HTTP-shaped error whose `code` is null) is named by its type.
+    nested["code"] = nested["code"] or nested["type"]
     frame: dict[str, Any] = {"type": "error", "status": status, "error": nested}
     if stream_id is not None:
         frame["stream_id"] = stream_id
