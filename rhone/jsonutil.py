@@ -3,6 +3,7 @@ integers integers (a protobuf Struct stores every number as a double)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -38,7 +39,11 @@ def _plain(value: struct_pb2.Value) -> Any:
     kind = value.WhichOneof("kind")
     if kind == "number_value":
         number = value.number_value
-        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+        # Struct holds every number as a double; integral ones go back to JSON as integers,
+        # except -0.0, whose sign an integer cannot keep.
+        if number.is_integer() and abs(number) < 2**53 and math.copysign(1.0, number) > 0:
+            return int(number)
+        return number
     if kind == "string_value":
         return value.string_value
     if kind == "bool_value":
