@@ -1,8 +1,10 @@
 """Relaying one call to the translator and writing the frames it streams back, unchanged.
 
 The first frame is the head (status, content type, headers). A JSON answer is written whole;
-a stream is written frame by frame. When the client goes away, Starlette cancels the body
-iterator, and cancelling the gRPC call cancels the translator's work and the upstream call."""
+a stream is written frame by frame, and one cut off below the facade is ended with the
+surface's own error signal (stream_end.py). When the client goes away, Starlette cancels the
+body iterator, and cancelling the gRPC call cancels the translator's work and the upstream
+call."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
+from services.facade.stream_end import INTERRUPTED, StreamEnd, stream_end_for
 
 log = logging.getLogger("rhone.facade")
 
@@ -106,7 +109,7 @@ class Relay:
                 headers=headers,
             )
         return StreamingResponse(
-            _stream_body(opened.call),
+            _stream_body(opened.call, stream_end_for(surface, dialect, frame_head.content_type)),
             status_code=frame_head.status,
             media_type=frame_head.content_type,
             headers=headers,
@@ -137,16 +140,24 @@ async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame
         yield frame
 
 
-async def _stream_body(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+async def _stream_body(call: grpc.aio.UnaryStreamCall, end: StreamEnd) -> AsyncIterator[bytes]:
+    """The stream's bytes; a stream that ends without the translator's trailer was cut off,
+    and gets the surface's error signal as its last event."""
+    ended = False
     try:
         async for frame in _frames(call):
             if frame.HasField("data"):
+                end.observe(frame.data)
                 yield frame.data
+            elif frame.HasField("trailer"):
+                ended = True
     except grpc.aio.AioRpcError as exc:
-        if exc.code() != grpc.StatusCode.CANCELLED:
-            log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
+        log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
     finally:
         call.cancel()
+    if not ended:
+        log.warning("stream from translator ended without its trailer; ending it as failed")
+        yield end.closing(INTERRUPTED)
 
 
 def _too_large(limit: int) -> RhoneError:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import orjson
 
 from rhone.dialects import anthropic_messages, openai_responses
@@ -16,6 +17,7 @@ from rhone.errors import RhoneError, http_status_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.relay import Relay
+from services.facade.stream_end import INTERRUPTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +98,19 @@ async def run_shaped_call(
             )
             return CallOutcome(status=opened.head.status, code=code, error=error)
         outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
-        async for frame in opened.frames():
-            if frame.HasField("data"):
-                for line in _lines(frame.data):
-                    await emit(line)
-            elif frame.HasField("trailer") and frame.trailer.HasField("failure"):
-                return failed(shape.dialect, frame.trailer.failure)
-        return outcome
+        try:
+            async for frame in opened.frames():
+                if frame.HasField("data"):
+                    for line in _lines(frame.data):
+                        await emit(line)
+                elif frame.HasField("trailer"):
+                    if frame.trailer.HasField("failure"):
+                        return failed(shape.dialect, frame.trailer.failure)
+                    return outcome
+        except grpc.aio.AioRpcError:
+            pass
+        # Cut off below the facade (no trailer): the call failed, whatever was streamed.
+        return failed(shape.dialect, INTERRUPTED)
     finally:
         opened.cancel()
 

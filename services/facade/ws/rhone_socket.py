@@ -18,9 +18,11 @@ from google.protobuf import json_format
 from starlette.websockets import WebSocket
 
 from rhone.errors import http_status_of
+from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.state import FacadeState
+from services.facade.stream_end import INTERRUPTED
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
 from services.facade.ws.limits import SocketLimits
@@ -187,8 +189,12 @@ class RhoneSocket(SocketBase):
                 },
                 tpb.TranslatorGenerateRequest(),
             )
-        except json_format.ParseError as exc:
-            return CallOutcome(status=400, code="invalid_request", error={"message": str(exc)})
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            # The parser's text names proto types: it goes to the operator's log, and the
+            # client gets a clean message.
+            log.info("rhone.canonical body refused: %s", exc)
+            message = "The call's request or continuity is not a valid rhone.canonical body."
+            return CallOutcome(status=400, code="invalid_request", error={"message": message})
         outcome = CallOutcome()
         call = self.state.translator.Generate(request)
         try:
@@ -198,17 +204,22 @@ class RhoneSocket(SocketBase):
                     continue
                 generation = event.generation
                 if generation.HasField("failure"):
-                    failure = generation.failure
-                    error = json_format.MessageToDict(failure, preserving_proto_field_name=True)
-                    status = http_status_of(failure)
-                    return CallOutcome(
-                        outcome.session_id, status, failure.detail or "failed", error
-                    )
+                    return _canonical_failure(outcome.session_id, generation.failure)
                 await emit(
                     orjson.dumps(
                         json_format.MessageToDict(generation, preserving_proto_field_name=True)
                     )
                 )
+                if generation.HasField("finished"):
+                    return outcome
+        except grpc.aio.AioRpcError as exc:
+            log.warning("canonical call broke: %s %s", exc.code(), exc.details())
         finally:
             call.cancel()
-        return outcome
+        # Cut off below the facade, or ended without a last word: the call failed.
+        return _canonical_failure(outcome.session_id, INTERRUPTED)
+
+
+def _canonical_failure(session_id: str, failure: gen.Failure) -> CallOutcome:
+    error = json_format.MessageToDict(failure, preserving_proto_field_name=True)
+    return CallOutcome(session_id, http_status_of(failure), failure.detail or "failed", error)
