@@ -78,7 +78,9 @@ def parse_client_frame(text: str) -> ClientFrame:
     try:
         check_depth(frame, MAX_JSON_DEPTH, text)
     except RhoneError as exc:
-        raise FrameError("invalid_frame", exc.failure.message) from None
+        call_id = frame.get("call_id")
+        named = call_id if isinstance(call_id, str) else None
+        raise FrameError("invalid_frame", exc.failure.message, call_id=named) from None
     kind = frame.get("type")
     if kind == "session.bind":
         session_id = frame.get("session_id")
