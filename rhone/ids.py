@@ -32,6 +32,15 @@ def is_cursor(value: str) -> bool:
     return 0 < len(value) <= MAX_CURSOR_LENGTH and _CURSOR.fullmatch(value) is not None
 
 
+MAX_NAME_LENGTH = 256
+
+
+def is_name(value: str) -> bool:
+    """A name a client chooses that Rhone keeps as text (a session's default model): short,
+    and no control characters (a NUL is an error in a PostgreSQL text column)."""
+    return len(value) <= MAX_NAME_LENGTH and value.isprintable()
+
+
 def not_found(what: str, detail: str) -> RhoneError:
     """A path id that cannot name anything: 404, as for an id that names nothing. The value
     is not echoed (it may be megabytes, or hold bytes no client can print)."""
@@ -55,6 +64,14 @@ def check_body_id(value: str, param: str, what: str) -> str:
     """An id a request body names; empty means none."""
     if value and not is_id(value):
         raise invalid(param, what)
+    return value
+
+
+def check_name(value: str, param: str) -> str:
+    if not is_name(value):
+        raise RhoneError.invalid(
+            f"'{param}' must be at most {MAX_NAME_LENGTH} printable characters.", param=param
+        )
     return value
 
 

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from rhone.dialects.openai_chat import DIALECT
 from rhone.errors import Code, RhoneError, make_failure
-from rhone.ids import check_body_id, check_cursor, check_path_id
+from rhone.ids import check_body_id, check_cursor, check_name, check_path_id
 from rhone.jsonutil import dict_from_struct, loads_object, struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -220,6 +220,8 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise RhoneError.invalid(f"'{name}' must be a string or null.", param=name)
+    if body.get("default_model"):
+        check_name(body["default_model"], "default_model")
     return body
 
 
