@@ -102,8 +102,12 @@ class Relay:
         frame_head = opened.head
         headers = dict(frame_head.headers)
         if not frame_head.stream:
+            try:
+                body = await opened.body()
+            except RhoneError as exc:
+                return error_response(dialect, exc.failure)
             return Response(
-                await opened.body(),
+                body,
                 status_code=frame_head.status,
                 media_type=frame_head.content_type,
                 headers=headers,
@@ -125,10 +129,14 @@ class OpenedCall:
         return _frames(self.call)
 
     async def body(self) -> bytes:
-        """The whole body of a call that does not stream."""
-        return b"".join(
-            [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
-        )
+        """The whole body of a call that does not stream; RhoneError when it breaks off."""
+        try:
+            return b"".join(
+                [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("answer from translator broke: %s %s", exc.code(), exc.details())
+            raise RhoneError(INTERRUPTED) from None
 
     def cancel(self) -> None:
         self.call.cancel()

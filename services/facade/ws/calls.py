@@ -92,7 +92,10 @@ async def run_shaped_call(
         return failed(shape.dialect, exc.failure)
     try:
         if not opened.head.stream:
-            error = orjson.loads(await opened.body() or b"null")
+            try:
+                error = orjson.loads(await opened.body() or b"null")
+            except RhoneError as exc:
+                return failed(shape.dialect, exc.failure)
             code = opened.head.headers.get("x-rhone-error-code") or code_for(
                 opened.head.status, error
             )
