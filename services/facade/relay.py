@@ -164,8 +164,9 @@ async def _stream_body(call: grpc.aio.UnaryStreamCall, end: StreamEnd) -> AsyncI
     finally:
         call.cancel()
     if not ended:
-        log.warning("stream from translator ended without its trailer; ending it as failed")
-        yield end.closing(INTERRUPTED)
+        log.warning("stream from translator ended without its trailer")
+        if closing := end.closing(INTERRUPTED):
+            yield closing
 
 
 def _too_large(limit: int) -> RhoneError:

@@ -7,7 +7,9 @@ truncated answer for a complete one. So the facade writes the surface's error si
 an error chunk on Chat Completions, `event: error` on Anthropic Messages, `response.failed`
 on Responses, an error object on Gemini and Vertex (SSE, or the last element of the JSON
 array). The shapes are the dialects' own; the facade keeps only what the closing event must
-repeat (the Responses object and its sequence number, whether a JSON array is open)."""
+repeat (the Responses object and its sequence number, whether a JSON array is open), and
+whether the stream's own last event already passed (then a lost trailer changes nothing: the
+answer is whole, and a JSON array is only closed)."""
 
 from __future__ import annotations
 
@@ -34,22 +36,44 @@ INTERRUPTED = make_failure(
 )
 
 
+# Bytes only a stream's own last event writes (a raw newline never occurs inside JSON, and a
+# quote inside a JSON string is escaped), per surface.
+_CHAT_DONE = b"data: [DONE]\n\n"
+_LAST_EVENTS: dict[int, tuple[bytes, ...]] = {
+    tpb.SURFACE_ANTHROPIC_MESSAGES: (b"event: message_stop\n", b"event: error\n"),
+    tpb.SURFACE_OPENAI_RESPONSES: (
+        b"event: response.completed\n",
+        b"event: response.incomplete\n",
+        b"event: response.failed\n",
+        b"event: error\n",
+    ),
+    tpb.SURFACE_GEMINI: (b'"finishReason":', b'{"error":'),
+    tpb.SURFACE_VERTEX: (b'"finishReason":', b'{"error":'),
+}
+
+
 class StreamEnd(Protocol):
     def observe(self, data: bytes) -> None:
         """Sees each chunk of bytes written to the client."""
         ...
 
     def closing(self, failure: gen.Failure) -> bytes:
-        """The bytes that end the stream with `failure`."""
+        """The bytes that end the stream with `failure` (or only close its framing, when its
+        own last event already passed)."""
         ...
 
 
 def stream_end_for(surface: int, dialect: Dialect, content_type: str) -> StreamEnd:
+    last = _LAST_EVENTS.get(surface, ())
     if surface == tpb.SURFACE_OPENAI_RESPONSES:
-        return ResponsesEnd()
+        return ResponsesEnd(last)
     if content_type.startswith(JSON_ARRAY):
-        return JsonArrayEnd(dialect)
-    return SseEnd(dialect)
+        return JsonArrayEnd(dialect, last)
+    return SseEnd(dialect, last)
+
+
+def _is_last(data: bytes, markers: tuple[bytes, ...]) -> bool:
+    return data.endswith(_CHAT_DONE) or any(marker in data for marker in markers)
 
 
 def failure_items(dialect: Dialect, failure: gen.Failure) -> list[StreamItem]:
@@ -60,27 +84,38 @@ def failure_items(dialect: Dialect, failure: gen.Failure) -> list[StreamItem]:
 
 
 class SseEnd:
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, last: tuple[bytes, ...]) -> None:
         self._dialect = dialect
+        self._last = last
+        self._done = False
 
     def observe(self, data: bytes) -> None:
-        return None
+        self._done = self._done or _is_last(data, self._last)
 
     def closing(self, failure: gen.Failure) -> bytes:
+        if self._done:
+            return b""
         return b"".join(sse_frame(item) for item in failure_items(self._dialect, failure))
 
 
 class JsonArrayEnd:
     """Gemini's streamGenerateContent without `alt=sse`: one JSON array, element by element."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, last: tuple[bytes, ...]) -> None:
         self._dialect = dialect
+        self._last = last
         self._opened = False
+        self._done = False
+        self._closed = False
 
     def observe(self, data: bytes) -> None:
         self._opened = self._opened or bool(data)
+        self._done = self._done or any(marker in data for marker in self._last)
+        self._closed = data.endswith(b"]")
 
     def closing(self, failure: gen.Failure) -> bytes:
+        if self._done:
+            return b"" if self._closed else b"]"
         elements = b",\r\n".join(item.data for item in failure_items(self._dialect, failure))
         return (b",\r\n" if self._opened else b"[") + elements + b"]"
 
@@ -91,16 +126,21 @@ class ResponsesEnd:
     is parsed once for the response; later chunks are only counted (one SSE event per blank
     line: orjson never writes a raw newline)."""
 
-    def __init__(self) -> None:
+    def __init__(self, last: tuple[bytes, ...]) -> None:
+        self._last = last
         self._response: dict[str, Any] | None = None
         self._events = 0
+        self._done = False
 
     def observe(self, data: bytes) -> None:
         self._events += data.count(b"\n\n")
+        self._done = self._done or _is_last(data, self._last)
         if self._response is None:
             self._response = _created_response(data)
 
     def closing(self, failure: gen.Failure) -> bytes:
+        if self._done:
+            return b""
         response = dict(self._response or {})
         response.update(status="failed", error=response_error(failure))
         event = {

@@ -118,6 +118,63 @@ def test_responses_fail_the_response_that_was_created_at_the_next_sequence_numbe
     assert data["response"]["error"]["code"] == "server_error"
 
 
+@pytest.mark.parametrize(
+    ("surface", "dialect", "content_type", "frames", "expected"),
+    [
+        (
+            tpb.SURFACE_OPENAI_CHAT,
+            openai_chat.DIALECT,
+            "text/event-stream",
+            [b'data: {"choices":[]}\n\n', b"data: [DONE]\n\n"],
+            b"",
+        ),
+        (
+            tpb.SURFACE_ANTHROPIC_MESSAGES,
+            anthropic_messages.DIALECT,
+            "text/event-stream",
+            [b'event: message_stop\ndata: {"type":"message_stop"}\n\n'],
+            b"",
+        ),
+        (
+            tpb.SURFACE_OPENAI_RESPONSES,
+            openai_responses.DIALECT,
+            "text/event-stream",
+            [b'event: response.completed\ndata: {"type":"response.completed"}\n\n'],
+            b"",
+        ),
+        (
+            tpb.SURFACE_GEMINI,
+            gemini.DIALECT,
+            "application/json",
+            [b'[{"candidates":[{"finishReason":"STOP"}]}'],
+            b"]",
+        ),
+        (
+            tpb.SURFACE_GEMINI,
+            gemini.DIALECT,
+            "application/json",
+            [b'[{"candidates":[{"finishReason":"STOP"}]}', b"]"],
+            b"",
+        ),
+    ],
+)
+def test_a_stream_whose_last_event_passed_is_left_whole(
+    surface: int, dialect: Dialect, content_type: str, frames: list[bytes], expected: bytes
+):
+    """The translator died between the stream's last event and its trailer: the answer is
+    whole (and recorded), so nothing is added but what closes the framing."""
+    assert cut(surface, dialect, content_type, frames) == expected
+
+
+def test_text_that_quotes_a_last_event_does_not_end_the_stream():
+    chunk = b'data: {"choices":[{"delta":{"content":"data: [DONE] event: message_stop"}}]}\n\n'
+    assert cut(tpb.SURFACE_OPENAI_CHAT, openai_chat.DIALECT, "text/event-stream", [chunk])
+    raw = b'event: content_block_delta\ndata: {"text":"event: message_stop\\n"}\n\n'
+    assert cut(
+        tpb.SURFACE_ANTHROPIC_MESSAGES, anthropic_messages.DIALECT, "text/event-stream", [raw]
+    )
+
+
 class _CutTurn:
     """A turn whose provider stream stops after BEGUN, without finished or failure."""
 
