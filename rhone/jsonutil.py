@@ -58,23 +58,38 @@ def _brackets(raw: bytes | str) -> int:
 
 def _too_deep(value: Any, limit: int) -> list[str | int] | None:
     """The path of a container that nests deeper than `limit`, or None. Iterative, so that
-    the depth it measures cannot exhaust the interpreter's own stack."""
+    the depth it measures cannot exhaust the interpreter's own stack; the path is only
+    traced for a value that is too deep, so the common walk builds nothing."""
+    if not _exceeds(value, limit):
+        return None
     stack: list[tuple[Any, int, tuple[str | int, ...]]] = [(value, 1, ())]
     while stack:
         node, depth, path = stack.pop()
         if depth > limit:
             return list(path)
-        if isinstance(node, dict):
-            items: Any = node.items()
-        elif isinstance(node, list):
-            items = enumerate(node)
-        else:
-            continue
+        items: Any = node.items() if type(node) is dict else enumerate(node)
         for key, child in items:
-            if isinstance(child, dict | list):
+            if type(child) is dict or type(child) is list:
                 named = (*path, key) if len(path) < _NAMED_SEGMENTS else path
                 stack.append((child, depth + 1, named))
     return None
+
+
+def _exceeds(value: Any, limit: int) -> bool:
+    if type(value) is not dict and type(value) is not list:
+        return False
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        depth += 1
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if depth > limit:
+                    return True
+                push((child, depth))
+    return False
 
 
 def _field_name(root: str, path: list[str | int]) -> str:
