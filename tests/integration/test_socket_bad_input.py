@@ -102,3 +102,20 @@ def test_responses_socket_answers_a_bad_previous_response_id_with_an_error_event
                 break
         assert event.type == "error"
         assert "previous_response_id" in event.error.message
+
+
+async def test_canonical_extras_nested_too_deeply_is_a_400(base_url: str):
+    deep: object = 1
+    for _ in range(60):
+        deep = {"a": deep}
+    request = {
+        "model": "local",
+        "messages": [{"role": "ROLE_USER", "parts": [{"text": {"text": "hi"}}]}],
+        "extras": {"x": deep},
+    }
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        with pytest.raises(RhoneWsError) as raised:
+            async for _ in ws.create("rhone.canonical", canonical(request)):
+                pass
+    frame = raised.value.frame
+    assert frame["status"] == 400 and frame["error"]["param"].startswith("request.extras")

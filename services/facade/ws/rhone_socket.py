@@ -17,7 +17,8 @@ import orjson
 from google.protobuf import json_format
 from starlette.websockets import WebSocket
 
-from rhone.errors import http_status_of
+from rhone.errors import RhoneError, http_status_of
+from rhone.jsonutil import MAX_STRUCT_DEPTH, check_depth
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
@@ -180,6 +181,12 @@ class RhoneSocket(SocketBase):
 
     async def _run_canonical(self, body: dict[str, Any], emit: Any) -> CallOutcome:
         """The canonical shape: a GenerateRequest in proto JSON, events in proto JSON."""
+        try:
+            # Its `extras` is a Struct: bounded as every Struct a client fills.
+            check_depth(body, MAX_STRUCT_DEPTH)
+        except RhoneError as exc:
+            error = {"message": exc.failure.message, "param": exc.failure.param}
+            return CallOutcome(status=400, code="invalid_request", error=error)
         try:
             request = json_format.ParseDict(
                 {
