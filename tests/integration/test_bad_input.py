@@ -288,6 +288,16 @@ def test_no_huge_id_in_a_body_is_a_server_error(
 
 
 @PROPERTY
+@given(key=path_ids.filter(lambda k: k.strip() != API_KEY))
+def test_no_api_key_is_a_server_error(cluster: Cluster, key: str):
+    """A key is looked up by its hash; one that cannot be a key never reaches the database."""
+    with httpx.Client(base_url=cluster.base_url, timeout=60) as client:
+        reply = client.get(f"/v1/sessions?key={quote(key, safe='')}")
+    assert_clean(reply, "GET /v1/sessions?key=...")
+    assert reply.status_code == 401
+
+
+@PROPERTY
 @given(cursor=cursors, limit=st.sampled_from(["", "1", "100", "0", "101", "x", "\x00"]))
 def test_no_cursor_is_a_server_error(http: httpx.Client, cursor: str, limit: str):
     query = f"?after={quote(cursor, safe='')}" + (f"&limit={quote(limit)}" if limit else "")
