@@ -234,6 +234,8 @@ async def test_rhone_socket_call_ends_with_call_error(cluster: Cluster, killer):
     frame = raised.value.frame
     assert frame["type"] == "call.error" and frame["code"] == "stream_interrupted"
     assert frame["status"] == 503
+    # The shape's own error event came first, as for any failure after the first event.
+    assert events[-1]["error"]["code"] == "stream_interrupted"
 
 
 def test_responses_socket_ends_with_an_error_event(cluster: Cluster, killer):
@@ -247,7 +249,8 @@ def test_responses_socket_ends_with_an_error_event(cluster: Cluster, killer):
                 killer("translator")
             if event.type == "error":
                 break
-    assert events[-1].type == "error"
+    assert [e.type for e in events[-2:]] == ["response.failed", "error"]
+    assert events[-2].response.id == events[0].response.id
     assert CUT_MESSAGE in events[-1].error.message
     assert not any(e.type == "response.completed" for e in events)
 

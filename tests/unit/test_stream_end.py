@@ -125,7 +125,7 @@ def test_responses_fail_the_response_that_was_created_at_the_next_sequence_numbe
             tpb.SURFACE_OPENAI_CHAT,
             openai_chat.DIALECT,
             "text/event-stream",
-            [b'data: {"choices":[]}\n\n', b"data: [DONE]\n\n"],
+            [b'data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n'],
             b"",
         ),
         (
@@ -166,10 +166,20 @@ def test_a_stream_whose_last_event_passed_is_left_whole(
     assert cut(surface, dialect, content_type, frames) == expected
 
 
+def test_a_socket_stream_ends_with_the_shapes_own_event_on_a_line():
+    frames = [b'{"type":"response.created","sequence_number":0,"response":{"id":"resp_x"}}\n']
+    closing = cut(
+        tpb.SURFACE_OPENAI_RESPONSES, openai_responses.DIALECT, "application/x-ndjson", frames
+    )
+    event = orjson.loads(closing)
+    assert closing.endswith(b"\n") and event["type"] == "response.failed"
+    assert event["sequence_number"] == 1 and event["response"]["id"] == "resp_x"
+
+
 def test_text_that_quotes_a_last_event_does_not_end_the_stream():
-    chunk = b'data: {"choices":[{"delta":{"content":"data: [DONE] event: message_stop"}}]}\n\n'
+    chunk = b'data: {"choices":[{"delta":{"content":"\\"finish_reason\\":\\"stop"}}]}\n\n'
     assert cut(tpb.SURFACE_OPENAI_CHAT, openai_chat.DIALECT, "text/event-stream", [chunk])
-    raw = b'event: content_block_delta\ndata: {"text":"event: message_stop\\n"}\n\n'
+    raw = b'event: content_block_delta\ndata: {"text":"\\"type\\":\\"message_stop\\""}\n\n'
     assert cut(
         tpb.SURFACE_ANTHROPIC_MESSAGES, anthropic_messages.DIALECT, "text/event-stream", [raw]
     )
