@@ -65,7 +65,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         # Unknown routes and methods: OpenAI's error shape, which every SDK can read.
         body = {
             "error": {
-                "message": f"{request.method} {request.url.path}: {exc.detail}",
+                "message": f"{request.method} {_shown_path(request.url.path)}: {exc.detail}",
                 "type": "invalid_request_error",
                 "param": None,
                 "code": None,
@@ -76,3 +76,10 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         )
 
     return app
+
+
+def _shown_path(path: str, limit: int = 200) -> str:
+    """The path as an error message repeats it: printable, and cut short (a client may send
+    kilobytes of it)."""
+    printable = "".join(c if c.isprintable() else "?" for c in path[: limit + 1])
+    return printable if len(printable) <= limit else printable[:limit] + "..."

@@ -4,6 +4,7 @@ cached briefly so that a call costs no extra hop in the common case."""
 
 from __future__ import annotations
 
+import re
 import time
 
 import grpc
@@ -12,6 +13,11 @@ from starlette.requests import HTTPConnection
 from rhone.errors import Code, RhoneError
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc
+
+# Keys are printable ASCII; anything else cannot be one and is refused before the database
+# sees it (a NUL is an error there, not a miss).
+MAX_KEY_LENGTH = 512
+_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 def api_key_of(request: HTTPConnection) -> str:
@@ -41,6 +47,8 @@ class Authenticator:
                 "No API key provided. Send it as 'Authorization: Bearer <key>'.",
                 detail="missing_api_key",
             )
+        if len(key) > MAX_KEY_LENGTH or _KEY.fullmatch(key) is None:
+            raise _incorrect_key()
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
@@ -51,11 +59,7 @@ class Authenticator:
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
-                raise RhoneError.of(
-                    Code.ERROR_CODE_AUTHENTICATION,
-                    "Incorrect API key provided.",
-                    detail="invalid_api_key",
-                ) from None
+                raise _incorrect_key() from None
             raise RhoneError.of(
                 Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable."
             ) from None
@@ -63,3 +67,9 @@ class Authenticator:
             self._cache.clear()
         self._cache[key] = (resolved.tenant_id, now + self._ttl)
         return resolved.tenant_id
+
+
+def _incorrect_key() -> RhoneError:
+    return RhoneError.of(
+        Code.ERROR_CODE_AUTHENTICATION, "Incorrect API key provided.", detail="invalid_api_key"
+    )

@@ -1,8 +1,10 @@
 """Relaying one call to the translator and writing the frames it streams back, unchanged.
 
 The first frame is the head (status, content type, headers). A JSON answer is written whole;
-a stream is written frame by frame. When the client goes away, Starlette cancels the body
-iterator, and cancelling the gRPC call cancels the translator's work and the upstream call."""
+a stream is written frame by frame, and one cut off below the facade is ended with the
+surface's own error signal (stream_end.py). When the client goes away, Starlette cancels the
+body iterator, and cancelling the gRPC call cancels the translator's work and the upstream
+call."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
+from services.facade.stream_end import INTERRUPTED, StreamEnd, stream_end_for
 
 log = logging.getLogger("rhone.facade")
 
@@ -101,14 +104,18 @@ class Relay:
         frame_head = opened.head
         headers = dict(frame_head.headers)
         if not frame_head.stream:
+            try:
+                body = await opened.body()
+            except RhoneError as exc:
+                return error_response(dialect, exc.failure)
             return Response(
-                await opened.body(),
+                body,
                 status_code=frame_head.status,
                 media_type=frame_head.content_type,
                 headers=headers,
             )
         return StreamingResponse(
-            _stream_body(opened.call),
+            _stream_body(opened.call, stream_end_for(surface, dialect, frame_head.content_type)),
             status_code=frame_head.status,
             media_type=frame_head.content_type,
             headers=headers,
@@ -124,10 +131,14 @@ class OpenedCall:
         return _frames(self.call)
 
     async def body(self) -> bytes:
-        """The whole body of a call that does not stream."""
-        return b"".join(
-            [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
-        )
+        """The whole body of a call that does not stream; RhoneError when it breaks off."""
+        try:
+            return b"".join(
+                [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("answer from translator broke: %s %s", exc.code(), exc.details())
+            raise RhoneError(INTERRUPTED) from None
 
     def cancel(self) -> None:
         self.call.cancel()
@@ -139,16 +150,25 @@ async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame
         yield frame
 
 
-async def _stream_body(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+async def _stream_body(call: grpc.aio.UnaryStreamCall, end: StreamEnd) -> AsyncIterator[bytes]:
+    """The stream's bytes; a stream that ends without the translator's trailer was cut off,
+    and gets the surface's error signal as its last event."""
+    ended = False
     try:
         async for frame in _frames(call):
             if frame.HasField("data"):
+                end.observe(frame.data)
                 yield frame.data
+            elif frame.HasField("trailer"):
+                ended = True
     except grpc.aio.AioRpcError as exc:
-        if exc.code() != grpc.StatusCode.CANCELLED:
-            log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
+        log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
     finally:
         call.cancel()
+    if not ended:
+        log.warning("stream from translator ended without its trailer")
+        if closing := end.closing(INTERRUPTED):
+            yield closing
 
 
 def _too_large(limit: int) -> RhoneError:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from rhone.ids import is_id
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 
@@ -199,7 +200,9 @@ def decode_cursor(cursor: str) -> tuple[int, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         millis, sep, session_id = raw.partition(":")
-        if not sep or not session_id or not millis.isdigit():
+        # A timestamp a database integer holds, and an id Rhone could have made.
+        digits = millis.isascii() and millis.isdigit() and len(millis) <= 15
+        if not sep or not digits or not is_id(session_id):
             raise ValueError(cursor)
         return int(millis), session_id
     except (ValueError, binascii.Error, UnicodeDecodeError):

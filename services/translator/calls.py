@@ -16,6 +16,7 @@ import orjson
 
 from rhone.dialects.base import DecodedCall, Dialect
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.ids import check_body_id
 from rhone.jsonutil import loads_object
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
@@ -156,11 +157,16 @@ class CallHandler:
             items = encoder.encode(event)
             if items:
                 yield data(framer.frame(items))
+        if not turn.completed and not trailer.HasField("failure"):
+            # The provider's stream ended without a last word: the client is told, in the
+            # surface's own error signal, rather than left with a truncated answer.
+            trailer.failure.CopyFrom(_no_answer())
+            items = encoder.encode(gen.GenerationEvent(failure=trailer.failure))
+            if items:
+                yield data(framer.frame(items))
         closing = framer.frame(encoder.close()) + framer.close()
         if closing:
             yield data(closing)
-        if not turn.completed and not trailer.HasField("failure"):
-            trailer.failure.CopyFrom(_no_answer())
         if keep and turn.completed and turn.response_id:
             trailer.kept.CopyFrom(turn.kept())
         yield tpb.CallFrame(trailer=trailer)
@@ -202,7 +208,14 @@ class CallHandler:
                 else Code.ERROR_CODE_UNAVAILABLE
             )
             detail = "model_not_found" if code == Code.ERROR_CODE_NOT_FOUND else ""
-            failure = make_failure(code, exc.details() or "", detail=detail, param="model")
+            # The providers service words NOT_FOUND and INVALID_ARGUMENT for clients; any
+            # other status's details are its internals.
+            message = (
+                exc.details() or ""
+                if code != Code.ERROR_CODE_UNAVAILABLE
+                else "The providers service could not count the tokens."
+            )
+            failure = make_failure(code, message, detail=detail, param="model")
             return error_frames(dialect, failure)
         answer = orjson.dumps(surface.encode_count(counted.input_tokens))
         return [head(200, JSON), data(answer)]
@@ -213,7 +226,9 @@ def _with_surface_options(
 ) -> Continuity:
     """Continuity controls a surface has in its own words (OpenAI Responses'
     previous_response_id and store), and the response a socket kept that the call names."""
-    previous = decoded.options.get("previous_response_id") or ""
+    previous = check_body_id(
+        decoded.options.get("previous_response_id") or "", "previous_response_id", "response id"
+    )
     record = bool(decoded.options.get("store", True))
     if not previous and record:
         return continuity

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rhone.errors import RhoneError
+from rhone.ids import check_body_id
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
@@ -63,6 +64,7 @@ def parse_continuity(value: Any) -> Continuity:
         raise RhoneError.invalid(
             f"Unknown field(s) in 'rhone': {', '.join(sorted(unknown))}.", param="rhone"
         )
+    check_body_id(session_id, "rhone.session_id", "session id")
     return Continuity(session_id=session_id, stateless=mode == "stateless")
 
 

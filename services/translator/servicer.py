@@ -8,6 +8,7 @@ import grpc
 
 from rhone import canonical as ev
 from rhone.errors import RhoneError
+from rhone.ids import check_body_id
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
@@ -40,6 +41,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
             session_id=request.continuity.session_id, stateless=request.continuity.stateless
         )
         try:
+            check_generate_request(request)
             self.compactor.open(request.tenant_id, request.request)
             turn = await self.runner.open(request.tenant_id, request.request, continuity)
         except RhoneError as exc:
@@ -56,3 +58,13 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
         self, request: ppb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> ppb.ListModelsResponse:
         return await self.runner.providers.ListModels(request)
+
+
+def check_generate_request(request: tpb.TranslatorGenerateRequest) -> None:
+    """What the surfaces' dialects check for their own calls: a call says something (no
+    messages would generate an answer to nothing), and names a session by a valid id."""
+    if not request.request.messages:
+        raise RhoneError.invalid(
+            "'request.messages' must hold at least one message.", param="request.messages"
+        )
+    check_body_id(request.continuity.session_id, "continuity.session_id", "session id")

@@ -60,7 +60,10 @@ def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
         return RhoneError.invalid(details, detail=detail)
     if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
-    return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed: {details}")
+    # Any other status's details are the peer's internals (exception names, gRPC transport
+    # text): logged for the operator, never sent to the client.
+    log.warning("the %s service failed: %s %s", what, status, details)
+    return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed.")
 
 
 class TurnRunner:

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from rhone.dialects.openai_responses import DIALECT
 from rhone.errors import RhoneError
+from rhone.ids import check_path_id
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.relay import error_response
 from services.facade.routes.common import relay_surface_call, state_of
@@ -30,6 +31,7 @@ async def _stored(request: Request, method: str, response_id: str) -> Response:
     state = state_of(request)
     try:
         tenant = await state.auth.tenant_of(request)
+        check_path_id(response_id, "response", "response_not_found")
     except RhoneError as exc:
         return error_response(DIALECT, exc.failure)
     params = {"response_id": response_id, "order": request.query_params.get("order", "desc")}

@@ -7,6 +7,7 @@ parsed and checked here, so that a 400 names the field; the sessions service doe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from starlette.responses import Response
 
 from rhone.dialects.openai_chat import DIALECT
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.ids import check_body_id, check_cursor, check_name, check_path_id
 from rhone.jsonutil import dict_from_struct, loads_object, struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -26,6 +28,7 @@ from services.facade.relay import error_response
 from services.facade.state import FacadeState
 
 router = APIRouter()
+log = logging.getLogger("rhone.facade.sessions")
 
 RPC_TIMEOUT_S = 10
 DEFAULT_LIMIT = 20
@@ -46,7 +49,7 @@ async def create_session(request: Request) -> Response:
         session = await state.sessions.CreateSession(
             spb.CreateSessionRequest(
                 tenant_id=tenant,
-                metadata=struct_from_dict(fields.get("metadata") or {}),
+                metadata=struct_from_dict(fields.get("metadata") or {}, param="metadata"),
                 instructions=instruction_messages(fields.get("instructions")),
                 default_model=fields.get("default_model") or "",
             ),
@@ -63,7 +66,9 @@ async def list_sessions(request: Request) -> Response:
         limit = parse_limit(request.query_params.get("limit"))
         page = await state.sessions.ListSessions(
             spb.ListSessionsRequest(
-                tenant_id=tenant, page_size=limit, cursor=request.query_params.get("after", "")
+                tenant_id=tenant,
+                page_size=limit,
+                cursor=check_cursor(request.query_params.get("after", "")),
             ),
             timeout=RPC_TIMEOUT_S,
         )
@@ -145,10 +150,13 @@ async def branch_session(request: Request, session_id: str) -> Response:
 
 
 async def _run(request: Request, act: Action) -> Response:
-    """Authenticates, then acts; every failure is answered in OpenAI's error shape."""
+    """Authenticates, checks the path's session id, then acts; every failure is answered in
+    OpenAI's error shape."""
     state: FacadeState = request.app.state.rhone
     try:
         tenant = await state.auth.tenant_of(request)
+        if (session_id := request.path_params.get("session_id")) is not None:
+            check_path_id(session_id, "session", "session_not_found")
         return await act(state, tenant)
     except RhoneError as exc:
         return error_response(DIALECT, exc.failure)
@@ -184,7 +192,9 @@ def failure_of_rpc(exc: grpc.aio.AioRpcError) -> gen.Failure:
         return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable.")
     if status == grpc.StatusCode.DEADLINE_EXCEEDED:
         return make_failure(Code.ERROR_CODE_TIMEOUT, "The sessions service did not answer.")
-    return make_failure(Code.ERROR_CODE_INTERNAL, f"The sessions service failed: {message}")
+    # Any other status's details are the service's internals: for the operator's log only.
+    log.warning("sessions service failed: %s %s", status, message)
+    return make_failure(Code.ERROR_CODE_INTERNAL, "The sessions service failed.")
 
 
 def _trailing_detail(exc: grpc.aio.AioRpcError) -> str:
@@ -210,6 +220,8 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(name)
         if value is not None and not isinstance(value, str):
             raise RhoneError.invalid(f"'{name}' must be a string or null.", param=name)
+    if body.get("default_model"):
+        check_name(body["default_model"], "default_model")
     return body
 
 
@@ -220,7 +232,7 @@ def parse_branch(body: dict[str, Any]) -> str:
     at_turn = body.get("at_turn")
     if at_turn is not None and not isinstance(at_turn, str):
         raise RhoneError.invalid("'at_turn' must be a turn id (a string).", param="at_turn")
-    return at_turn or ""
+    return check_body_id(at_turn or "", "at_turn", "turn id")
 
 
 def parse_limit(value: str | None) -> int:
@@ -250,7 +262,7 @@ def update_request(
     """Only the fields the body names are set in the request, so the others are kept."""
     request = spb.UpdateSessionRequest(tenant_id=tenant, session_id=session_id)
     if "metadata" in fields:
-        request.metadata.CopyFrom(struct_from_dict(fields["metadata"] or {}))
+        request.metadata.CopyFrom(struct_from_dict(fields["metadata"] or {}, param="metadata"))
     if "instructions" in fields:
         request.instructions.SetInParent()
         request.instructions.messages.extend(instruction_messages(fields["instructions"]))

@@ -3,10 +3,12 @@ its frames into socket messages. Shared by rhone.ws.v1 and OpenAI's Responses We
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import orjson
 
 from rhone.dialects import anthropic_messages, openai_responses
@@ -16,6 +18,9 @@ from rhone.errors import RhoneError, http_status_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.relay import Relay
+from services.facade.stream_end import INTERRUPTED, stream_end_for
+
+log = logging.getLogger("rhone.facade.ws")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,22 +99,37 @@ async def run_shaped_call(
         return failed(shape.dialect, exc.failure)
     try:
         if not opened.head.stream:
-            error = orjson.loads(await opened.body() or b"null")
+            try:
+                error = orjson.loads(await opened.body() or b"null")
+            except RhoneError as exc:
+                return failed(shape.dialect, exc.failure)
             code = opened.head.headers.get("x-rhone-error-code") or code_for(
                 opened.head.status, error
             )
             return CallOutcome(status=opened.head.status, code=code, error=error)
         outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
-        async for frame in opened.frames():
-            if frame.HasField("data"):
-                for line in _lines(frame.data):
-                    await emit(line)
-            elif frame.HasField("trailer"):
-                if frame.trailer.HasField("failure"):
-                    return failed(shape.dialect, frame.trailer.failure)
-                if frame.trailer.HasField("kept"):
-                    outcome.kept = frame.trailer.kept
-        return outcome
+        end = stream_end_for(shape.surface, shape.dialect, opened.head.content_type)
+        try:
+            async for frame in opened.frames():
+                if frame.HasField("data"):
+                    end.observe(frame.data)
+                    for line in _lines(frame.data):
+                        await emit(line)
+                elif frame.HasField("trailer"):
+                    if frame.trailer.HasField("failure"):
+                        return failed(shape.dialect, frame.trailer.failure)
+                    if frame.trailer.HasField("kept"):
+                        outcome.kept = frame.trailer.kept
+                    return outcome
+        except grpc.aio.AioRpcError as exc:
+            log.warning("socket call from translator broke: %s %s", exc.code(), exc.details())
+        # Cut off below the facade (no trailer). A whole answer whose trailer was lost is
+        # done; anything else failed, and says so in the shape's own event first.
+        if end.whole:
+            return outcome
+        for item in end.closing_items(INTERRUPTED):
+            await emit(item.data)
+        return failed(shape.dialect, INTERRUPTED)
     finally:
         opened.cancel()
 

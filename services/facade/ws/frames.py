@@ -10,6 +10,10 @@ from typing import Any
 
 import orjson
 
+from rhone.errors import RhoneError
+from rhone.ids import ID_RULE, is_id
+from rhone.jsonutil import MAX_JSON_DEPTH, check_depth
+
 SUBPROTOCOL = "rhone.ws.v1"
 # Browsers cannot set headers on a WebSocket: they may offer the key as a second subprotocol
 # `rhone.key.<key>` (the server never echoes it) or as `?key=` on the URL.
@@ -71,11 +75,21 @@ def parse_client_frame(text: str) -> ClientFrame:
         raise FrameError("invalid_json", "Frames must be JSON text.") from None
     if not isinstance(frame, dict):
         raise FrameError("invalid_frame", "A frame must be a JSON object.")
+    try:
+        check_depth(frame, MAX_JSON_DEPTH, text)
+    except RhoneError as exc:
+        call_id = frame.get("call_id")
+        named = call_id if isinstance(call_id, str) else None
+        raise FrameError("invalid_frame", exc.failure.message, call_id=named) from None
     kind = frame.get("type")
     if kind == "session.bind":
         session_id = frame.get("session_id")
         if session_id is not None and (not isinstance(session_id, str) or not session_id):
             raise FrameError("invalid_frame", "session.bind: session_id must be a string or null.")
+        if session_id is not None and not is_id(session_id):
+            raise FrameError(
+                "session_not_found", f"session.bind: no session has that id ({ID_RULE})."
+            )
         return Bind(session_id)
     if kind == "call.create":
         call_id = _call_id(frame)

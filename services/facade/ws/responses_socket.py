@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket
 
+from rhone.errors import RhoneError
+from rhone.jsonutil import MAX_JSON_DEPTH, check_depth
 from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, run_shaped_call
@@ -68,6 +70,11 @@ class ResponsesSocket(SocketBase):
             await self.outbox.put(
                 ws_error(400, {"message": f"Unknown event type {kind!r}."}, None, "unknown_event")
             )
+            return
+        try:
+            check_depth(frame, MAX_JSON_DEPTH, text)
+        except RhoneError as exc:
+            await self.outbox.put(ws_error(400, {"message": exc.failure.message}, None))
             return
         stream_id = frame.get("stream_id")
         if stream_id is not None and not isinstance(stream_id, str):

@@ -17,10 +17,13 @@ import orjson
 from google.protobuf import json_format
 from starlette.websockets import WebSocket
 
-from rhone.errors import http_status_of
+from rhone.errors import RhoneError, http_status_of
+from rhone.jsonutil import MAX_STRUCT_DEPTH, check_depth
+from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.state import FacadeState
+from services.facade.stream_end import INTERRUPTED
 from services.facade.ws import frames
 from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
 from services.facade.ws.limits import SocketLimits
@@ -179,6 +182,12 @@ class RhoneSocket(SocketBase):
     async def _run_canonical(self, body: dict[str, Any], emit: Any) -> CallOutcome:
         """The canonical shape: a GenerateRequest in proto JSON, events in proto JSON."""
         try:
+            # Its `extras` is a Struct: bounded as every Struct a client fills.
+            check_depth(body, MAX_STRUCT_DEPTH)
+        except RhoneError as exc:
+            error = {"message": exc.failure.message, "param": exc.failure.param}
+            return CallOutcome(status=400, code="invalid_request", error=error)
+        try:
             request = json_format.ParseDict(
                 {
                     "tenant_id": self.tenant_id,
@@ -187,8 +196,12 @@ class RhoneSocket(SocketBase):
                 },
                 tpb.TranslatorGenerateRequest(),
             )
-        except json_format.ParseError as exc:
-            return CallOutcome(status=400, code="invalid_request", error={"message": str(exc)})
+        except (json_format.ParseError, ValueError, TypeError) as exc:
+            # The parser's text names proto types: it goes to the operator's log, and the
+            # client gets a clean message.
+            log.info("rhone.canonical body refused: %s", exc)
+            message = "The call's request or continuity is not a valid rhone.canonical body."
+            return CallOutcome(status=400, code="invalid_request", error={"message": message})
         outcome = CallOutcome()
         call = self.state.translator.Generate(request)
         try:
@@ -198,17 +211,22 @@ class RhoneSocket(SocketBase):
                     continue
                 generation = event.generation
                 if generation.HasField("failure"):
-                    failure = generation.failure
-                    error = json_format.MessageToDict(failure, preserving_proto_field_name=True)
-                    status = http_status_of(failure)
-                    return CallOutcome(
-                        outcome.session_id, status, failure.detail or "failed", error
-                    )
+                    return _canonical_failure(outcome.session_id, generation.failure)
                 await emit(
                     orjson.dumps(
                         json_format.MessageToDict(generation, preserving_proto_field_name=True)
                     )
                 )
+                if generation.HasField("finished"):
+                    return outcome
+        except grpc.aio.AioRpcError as exc:
+            log.warning("canonical call broke: %s %s", exc.code(), exc.details())
         finally:
             call.cancel()
-        return outcome
+        # Cut off below the facade, or ended without a last word: the call failed.
+        return _canonical_failure(outcome.session_id, INTERRUPTED)
+
+
+def _canonical_failure(session_id: str, failure: gen.Failure) -> CallOutcome:
+    error = json_format.MessageToDict(failure, preserving_proto_field_name=True)
+    return CallOutcome(session_id, http_status_of(failure), failure.detail or "failed", error)
