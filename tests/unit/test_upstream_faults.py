@@ -7,16 +7,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import pytest
 
 from rhone.v1 import content_pb2 as c
 from rhone.v1 import generation_pb2 as gen
+from services.providers.config import ProvidersSettings
 from services.providers.connectors.anthropic import AnthropicConnector
 from services.providers.connectors.http import ClientPool, HttpConnector
 from services.providers.connectors.openai import OpenAIChatConnector
 from services.providers.failover import generate_with_failover
 from services.providers.routing import Deployment
+from services.providers.servicer import ProviderServicer
 from services.providers.timeouts import UpstreamTimeouts
 from tests.fakes import (
     Error,
@@ -319,3 +322,36 @@ async def test_a_whole_call_that_hangs_is_bounded_by_the_whole_answer_bound(
 
     assert failure.detail == "upstream_timeout"
     assert time.monotonic() - started < FAST.whole_s + 1.0
+
+
+# -- token counting -------------------------------------------------------------------------------
+
+
+class _Context:
+    """The little of a gRPC servicer context CountTokens uses: an abort that raises."""
+
+    def __init__(self) -> None:
+        self.aborted: tuple[object, str] | None = None
+
+    async def abort(self, code: object, message: str) -> None:
+        self.aborted = (code, message)
+        raise RuntimeError("aborted")
+
+
+async def test_a_count_refused_for_rhones_credentials_falls_back_to_the_estimate(
+    pool: ClientPool, anthropic_fake: FakeAnthropic
+) -> None:
+    wrong_key = replace(anthropic_at(anthropic_fake), api_key="sk-ant-revoked-key-000000000")
+
+    class OneDeployment(ProviderServicer):
+        def deployments(self, model: str) -> list[Deployment]:
+            return [wrong_key]
+
+    servicer = OneDeployment(ProvidersSettings(), {"anthropic": AnthropicConnector(pool)})
+    context = _Context()
+
+    counted = await servicer.CountTokens(request(), context)  # type: ignore[arg-type]
+
+    assert context.aborted is None
+    assert counted.estimated and counted.input_tokens > 0
+    assert len(anthropic_fake.requests) == 1

@@ -1,9 +1,11 @@
 """Calling an upstream over HTTP with its dialect: encode the request, stream the answer back
 as canonical events. One pooled keep-alive httpx client per upstream base URL.
 
-Upstreams are always called streaming, so that the first event can reach the caller as soon
-as the upstream produces it and a non-streaming client gets the same events folded. A stream
-that ends without its terminal event is a failure, never a short good answer."""
+A streaming client's call streams upstream too, so that the first event reaches it as soon as
+the upstream produces it; a non-streaming client's is a whole upstream call unfolded into the
+same events. A stream that ends without its terminal event is a failure, never a short good
+answer. Every wait is bounded by the deployment's timeouts (services/providers/timeouts.py), and
+every upstream failure is reduced to what a client may see (upstream_errors.py)."""
 
 from __future__ import annotations
 
