@@ -98,6 +98,23 @@ def auth_failed(deployment: Deployment, status: int, upstream_text: str) -> gen.
     )
 
 
+def credentials_failed(deployment: Deployment, failure: gen.Failure) -> gen.Failure:
+    """Rhone could not produce its own credentials for the upstream (a Vertex service account
+    that does not load or refresh). The text names the operator's files and Google's answer: it
+    goes to the log; the client learns it is the gateway's problem, never a 401 of its own."""
+    if not failure.retryable:
+        return auth_failed(deployment, 0, failure.message)
+    log.warning("%r: credentials unavailable: %s", deployment, failure.message[:_MAX_LOGGED])
+    return make_failure(
+        Code.ERROR_CODE_UNAVAILABLE,
+        f"Rhone could not obtain its credentials for the provider {deployment.provider}; "
+        "retry later.",
+        detail=UPSTREAM_UNREACHABLE,
+        http_status=503,
+        retryable=True,
+    )
+
+
 def timed_out(deployment: Deployment, waited_for: str, seconds: float) -> gen.Failure:
     """An upstream that did not answer in time (``waited_for``: what it did not send)."""
     log.warning("%r sent no %s within %gs", deployment, waited_for, seconds)

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from rhone.errors import Code, RhoneError, make_failure
 from rhone.v1 import content_pb2 as c
 from rhone.v1 import generation_pb2 as gen
 from services.providers.config import ProvidersSettings
@@ -355,3 +356,71 @@ async def test_a_count_refused_for_rhones_credentials_falls_back_to_the_estimate
     assert context.aborted is None
     assert counted.estimated and counted.input_tokens > 0
     assert len(anthropic_fake.requests) == 1
+
+
+# -- Rhone's own credentials ----------------------------------------------------------------------
+
+
+class _NoCredentials(OpenAIChatConnector):
+    """A connector whose credentials cannot be produced, as a Vertex service account whose
+    key file is gone or whose refresh Google refuses."""
+
+    def __init__(self, pool: ClientPool, failure: gen.Failure) -> None:
+        super().__init__(pool)
+        self.failure = failure
+
+    async def headers(self, deployment: Deployment) -> dict[str, str]:
+        raise RhoneError(self.failure)
+
+
+async def test_credentials_rhone_cannot_produce_are_a_502_and_fail_over(
+    pool: ClientPool, openai_fake: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
+    operator_detail = "token refresh failed: invalid_grant for /etc/rhone/sa-key.json"
+    broken = make_failure(Code.ERROR_CODE_AUTHENTICATION, operator_detail, http_status=401)
+    connectors = {"vertex": _NoCredentials(pool, broken), "openai": OpenAIChatConnector(pool)}
+    vertex = Deployment("vertex", "gemini-2.5-flash", openai_fake.base_url, timeouts=FAST)
+    openai_fake.script(Text(["fallback"]))
+
+    with caplog.at_level(logging.INFO):
+        alone = [
+            e
+            async for e in generate_with_failover(
+                request(), [vertex], connectors, max_attempts=2, max_backoff_s=0.01
+            )
+        ]
+        both = [
+            e
+            async for e in generate_with_failover(
+                request(),
+                [vertex, openai_at(openai_fake)],
+                connectors,
+                max_attempts=2,
+                max_backoff_s=0.01,
+            )
+        ]
+
+    failure = failure_of(alone)
+    assert (failure.http_status, failure.detail) == (502, "upstream_auth_failed")
+    assert "sa-key.json" not in failure.message and "invalid_grant" not in failure.message
+    assert "sa-key.json" in caplog.text  # the operator is told
+    assert text_of(both) == "fallback"
+
+
+async def test_credentials_unavailable_for_now_are_a_retried_503(pool: ClientPool) -> None:
+    flaky = make_failure(
+        Code.ERROR_CODE_UNAVAILABLE, "could not reach Google: TransportError", http_status=502
+    )
+    connectors = {"vertex": _NoCredentials(pool, flaky)}
+    vertex = Deployment("vertex", "gemini-2.5-flash", "http://127.0.0.1:9", timeouts=FAST)
+
+    events = [
+        e
+        async for e in generate_with_failover(
+            request(), [vertex], connectors, max_attempts=2, max_backoff_s=0.01
+        )
+    ]
+
+    failure = failure_of(events)
+    assert (failure.http_status, failure.detail) == (503, "upstream_unreachable")
+    assert failure.retryable and "TransportError" not in failure.message

@@ -29,6 +29,7 @@ from services.providers.timeouts import DEFAULT_TIMEOUTS
 from services.providers.upstream_errors import (
     UPSTREAM_TIMEOUT,
     UPSTREAM_UNREACHABLE,
+    credentials_failed,
     error_answer,
     invalid_response,
     stream_error,
@@ -105,8 +106,12 @@ class HttpConnector:
     ) -> AsyncGenerator[gen.GenerationEvent, None]:
         try:
             content = orjson.dumps(self.body(deployment, request))
-            headers = {"content-type": "application/json", **await self.headers(deployment)}
-        except RhoneError as exc:  # a request this upstream cannot take, or no credentials
+        except RhoneError as exc:  # a request this upstream cannot take
+            yield ev.failed(exc.failure)
+            return
+        try:
+            headers = await self._headers(deployment)
+        except RhoneError as exc:
             yield ev.failed(exc.failure)
             return
         client = self._pool.client(deployment.base_url)
@@ -166,11 +171,19 @@ class HttpConnector:
                 await paced.aclose()
             await response.aclose()
 
+    async def _headers(self, deployment: Deployment) -> dict[str, str]:
+        """The request headers; RhoneError (upstream_errors.credentials_failed) when Rhone
+        cannot produce its credentials."""
+        try:
+            return {"content-type": "application/json", **await self.headers(deployment)}
+        except RhoneError as exc:
+            raise RhoneError(credentials_failed(deployment, exc.failure)) from None
+
     async def post_json(self, deployment: Deployment, url: str, body: dict[str, Any]) -> Any:
         """One plain JSON call (token counting): the parsed answer, or a RhoneError carrying
         the upstream's error decoded by the dialect."""
         client = self._pool.client(deployment.base_url)
-        headers = {"content-type": "application/json", **await self.headers(deployment)}
+        headers = await self._headers(deployment)
         limits = deployment.timeouts
         try:
             async with asyncio.timeout(limits.first_byte_s):
