@@ -16,6 +16,7 @@ from rhone.v1 import content_pb2 as c
 from rhone.v1 import generation_pb2 as gen
 from services.providers.config import ProvidersSettings
 from services.providers.connectors.anthropic import AnthropicConnector
+from services.providers.connectors.gemini import GeminiConnector
 from services.providers.connectors.http import ClientPool, HttpConnector
 from services.providers.connectors.openai import OpenAIChatConnector
 from services.providers.failover import generate_with_failover
@@ -25,6 +26,7 @@ from services.providers.timeouts import UpstreamTimeouts
 from tests.fakes import (
     Error,
     FakeAnthropic,
+    FakeGemini,
     FakeOpenAI,
     Garbage,
     Hang,
@@ -424,3 +426,40 @@ async def test_credentials_unavailable_for_now_are_a_retried_503(pool: ClientPoo
     failure = failure_of(events)
     assert (failure.http_status, failure.detail) == (503, "upstream_unreachable")
     assert failure.retryable and "TransportError" not in failure.message
+
+
+async def test_googles_invalid_key_400_is_an_auth_failure_too(pool: ClientPool) -> None:
+    # Google answers a bad key with 400 INVALID_ARGUMENT + ErrorInfo API_KEY_INVALID.
+    with FakeGemini(api_key="AIza-the-right-key-000000") as gemini:
+        wrong = Deployment(
+            "gemini",
+            "gemini-2.5-flash",
+            gemini.base_url,
+            "AIza-a-revoked-key-111111",
+            timeouts=FAST,
+        )
+        connectors = {"gemini": GeminiConnector(pool)}
+        events = [
+            e
+            async for e in generate_with_failover(
+                request(), [wrong], connectors, max_attempts=2, max_backoff_s=0.01
+            )
+        ]
+
+    failure = failure_of(events)
+    assert (failure.http_status, failure.detail) == (502, "upstream_auth_failed")
+    assert_clean(failure, "AIza-a-revoked-key-111111")
+
+
+async def test_a_stream_without_sse_framing_is_a_retried_502(
+    pool: ClientPool, openai_fake: FakeOpenAI
+) -> None:
+    page = b"<html><body><h1>502 Bad Gateway</h1>nginx</body></html>\n"
+    openai_fake.script(Garbage(data=page), Text(["framed", " again"]))
+
+    assert text_of(await run(pool, [openai_at(openai_fake)])) == "framed again"
+
+    openai_fake.script(Garbage(data=page), Garbage(data=page))
+    failure = failure_of(await run(pool, [openai_at(openai_fake)]))
+    assert failure.http_status == 502
+    assert_clean(failure)
