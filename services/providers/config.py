@@ -12,6 +12,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from rhone.runtime.settings import PeerSettings
+from services.providers.timeouts import DEFAULT_TIMEOUTS, UpstreamTimeouts
 
 
 class ProvidersSettings(PeerSettings):
@@ -44,8 +45,31 @@ class ProvidersSettings(PeerSettings):
     max_backoff_s: float = Field(default=8.0, alias="RHONE_PROVIDER_MAX_BACKOFF_S")
     # A call's whole deadline when the caller sets none.
     call_timeout_s: float = Field(default=600.0, alias="RHONE_PROVIDER_TIMEOUT_S")
+    # Default bounds of a wait on an upstream (services/providers/timeouts.py); a deployment of
+    # the routing config may override each.
+    upstream_connect_timeout_s: float = Field(
+        default=DEFAULT_TIMEOUTS.connect_s, gt=0, alias="RHONE_UPSTREAM_CONNECT_TIMEOUT_S"
+    )
+    upstream_first_byte_timeout_s: float = Field(
+        default=DEFAULT_TIMEOUTS.first_byte_s, gt=0, alias="RHONE_UPSTREAM_FIRST_BYTE_TIMEOUT_S"
+    )
+    upstream_idle_timeout_s: float = Field(
+        default=DEFAULT_TIMEOUTS.idle_s, gt=0, alias="RHONE_UPSTREAM_IDLE_TIMEOUT_S"
+    )
+    upstream_whole_timeout_s: float = Field(
+        default=DEFAULT_TIMEOUTS.whole_s, gt=0, alias="RHONE_UPSTREAM_WHOLE_TIMEOUT_S"
+    )
     # Delay between tokens of the local model (0: as fast as possible).
     local_token_delay_ms: int = Field(default=0, alias="RHONE_LOCAL_TOKEN_DELAY_MS")
+
+    @property
+    def upstream_timeouts(self) -> UpstreamTimeouts:
+        return UpstreamTimeouts(
+            connect_s=self.upstream_connect_timeout_s,
+            first_byte_s=self.upstream_first_byte_timeout_s,
+            idle_s=self.upstream_idle_timeout_s,
+            whole_s=self.upstream_whole_timeout_s,
+        )
 
     @property
     def listen(self) -> str:

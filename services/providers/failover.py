@@ -2,8 +2,10 @@
 
 Each deployment is tried up to `max_attempts` times on retryable failures (429, 5xx, 529,
 connection errors), sleeping a jittered exponential backoff or the upstream's retry-after when
-that is shorter than the cap; then the next deployment. A non-retryable failure (bad request,
-auth) ends the call at once: another deployment would refuse it too. Once an event has been
+that is shorter than the cap; then the next deployment. A deployment that rejected Rhone's
+credentials or timed out (upstream_errors.NEXT_DEPLOYMENT) gives way to the next one at once:
+asking it again would only fail again, or hang again. Any other non-retryable failure (a bad
+request) ends the call at once: another deployment would refuse it too. Once an event has been
 passed on, a failure ends the stream as it is."""
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rhone import canonical as ev
 from rhone.errors import Code, make_failure
 from rhone.v1 import generation_pb2 as gen
 from services.providers.routing import Deployment
+from services.providers.upstream_errors import NEXT_DEPLOYMENT
 
 log = logging.getLogger("rhone.providers.failover")
 
@@ -53,6 +56,7 @@ async def generate_with_failover(
                 Code.ERROR_CODE_UNAVAILABLE, f"No connector for {deployment.connector_name}."
             )
             continue
+        attempt = 0
         for attempt in range(1, max_attempts + 1):
             stream = connector.stream(request, deployment)
             try:
@@ -63,6 +67,8 @@ async def generate_with_failover(
                     )
                 elif first.HasField("failure"):
                     last = first.failure
+                    if last.detail in NEXT_DEPLOYMENT:
+                        break
                     if not last.retryable:
                         yield first
                         return
@@ -79,5 +85,5 @@ async def generate_with_failover(
                     "%r failed (%s), retry %d in %.2fs", deployment, last.message, attempt, delay
                 )
                 await asyncio.sleep(delay)
-        log.info("%r gave up after %d attempts: %s", deployment, max_attempts, last.message)
+        log.info("%r gave up after attempt %d: %s", deployment, attempt, last.message)
     yield ev.failed(last)

@@ -24,6 +24,7 @@ from itertools import groupby
 from rhone.errors import Code, RhoneError
 from services.providers.config import ProvidersSettings
 from services.providers.routing_config import DeploymentSpec, RoutingConfig
+from services.providers.timeouts import DEFAULT_TIMEOUTS, UpstreamTimeouts
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class Deployment:
     connector: str = ""
     weight: float = 1.0
     priority: int = 0
+    # How long to wait for it (the settings' defaults, overridden by the routing config).
+    timeouts: UpstreamTimeouts = DEFAULT_TIMEOUTS
 
     @property
     def connector_name(self) -> str:
@@ -194,6 +197,7 @@ class Router:
         else:
             base = self._builtin_base_url(provider)
             connector = OPENAI_RESPONSES if spec.api == "responses" else ""
+        timeouts = self.settings.upstream_timeouts.overridden(named.timeouts if named else None)
         return Deployment(
             provider=provider,
             model=spec.model,
@@ -202,6 +206,7 @@ class Router:
             connector=connector,
             weight=spec.weight,
             priority=spec.priority,
+            timeouts=timeouts.overridden(spec.timeouts),
         )
 
     def _builtin_key(self, provider: str) -> str:

@@ -16,13 +16,15 @@ models:
     - {provider: openai, model: gpt-4o, priority: 0, weight: 3}
     - {provider: vllm, model: llama-3.1-70b, priority: 0, weight: 1}
   reasoner:
-    - {provider: openai, model: o3, api: responses}
+    - {provider: openai, model: o3, api: responses, timeouts: {first_byte_s: 600, idle_s: 300}}
 ```
 
 An entry is ``provider/model``, a bare model name (routed by family), or a mapping with
 ``provider`` and ``model`` and optionally ``base_url``, ``api_key_env``, ``weight`` (> 0,
 default 1), ``priority`` (default: the entry's position) and ``api`` (``chat`` or
-``responses``; OpenAI and named servers only). Parsing is pure and fails with a message that
+``responses``; OpenAI and named servers only) and ``timeouts`` (any of ``connect_s``,
+``first_byte_s``, ``idle_s``, ``whole_s``: services/providers/timeouts.py; a named provider
+may carry them too, an entry's win). Parsing is pure and fails with a message that
 says where the file is wrong, so a bad file stops the service at start, not at the first call.
 """
 
@@ -36,12 +38,14 @@ from typing import Any
 
 import yaml
 
+from services.providers.timeouts import TimeoutOverrides, parse_overrides
+
 BUILTIN_PROVIDERS = ("local", "openai", "anthropic", "gemini", "vertex")
 APIS = ("chat", "responses")
 _ENTRY_KEYS = frozenset(
-    {"provider", "model", "base_url", "api_key_env", "weight", "priority", "api"}
+    {"provider", "model", "base_url", "api_key_env", "weight", "priority", "api", "timeouts"}
 )
-_PROVIDER_KEYS = frozenset({"base_url", "api_key_env", "api"})
+_PROVIDER_KEYS = frozenset({"base_url", "api_key_env", "api", "timeouts"})
 
 
 class RoutingConfigError(ValueError):
@@ -59,6 +63,7 @@ class DeploymentSpec:
     weight: float = 1.0
     priority: int = 0
     api: str = ""
+    timeouts: TimeoutOverrides | None = None
 
     @property
     def label(self) -> str:
@@ -73,6 +78,7 @@ class NamedProvider:
     base_url: str
     api_key_env: str = ""
     api: str = "chat"
+    timeouts: TimeoutOverrides | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +149,7 @@ def _providers(value: Any) -> dict[str, NamedProvider]:
             base_url=base_url,
             api_key_env=_string(fields.get("api_key_env"), f"{where}.api_key_env"),
             api=_api(fields.get("api"), f"{where}.api") or "chat",
+            timeouts=_timeouts(fields.get("timeouts"), f"{where}.timeouts"),
         )
     return providers
 
@@ -178,6 +185,7 @@ def _entry(
         weight=_weight(fields.get("weight", 1), f"{where}.weight"),
         priority=_priority(fields.get("priority", position), f"{where}.priority"),
         api=api,
+        timeouts=_timeouts(fields.get("timeouts"), f"{where}.timeouts"),
     )
 
 
@@ -231,6 +239,13 @@ def _weight(value: Any, where: str) -> float:
     if not number or not math.isfinite(value) or value <= 0:
         raise RoutingConfigError(f"{where}: must be a positive number")
     return float(value)
+
+
+def _timeouts(value: Any, where: str) -> TimeoutOverrides | None:
+    try:
+        return parse_overrides(value, where)
+    except ValueError as exc:
+        raise RoutingConfigError(str(exc)) from None
 
 
 def _priority(value: Any, where: str) -> int:

@@ -21,6 +21,7 @@ from services.providers.config import ProvidersSettings
 from services.providers.failover import Connector, generate_with_failover
 from services.providers.routing import Deployment, Router, weighted_order
 from services.providers.tokens import estimate_tokens
+from services.providers.upstream_errors import NEXT_DEPLOYMENT
 
 
 class ProviderServicer(pb_grpc.ProviderServiceServicer):
@@ -94,7 +95,10 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
             try:
                 return pb.CountTokensResponse(input_tokens=await counter(request, deployment))
             except RhoneError as exc:
-                if not exc.failure.retryable:
+                # A count the upstream refused for Rhone's own reasons (its credentials, a
+                # timeout) falls back to the estimate like any passing failure.
+                own = exc.failure.detail in NEXT_DEPLOYMENT
+                if not exc.failure.retryable and not own:
                     status = (
                         grpc.StatusCode.NOT_FOUND
                         if exc.failure.code == Code.ERROR_CODE_NOT_FOUND

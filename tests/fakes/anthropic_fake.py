@@ -186,7 +186,7 @@ class FakeAnthropic(FakeServer):
             return denied
         wire = MessagesWire(recorded, self.new_id)
         streaming = isinstance(recorded.body, dict) and recorded.body.get("stream") is True
-        return self.respond(self.next_scenario(), wire, streaming)
+        return self.respond(self.next_scenario(recorded), wire, streaming)
 
     async def _count_tokens(self, request: Request) -> Response:
         recorded = await self.record(request)

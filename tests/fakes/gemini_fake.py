@@ -102,7 +102,7 @@ class FakeGemini(FakeServer):
             new_id=self.new_id,
             created=_now_rfc3339,
         )
-        return self.respond(self.next_scenario(), wire, method == "streamGenerateContent")
+        return self.respond(self.next_scenario(recorded), wire, method == "streamGenerateContent")
 
     def unknown_route(self, recorded: RecordedRequest) -> Plan:
         message = f"Method not found: {recorded.path}"

@@ -53,14 +53,14 @@ class FakeOpenAI(FakeServer):
         if (denied := self._denied(recorded)) is not None:
             return denied
         wire = ChatWire(recorded, self.new_id)
-        return self.respond(self.next_scenario(), wire, _streaming(recorded))
+        return self.respond(self.next_scenario(recorded), wire, _streaming(recorded))
 
     async def _responses(self, request: Request) -> Response:
         recorded = await self.record(request)
         if (denied := self._denied(recorded)) is not None:
             return denied
         wire = ResponsesWire(recorded, self.new_id)
-        return self.respond(self.next_scenario(), wire, _streaming(recorded))
+        return self.respond(self.next_scenario(recorded), wire, _streaming(recorded))
 
     async def _list_models(self, request: Request) -> Response:
         recorded = await self.record(request)

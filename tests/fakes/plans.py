@@ -16,7 +16,10 @@ import orjson
 from tests.fakes.scenarios import (
     CutMidStream,
     Error,
+    Garbage,
     Hang,
+    HtmlError,
+    RejectKey,
     Scenario,
     SlowFirstByte,
     StreamError,
@@ -104,15 +107,28 @@ def plan_for(scenario: Scenario, wire: Wire, streaming: bool) -> Plan:
         tail = tuple(wire.stream_error(scenario.status, scenario.message, sent))
         return replace(inner, steps=sent + tail)
     if isinstance(scenario, Hang):
-        if not streaming:
+        if not streaming or scenario.before_headers:
             return Plan(delay_s=math.inf)
         return Plan(
             headers=wire.success_headers(True),
-            steps=tuple(wire.hang_preamble()),
+            steps=tuple(wire.hang_preamble()) if scenario.preamble else (),
             ending="hang",
             keepalive=wire.keepalive(),
             keepalive_interval_s=scenario.interval_s,
         )
+    if isinstance(scenario, Garbage):
+        inner = plan_for(scenario.then, wire, streaming)
+        if not streaming:
+            headers = {**inner.headers, "content-type": "application/json"}
+            return Plan(headers=headers, steps=(Frame(scenario.data),))
+        after = scenario.after_chunks
+        sent = () if after is None else _cut(inner.steps, after, True)
+        return replace(inner, steps=(*sent, Frame(scenario.data)))
+    if isinstance(scenario, HtmlError):
+        headers = {"content-type": "text/html; charset=utf-8"}
+        return Plan(status=scenario.status, headers=headers, steps=(Frame(scenario.page.encode()),))
+    if isinstance(scenario, RejectKey):
+        raise TypeError("RejectKey needs the request: use FakeServer.next_scenario(recorded)")
     raise TypeError(f"not a scenario: {scenario!r}")
 
 

@@ -6,7 +6,7 @@ them in its own wire format, so one scenario proves the same behaviour on every 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -136,15 +136,89 @@ class StreamError:
 class Hang:
     """Start the stream, then send a keep-alive every ``interval_s`` until the client leaves.
 
-    A non-stream call gets nothing at all. Either way the fake counts the disconnect in
-    ``fake.disconnects`` and sets ``fake.disconnected``: how tests prove cancellation reaches
-    the upstream socket.
+    ``before_headers=True`` (and any non-stream call) gets nothing at all, not even a status
+    line; ``preamble=False`` sends the headers, then only keep-alives (no event at all).
+    Either way the fake counts the disconnect in ``fake.disconnects`` and sets
+    ``fake.disconnected``: how tests prove cancellation reaches the upstream socket.
     """
 
     interval_s: float = 0.05
+    before_headers: bool = False
+    preamble: bool = True
 
 
-Scenario: TypeAlias = Text | ToolCall | Error | SlowFirstByte | CutMidStream | StreamError | Hang
+# Not JSON: what a misconfigured proxy or a broken server puts on a 200 event stream.
+GARBAGE_EVENTS = b"data: {this is not json\n\ndata: <html><body>upstream</body></html>\n\n"
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """A 200 answer that is not the provider's wire format: ``data`` (by default SSE events
+    whose data is not JSON) and the end of the body. With ``after_chunks`` set, ``then`` goes
+    first up to that many content frames (0: its preamble only); None: ``data`` is all the body.
+    A non-stream call gets a 200 with ``data`` as its JSON body."""
+
+    after_chunks: int | None = None
+    data: bytes = GARBAGE_EVENTS
+    then: Scenario = field(default_factory=Text)
+
+
+@dataclass(frozen=True)
+class RejectKey:
+    """The provider's own ``status`` error (401 by default) whose message echoes the
+    credential the request carried, as a careless upstream or proxy does
+    (``Incorrect API key provided: Bearer sk-...``)."""
+
+    status: int = 401
+    template: str = "Incorrect API key provided: {credential}. You can find your API key..."
+
+
+# A proxy's error page: internal addresses and a traceback a client must never see.
+HTML_ERROR_PAGE = (
+    "<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body>"
+    "<h1>Internal Server Error</h1><p>upstream 10.42.7.19:8080 (inference-pool-3) failed</p>"
+    '<pre>Traceback (most recent call last):\n  File "/srv/app/server.py", line 88, in '
+    "generate\nRuntimeError: CUDA error: out of memory</pre></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class HtmlError:
+    """An HTML error page (``text/html``) with ``status``, as a proxy in front of the
+    provider answers."""
+
+    status: int = 500
+    page: str = HTML_ERROR_PAGE
+
+
+Scenario: TypeAlias = (
+    Text
+    | ToolCall
+    | Error
+    | SlowFirstByte
+    | CutMidStream
+    | StreamError
+    | Hang
+    | Garbage
+    | RejectKey
+    | HtmlError
+)
+
+
+def presented_credential(headers: Mapping[str, str]) -> str:
+    """The credential a request carried, as sent (``Bearer ...`` included)."""
+    for name in ("authorization", "x-api-key", "x-goog-api-key"):
+        if value := headers.get(name):
+            return value
+    return ""
+
+
+def echoing(scenario: Scenario, headers: Mapping[str, str]) -> Scenario:
+    """``scenario`` with a ``RejectKey`` made the plain ``Error`` echoing this request's key."""
+    if isinstance(scenario, RejectKey):
+        credential = presented_credential(headers)
+        return Error(scenario.status, message=scenario.template.format(credential=credential))
+    return scenario
 
 
 def as_reply(scenario: Text | ToolCall) -> Text:

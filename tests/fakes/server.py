@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from tests.fakes.plans import Frame, Pause, Plan, Wire, plan_for
-from tests.fakes.scenarios import Scenario, Text
+from tests.fakes.scenarios import Scenario, Text, echoing
 
 _STARTUP_DEADLINE_S = 10.0
 _SHUTDOWN_DEADLINE_S = 5.0
@@ -205,9 +205,12 @@ class FakeServer:
 
     # -- helpers for subclasses ------------------------------------------------------------
 
-    def next_scenario(self) -> Scenario:
+    def next_scenario(self, recorded: RecordedRequest | None = None) -> Scenario:
+        """The next scripted answer (``recorded``: the request it answers, for scenarios that
+        echo what the request carried)."""
         with self._lock:
-            return self._script.popleft() if self._script else self.default
+            scenario = self._script.popleft() if self._script else self.default
+        return echoing(scenario, recorded.headers) if recorded is not None else scenario
 
     def new_id(self, prefix: str) -> str:
         """Deterministic ids (``prefix`` + counter) so recorded streams are reproducible."""

@@ -1,15 +1,19 @@
 """Calling an upstream over HTTP with its dialect: encode the request, stream the answer back
 as canonical events. One pooled keep-alive httpx client per upstream base URL.
 
-Upstreams are always called streaming, so that the first event can reach the caller as soon
-as the upstream produces it and a non-streaming client gets the same events folded. A stream
-that ends without its terminal event is a failure, never a short good answer."""
+A streaming client's call streams upstream too, so that the first event reaches it as soon as
+the upstream produces it; a non-streaming client's is a whole upstream call unfolded into the
+same events. A stream that ends without its terminal event is a failure, never a short good
+answer. Every wait is bounded by the deployment's timeouts (services/providers/timeouts.py), and
+every upstream failure is reduced to what a client may see (upstream_errors.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from typing import Any
 
 import httpx
@@ -21,9 +25,22 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.sse import SseDecoder, SseEvent
 from rhone.v1 import generation_pb2 as gen
 from services.providers.routing import Deployment
+from services.providers.timeouts import DEFAULT_TIMEOUTS
+from services.providers.upstream_errors import (
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_UNREACHABLE,
+    credentials_failed,
+    error_answer,
+    invalid_response,
+    stream_error,
+    timed_out,
+)
+
+log = logging.getLogger("rhone.providers.http")
 
 POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=60)
-TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=30.0)
+# Each request brings its deployment's bounds; these are for requests that bring none.
+TIMEOUT = DEFAULT_TIMEOUTS.http()
 
 
 class ClientPool:
@@ -89,95 +106,144 @@ class HttpConnector:
     ) -> AsyncGenerator[gen.GenerationEvent, None]:
         try:
             content = orjson.dumps(self.body(deployment, request))
-            headers = {"content-type": "application/json", **await self.headers(deployment)}
-        except RhoneError as exc:  # a request this upstream cannot take, or no credentials
+        except RhoneError as exc:  # a request this upstream cannot take
+            yield ev.failed(exc.failure)
+            return
+        try:
+            headers = await self._headers(deployment)
+        except RhoneError as exc:
             yield ev.failed(exc.failure)
             return
         client = self._pool.client(deployment.base_url)
+        limits = deployment.timeouts
+        upstream = client.build_request(
+            "POST",
+            self.url(deployment, request),
+            content=content,
+            headers=headers,
+            timeout=limits.http(),
+        )
+        # One deadline for the headers and the first event of a stream; a non-streamed answer
+        # comes with its headers, so they get the longer whole-answer bound.
+        first_s = limits.whole_s if request.whole else limits.first_byte_s
+        first_by = asyncio.get_running_loop().time() + first_s
         try:
-            async with client.stream(
-                "POST", self.url(deployment, request), content=content, headers=headers
-            ) as response:
-                if response.status_code >= 400:
-                    failure = self.dialect.decode_error(
-                        response.status_code, await response.aread()
-                    )
-                    failure.retry_after_ms = retry_after_ms(response.headers) or (
-                        failure.retry_after_ms
-                    )
-                    yield ev.failed(failure)
-                    return
-                events = (
-                    self._whole_events(response, deployment)
-                    if request.whole
-                    else self._events(response, deployment)
+            async with asyncio.timeout_at(first_by):
+                response = await client.send(upstream, stream=True)
+        except TimeoutError:
+            yield ev.failed(timed_out(deployment, "response", first_s))
+            return
+        except httpx.TimeoutException as exc:
+            yield ev.failed(_timeout(deployment, exc))
+            return
+        except httpx.TransportError as exc:
+            yield ev.failed(_unreachable(deployment, exc))
+            return
+        paced: AsyncGenerator[gen.GenerationEvent, None] | None = None
+        try:
+            if response.status_code >= 400:
+                try:
+                    async with asyncio.timeout(limits.idle_s):
+                        body = await response.aread()
+                except TimeoutError:
+                    body = b""
+                decoded = self.dialect.decode_error(response.status_code, body)
+                failure = error_answer(deployment, response.status_code, body, decoded)
+                failure.retry_after_ms = retry_after_ms(response.headers) or (
+                    failure.retry_after_ms
                 )
-                async for event in events:
-                    yield event
+                yield ev.failed(failure)
+                return
+            events = (
+                self._whole_events(response, deployment)
+                if request.whole
+                else self._events(response, deployment)
+            )
+            paced = _paced(events, deployment, first_by=first_by, first_s=first_s)
+            async for event in paced:
+                yield event
         except httpx.TimeoutException as exc:
             yield ev.failed(_timeout(deployment, exc))
         except httpx.TransportError as exc:
             yield ev.failed(_unreachable(deployment, exc))
+        finally:
+            if paced is not None:
+                await paced.aclose()
+            await response.aclose()
+
+    async def _headers(self, deployment: Deployment) -> dict[str, str]:
+        """The request headers; RhoneError (upstream_errors.credentials_failed) when Rhone
+        cannot produce its credentials."""
+        try:
+            return {"content-type": "application/json", **await self.headers(deployment)}
+        except RhoneError as exc:
+            raise RhoneError(credentials_failed(deployment, exc.failure)) from None
 
     async def post_json(self, deployment: Deployment, url: str, body: dict[str, Any]) -> Any:
         """One plain JSON call (token counting): the parsed answer, or a RhoneError carrying
         the upstream's error decoded by the dialect."""
         client = self._pool.client(deployment.base_url)
-        headers = {"content-type": "application/json", **await self.headers(deployment)}
+        headers = await self._headers(deployment)
+        limits = deployment.timeouts
         try:
-            response = await client.post(url, content=orjson.dumps(body), headers=headers)
+            async with asyncio.timeout(limits.first_byte_s):
+                response = await client.post(
+                    url, content=orjson.dumps(body), headers=headers, timeout=limits.http()
+                )
+        except TimeoutError:
+            raise RhoneError(timed_out(deployment, "answer", limits.first_byte_s)) from None
         except httpx.TimeoutException as exc:
             raise RhoneError(_timeout(deployment, exc)) from None
         except httpx.TransportError as exc:
             raise RhoneError(_unreachable(deployment, exc)) from None
         if response.status_code >= 400:
-            raise RhoneError(self.dialect.decode_error(response.status_code, response.content))
+            decoded = self.dialect.decode_error(response.status_code, response.content)
+            raise RhoneError(
+                error_answer(deployment, response.status_code, response.content, decoded)
+            )
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise RhoneError(
-                make_failure(
-                    Code.ERROR_CODE_INTERNAL,
-                    f"{deployment.provider} answered with a body that is not JSON.",
-                    http_status=502,
-                )
-            ) from None
+            raise RhoneError(invalid_response(deployment, "a body that is not JSON")) from None
 
     async def _whole_events(
         self, response: httpx.Response, deployment: Deployment
-    ) -> AsyncIterator[gen.GenerationEvent]:
+    ) -> AsyncGenerator[gen.GenerationEvent, None]:
         """A non-streamed answer, unfolded into the canonical stream it would have been."""
         body = await response.aread()
         try:
             whole = self.dialect.decode_response(orjson.loads(body))
         except orjson.JSONDecodeError:
-            yield ev.failed(
-                make_failure(
-                    Code.ERROR_CODE_UNAVAILABLE,
-                    f"{deployment.provider} answered with a body that is not JSON.",
-                    http_status=502,
-                )
-            )
+            yield ev.failed(invalid_response(deployment, "a body that is not JSON"))
             return
         except RhoneError as exc:
-            yield ev.failed(exc.failure)
+            yield ev.failed(stream_error(deployment, exc.failure))
             return
         for event in ev.response_events(whole):
             yield _stamped(event, deployment)
 
     async def _events(
         self, response: httpx.Response, deployment: Deployment
-    ) -> AsyncIterator[gen.GenerationEvent]:
+    ) -> AsyncGenerator[gen.GenerationEvent, None]:
         sse = SseDecoder()
         decoder = self.dialect.stream_decoder()
         ended = False
-        async for text in response.aiter_text():
-            for event in _decode(sse.feed(text), decoder):
+        try:
+            async for text in response.aiter_text():
+                for event in _decode(sse.feed(text), decoder):
+                    ended = ended or _is_terminal(event)
+                    yield _public(event, deployment)
+                    if ended and event.HasField("failure"):
+                        return
+            for event in [*_decode(sse.close(), decoder), *decoder.close()]:
                 ended = ended or _is_terminal(event)
-                yield _stamped(event, deployment)
-        for event in [*_decode(sse.close(), decoder), *decoder.close()]:
-            ended = ended or _is_terminal(event)
-            yield _stamped(event, deployment)
+                yield _public(event, deployment)
+        except _Unreadable as exc:
+            yield ev.failed(invalid_response(deployment, exc.what))
+            return
+        except RhoneError as exc:
+            yield ev.failed(stream_error(deployment, exc.failure))
+            return
         if not ended:
             yield ev.failed(
                 make_failure(
@@ -196,25 +262,95 @@ def _stamped(event: gen.GenerationEvent, deployment: Deployment) -> gen.Generati
     return event
 
 
+def _public(event: gen.GenerationEvent, deployment: Deployment) -> gen.GenerationEvent:
+    """A decoded event as it may leave the service: stamped, and an upstream's in-stream error
+    reduced to what a client may see (upstream_errors)."""
+    if event.HasField("failure"):
+        event.failure.CopyFrom(stream_error(deployment, event.failure))
+    return _stamped(event, deployment)
+
+
+async def _paced(
+    events: AsyncGenerator[gen.GenerationEvent, None],
+    deployment: Deployment,
+    *,
+    first_by: float,
+    first_s: float,
+) -> AsyncGenerator[gen.GenerationEvent, None]:
+    """``events`` with the first one due by ``first_by`` (loop time) and each next one within
+    the deployment's idle bound; a late one ends the stream with ``upstream_timeout``. The
+    bound is around each wait only, never around a ``yield``: the consumer's pace is its own."""
+    idle_s = deployment.timeouts.idle_s
+    first = True
+    try:
+        while True:
+            try:
+                if first:
+                    async with asyncio.timeout_at(first_by):
+                        event = await anext(events)
+                else:
+                    async with asyncio.timeout(idle_s):
+                        event = await anext(events)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if first:
+                    yield ev.failed(timed_out(deployment, "first event", first_s))
+                else:
+                    yield ev.failed(timed_out(deployment, "event mid-answer", idle_s))
+                return
+            first = False
+            yield event
+    finally:
+        await events.aclose()
+
+
 def _timeout(deployment: Deployment, exc: httpx.TimeoutException) -> gen.Failure:
+    """httpx's own bounds: connecting (or, rarely, writing the body or waiting for the pool)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return timed_out(deployment, "connection", deployment.timeouts.connect_s)
+    log.warning("%r: %r", deployment, exc)
     return make_failure(
-        Code.ERROR_CODE_TIMEOUT, f"{deployment.provider} timed out: {type(exc).__name__}"
+        Code.ERROR_CODE_TIMEOUT,
+        f"The provider {deployment.provider} did not take the request in time.",
+        detail=UPSTREAM_TIMEOUT,
+        http_status=504,
     )
 
 
 def _unreachable(deployment: Deployment, exc: httpx.TransportError) -> gen.Failure:
+    log.warning("%r: connection failed: %r", deployment, exc)
     return make_failure(
         Code.ERROR_CODE_UNAVAILABLE,
-        f"Connection to {deployment.provider} failed: {type(exc).__name__}",
+        f"The connection to the provider {deployment.provider} failed.",
+        detail=UPSTREAM_UNREACHABLE,
         http_status=502,
     )
+
+
+class _Unreadable(Exception):
+    """The upstream's stream is not its wire format (not JSON, not the dialect's shapes)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
 
 
 def _decode(items: Iterable[SseEvent], decoder: StreamDecoder) -> Iterator[gen.GenerationEvent]:
     for item in items:
         if item.data == "[DONE]":  # OpenAI's sentinel; the decoder closes on the body's end
             continue
-        yield from decoder.feed(item.event, orjson.loads(item.data))
+        try:
+            payload = orjson.loads(item.data)
+        except orjson.JSONDecodeError:
+            raise _Unreadable(f"an event that is not JSON ({len(item.data)} bytes)") from None
+        try:
+            events = list(decoder.feed(item.event, payload))
+        except RhoneError:
+            raise
+        except Exception as exc:  # the decoder met a shape its wire format does not have
+            raise _Unreadable(f"an event the dialect cannot read ({type(exc).__name__})") from exc
+        yield from events
 
 
 def _is_terminal(event: gen.GenerationEvent) -> bool:
