@@ -16,7 +16,8 @@ implement rather than ignoring it:
   same JSON kustomize hashes, its 10-character encoding) and every reference to them from a pod
   template (volumes, env, envFrom, imagePullSecrets) is renamed to match;
 - then the transformers in kustomize's order: `patches` (strategic merge or JSON 6902, inline
-  or from a file, with an optional `target` of kind/name/namespace/labelSelector), `namespace`,
+  or from a file, with an optional `target` of kind/name/namespace/labelSelector; a
+  strategic merge patch whose top level says `$patch: delete` removes its target), `namespace`,
   `commonLabels` (selectors too), `labels` (with includeSelectors/includeTemplates),
   `commonAnnotations`, `replicas`, `images` (newName, newTag, digest);
 - output in kustomize's default ("legacy") order: namespaces and config first, workloads after.
@@ -186,6 +187,8 @@ def _load_file(target: Path, kustomization: Path) -> list[Resource]:
             continue
         if not isinstance(document, dict) or "kind" not in document:
             raise KustomizeError(f"{target}: a document is not a Kubernetes object")
+        # YAML anchors load as one shared object; each use must be its own copy.
+        document = json.loads(json.dumps(document))
         if document.get("kind") == "List":
             found += [Resource(item) for item in document.get("items") or []]
         else:
@@ -245,6 +248,16 @@ def _generator_data(spec: dict[str, Any], directory: Path, where: Path) -> dict[
     return data
 
 
+def _base64_lines(value: str) -> str:
+    """A Secret value as kustomize writes it (kyaml/yaml/datamap.go): base64 in lines of 70
+    characters, each ending in a newline once there is more than one (the API server's decoder
+    skips newlines)."""
+    encoded = base64.b64encode(value.encode()).decode()
+    if len(encoded) < 70:
+        return encoded
+    return "".join(encoded[i : i + 70] + "\n" for i in range(0, len(encoded), 70))
+
+
 def _generate(
     resources: list[Resource],
     kind: str,
@@ -259,7 +272,7 @@ def _generate(
     options = {**global_options, **(spec.get("options") or {})}
     data = _generator_data(spec, directory, where)
     if kind == "Secret":
-        data = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        data = {k: _base64_lines(v) for k, v in data.items()}
     namespace = str(spec.get("namespace", ""))
     behavior = spec.get("behavior", "create")
     existing = next(
@@ -439,7 +452,10 @@ def _apply_one_patch(
                 target["namespace"] = meta["namespace"]
             target = {k: re.escape(str(v)) for k, v in target.items()}
         chosen = [r for r in resources if _matches(r, target)]
-        for resource in chosen:
+        deleting = body.get("$patch") == "delete"
+        if deleting:
+            resources[:] = [r for r in resources if r not in chosen]
+        for resource in [] if deleting else chosen:
             merged = strategic_merge(resource.obj, body)
             # The patch names its target; it never renames it.
             merged["metadata"]["name"] = resource.name
@@ -492,11 +508,11 @@ def _add_labels(
         _put(obj, ("metadata", "labels"), pairs, create=True)
         if templates and kind in POD_TEMPLATE_KINDS:
             _put(obj, ("spec", "template", "metadata", "labels"), pairs, create=True)
-        if templates and kind == "StatefulSet":
-            for claim in obj["spec"].get("volumeClaimTemplates") or []:
-                _put(claim, ("metadata", "labels"), pairs, create=True)
         if not selectors:
             continue
+        if kind == "StatefulSet":
+            for claim in obj["spec"].get("volumeClaimTemplates") or []:
+                _put(claim, ("metadata", "labels"), pairs, create=True)
         if kind == "Service":
             _put(obj, ("spec", "selector"), pairs, create=True)
         elif kind in WORKLOADS_WITH_SELECTOR:
@@ -550,14 +566,18 @@ def _set_image(resources: list[Resource], image: dict[str, Any]) -> None:
 
 
 def _output_order(resource: Resource) -> tuple[int, str, str, str]:
+    """kustomize's legacy order: by kind rank, then group_version_kind, namespace, name, where
+    a missing group, namespace or name sorts last ("~G", "~X", "~N")."""
     kind = resource.kind
     if kind in ORDER_FIRST:
-        rank = ORDER_FIRST.index(kind)
+        rank = ORDER_FIRST.index(kind) - len(ORDER_FIRST)
     elif kind in ORDER_LAST:
-        rank = len(ORDER_FIRST) + 1 + ORDER_LAST.index(kind)
+        rank = 1 + ORDER_LAST.index(kind)
     else:
-        rank = len(ORDER_FIRST)
-    return (rank, kind, resource.namespace, resource.name)
+        rank = 0
+    group, _, version = str(resource.obj.get("apiVersion", "")).rpartition("/")
+    gvk = "_".join((group or "~G", version or "~V", kind or "~K"))
+    return (rank, gvk, resource.namespace or "~X", resource.name or "~N")
 
 
 def main(argv: list[str] | None = None) -> int:
