@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_TESTS := tests/node
 
-.PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference
+.PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference k8s-validate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -37,7 +37,7 @@ clients/js/%/node_modules/.make-installed: clients/js/%/package.json clients/js/
 	cd clients/js/$* && npm install --no-audit --no-fund --loglevel=error
 	mkdir -p $(@D) && touch $@
 
-test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint ## everything CI runs
+test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint k8s-validate ## everything CI runs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP) ## only the fast tests
@@ -68,6 +68,9 @@ $(KUSTOMIZE_LIB): deploy/kustomize-reference.txt | $(STAMP)
 	rm -rf $(KUSTOMIZE_DIR)/wheel $(KUSTOMIZE_DIR)/*.whl
 
 kustomize-reference: $(KUSTOMIZE_LIB) ## kustomize's library, for the renderer's tests
+
+k8s-validate: $(STAMP) ## render each deploy/k8s overlay; check Kubernetes schemas and policy
+	$(BIN)/python -m deploy.validate
 
 # The peer gateway lives in its own venv: its dependencies never mix with Rhone's.
 PEER_VENV := .venv-bench
