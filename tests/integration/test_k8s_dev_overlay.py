@@ -9,7 +9,6 @@ within its pod's grace period on SIGTERM."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -25,35 +24,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.kustomize import render
-from deploy.workloads import Workload, workloads
+from deploy.workloads import workloads
 from rhone.launcher import SERVICES, free_port
 from tests.integration.test_sessions_migrate import Database, database  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = ROOT / "deploy" / "k8s" / "overlays" / "dev"
-PEER = re.compile(r"^dns:///rhone-(\w+):\d+$")
-
-
-def local_env(
-    workload: Workload, ports: dict[str, int], database_url: str, files: Path
-) -> dict[str, str]:
-    """The container's env with cluster names replaced by this machine's equivalents."""
-    env = dict(workload.env)
-    for name, value in env.items():
-        if match := PEER.match(value):
-            env[name] = f"127.0.0.1:{ports[match.group(1)]}"
-        elif name.endswith("_LISTEN"):
-            env[name] = f"127.0.0.1:{ports[workload.component]}"
-    if workload.component == "facade":
-        env |= {"RHONE_HOST": "127.0.0.1", "RHONE_PORT": str(ports["facade"])}
-    if "RHONE_DATABASE_URL" in env:
-        env["RHONE_DATABASE_URL"] = database_url
-    for path, text in workload.files.items():
-        local = files / workload.component / path.lstrip("/")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        local.write_text(text)
-        env = {k: str(local) if v == path else v for k, v in env.items()}
-    return {"PATH": os.environ["PATH"], **env}
 
 
 def command(argv: list[str]) -> list[str]:
@@ -103,10 +79,21 @@ def gateway(database: Database, tmp_path: Path) -> Iterator[dict[str, Any]]:  # 
     logs.mkdir()
     try:
         for name in ("sessions", "providers", "translator", "facade"):
-            env = local_env(found[name], ports, database.app_url, tmp_path / "files")
+            env = found[name].local_env(
+                host="127.0.0.1",
+                port=ports[name],
+                peers={peer: f"127.0.0.1:{port}" for peer, port in ports.items()},
+                files_dir=tmp_path / "files",
+            )
+            if "RHONE_DATABASE_URL" in env:
+                env["RHONE_DATABASE_URL"] = database.app_url
             with open(logs / f"{name}.log", "wb") as out:
                 processes[name] = subprocess.Popen(
-                    command(found[name].command), env=env, cwd=ROOT, stdout=out, stderr=out
+                    command(found[name].command),
+                    env={"PATH": os.environ["PATH"], **env},
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=out,
                 )
         deadline = time.monotonic() + 60
         wait_http(f"http://127.0.0.1:{ports['facade']}/readyz", deadline)
