@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml $(LOCKS)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q --require-hashes --only-binary=:all: $(LOCKS:%=-r %)
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+		echo "the lock files miss what pyproject.toml asks for: run make lock" >&2; exit 1; }
 	rm -f $(VENV)/.installed-*
 	touch $@
 
