@@ -46,6 +46,17 @@ EXTERNAL_SECRETS = {
         "rhone-provider-keys",
     },
 }
+# Who may open connections to whom (by component label), as the issue asks: only the facade is
+# reachable from outside; sessions from facade and translator; providers from the translator.
+ANYWHERE = {"anywhere"}
+ALLOWED_INGRESS = {
+    "facade": ANYWHERE,
+    "translator": {"facade"},
+    "sessions": {"facade", "translator"},
+    "providers": {"translator"},
+    "database": {"sessions", "migrate"},
+    "migrate": set(),
+}
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS)", re.IGNORECASE)
 URL_WITH_PASSWORD = re.compile(r"://[^/@\s:]+:[^/@\s]+@")
 HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
@@ -319,31 +330,50 @@ def _network_problems(objects: list[dict[str, Any]]) -> Iterator[str]:
         for p in policies
     ):
         yield "NetworkPolicy: no default deny of ingress and egress for the namespace"
-    workloads = [o for o in objects if _pod(o) is not None and o["kind"] != "Job"]
+    workloads = [o for o in objects if _pod(o) is not None]
     for workload in workloads:
-        labels = _pod_labels(workload)
-        own = [
-            p
-            for p in policies
-            if p["spec"].get("podSelector") and _selects(p["spec"]["podSelector"], labels)
-        ]
-        if not any("Ingress" in (p["spec"].get("policyTypes") or []) for p in own):
+        labels, component = _pod_labels(workload), _component(workload)
+        selecting = [p for p in policies if _selects(p["spec"].get("podSelector") or {}, labels)]
+        own = [p for p in selecting if p["spec"].get("podSelector")]
+        ingress = [p for p in selecting if "Ingress" in (p["spec"].get("policyTypes") or [])]
+        if workload["kind"] != "Job" and not any(p in own for p in ingress):
             yield f"{_id(workload)}: no NetworkPolicy of its own allows its ingress"
-        open_ingress = any(
-            "Ingress" in (p["spec"].get("policyTypes") or [])
-            and any(not rule.get("from") for rule in p["spec"].get("ingress") or [])
-            for p in own
-        )
-        if open_ingress and _component(workload) != "facade":
-            yield f"{_id(workload)}: reachable from anywhere; only the facade may be"
+        sources = _ingress_sources(ingress, workloads)
+        expected = ALLOWED_INGRESS.get(component, set())
+        if expected != ANYWHERE and sources != expected:
+            yield (
+                f"{_id(workload)}: ingress allowed from {sorted(sources)}, "
+                f"expected only {sorted(expected)}"
+            )
         internet = any(
             _reaches_internet(rule)
-            for p in own
+            for p in selecting
             if "Egress" in (p["spec"].get("policyTypes") or [])
             for rule in p["spec"].get("egress") or []
         )
-        if internet and _component(workload) != "providers":
+        if internet and component != "providers":
             yield f"{_id(workload)}: may reach the internet; only providers may"
+
+
+def _ingress_sources(policies: list[dict[str, Any]], workloads: list[dict[str, Any]]) -> set[str]:
+    """The components (or "anywhere") the policies let in; peers outside the namespace count
+    as anywhere."""
+    sources: set[str] = set()
+    for policy in policies:
+        for rule in policy["spec"].get("ingress") or []:
+            peers = rule.get("from") or []
+            if not peers:
+                sources.add("anywhere")
+            for peer in peers:
+                if "podSelector" not in peer or "namespaceSelector" in peer:
+                    sources.add("anywhere")
+                    continue
+                sources |= {
+                    _component(w)
+                    for w in workloads
+                    if _selects(peer["podSelector"], _pod_labels(w))
+                }
+    return sources
 
 
 def _scaling_problems(objects: list[dict[str, Any]]) -> Iterator[str]:

@@ -121,8 +121,24 @@ BREAKAGES = [
         "  name: rhone-sessions\nspec:\n  podSelector:\n"
         "    matchLabels: {app.kubernetes.io/name: rhone, app.kubernetes.io/component: sessions}\n"
         "  policyTypes: [Ingress, Egress]\n  ingress:\n    - ports: [{port: 50062}]\n    - from:\n",
-        "Deployment/rhone-sessions: reachable from anywhere",
+        "Deployment/rhone-sessions: ingress allowed from ['anywhere', 'facade', 'translator']",
         id="sessions-open-to-all",
+    ),
+    pytest.param(
+        "production", "base/network-policies.yaml",
+        "component: translator}\n      ports:\n        - {protocol: TCP, port: 50063}",
+        "component: translator}\n        - podSelector:\n            matchLabels: "
+        "{app.kubernetes.io/component: facade}\n"
+        "      ports:\n        - {protocol: TCP, port: 50063}",
+        "Deployment/rhone-providers: ingress allowed from ['facade', 'translator'], "
+        "expected only ['translator']",
+        id="providers-reachable-from-facade",
+    ),
+    pytest.param(
+        "dev", "overlays/dev/postgres.yaml", "values: [sessions, migrate]}\n      ports",
+        "values: [sessions, migrate, providers]}\n      ports",
+        "StatefulSet/rhone-postgres: ingress allowed from ['migrate', 'providers', 'sessions']",
+        id="database-reachable-from-providers",
     ),
     pytest.param(
         "production", "base/network-policies.yaml", "      - {protocol: TCP, port: 50062}\n---",
