@@ -4,6 +4,7 @@ decoder exception), and timeouts bound every wait and move the call to the next 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -306,12 +307,16 @@ async def test_a_hang_mid_stream_ends_it_with_upstream_timeout(
 async def test_a_slow_but_steady_stream_is_not_cut_by_the_idle_bound(
     pool: ClientPool, openai_fake: FakeOpenAI
 ) -> None:
-    # 6 chunks 0.2 s apart: longer than the idle bound in total, never idle that long.
-    openai_fake.script(Text(["a", "b", "c", "d", "e", "f"], chunk_delay_s=0.2))
+    # 12 chunks 0.15 s apart: longer than the idle bound in total, never idle that long (the
+    # bound is wide enough that a loaded machine does not stretch a 0.15 s gap past it).
+    steady = dataclasses.replace(
+        openai_at(openai_fake), timeouts=dataclasses.replace(FAST, idle_s=1.5)
+    )
+    openai_fake.script(Text(list("abcdefghijkl"), chunk_delay_s=0.15))
 
-    events = await run(pool, [openai_at(openai_fake)])
+    events = await run(pool, [steady])
 
-    assert text_of(events) == "abcdef"
+    assert text_of(events) == "abcdefghijkl"
     assert events[-1].HasField("finished")
 
 
