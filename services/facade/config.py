@@ -16,6 +16,8 @@ class FacadeSettings(PeerSettings):
     max_body_bytes: int = 32 * 1024 * 1024
     # How long a resolved API key is trusted before it is checked again.
     key_cache_s: float = 30.0
+    # How often the keys' version is polled; a revoked key fails on every replica within it.
+    key_version_poll_s: float = 0.25
     # WebSocket limits (docs/rhone-ws-v1.md).
     ws_max_calls: int = 16
     ws_max_queued_bytes: int = 4 * 1024 * 1024

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import grpc
 
 from rhone.runtime.channels import open_channel
-from rhone.v1 import sessions_pb2_grpc, translator_pb2_grpc
+from rhone.v1 import admin_pb2_grpc, sessions_pb2_grpc, tenancy_pb2_grpc, translator_pb2_grpc
 from services.facade.auth import Authenticator
 from services.facade.config import FacadeSettings
 from services.facade.relay import Relay
@@ -20,6 +20,8 @@ class FacadeState:
     sessions_channel: grpc.aio.Channel
     translator: translator_pb2_grpc.TranslatorServiceStub
     sessions: sessions_pb2_grpc.SessionServiceStub
+    tenancy: tenancy_pb2_grpc.TenancyServiceStub
+    admin: admin_pb2_grpc.AdminServiceStub
     auth: Authenticator
     relay: Relay
     ws_limits: SocketLimits
@@ -30,12 +32,15 @@ class FacadeState:
         sessions_channel = open_channel(settings.sessions_addr)
         translator = translator_pb2_grpc.TranslatorServiceStub(translator_channel)
         sessions = sessions_pb2_grpc.SessionServiceStub(sessions_channel)
+        tenancy = tenancy_pb2_grpc.TenancyServiceStub(sessions_channel)
         return cls(
             translator_channel=translator_channel,
             sessions_channel=sessions_channel,
             translator=translator,
             sessions=sessions,
-            auth=Authenticator(sessions, settings.key_cache_s),
+            tenancy=tenancy,
+            admin=admin_pb2_grpc.AdminServiceStub(sessions_channel),
+            auth=Authenticator(tenancy, settings.key_cache_s, settings.key_version_poll_s),
             relay=Relay(translator, settings.max_body_bytes),
             ws_limits=SocketLimits(
                 max_calls_in_flight=settings.ws_max_calls,
@@ -45,5 +50,6 @@ class FacadeState:
         )
 
     async def close(self) -> None:
+        await self.auth.stop()
         await self.translator_channel.close()
         await self.sessions_channel.close()

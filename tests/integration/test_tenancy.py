@@ -1,0 +1,234 @@
+"""Tenants as a product, end to end: the admin API over HTTP and gRPC, keys that work, stop
+working and rotate, on two facade replicas sharing one sessions service (PostgreSQL) and one
+Redis. Clients are the official SDKs where a surface is involved."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import openai
+import pytest
+
+from rhone.launcher import Cluster, Ports, free_port
+from rhone.v1 import admin_pb2 as apb
+from rhone.v1 import admin_pb2_grpc
+from tests.integration.conftest import API_KEY
+from tests.store.conftest import postgres_url
+
+ADMIN_KEY = "rhone_admin_test_" + secrets.token_hex(8)
+FULL = ("sessions", "providers", "translator", "facade")
+
+
+@pytest.fixture(scope="module")
+async def database_url() -> str:
+    return await postgres_url()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Cluster, Cluster]]:
+    """Replica A runs every service; replica B is a second facade on A's peers."""
+    root = tmp_path_factory.mktemp("tenancy")
+    logs = Path(os.environ.get("RHONE_TEST_LOGS", root / "logs"))
+    env = {
+        "RHONE_API_KEY": API_KEY,
+        "RHONE_ADMIN_KEY": ADMIN_KEY,
+        "RHONE_KEY_HMAC_SECRET": "test-hmac-" + secrets.token_hex(8),
+        "RHONE_DATABASE_URL": database_url,
+        "RHONE_LIMITS_PREFIX": "rhone-test-" + secrets.token_hex(6),
+        "RHONE_LOG_LEVEL": "INFO",
+    }
+    a = Cluster(Ports.free(), env=env, log_dir=logs / "a", only=FULL)
+    b = Cluster(
+        Ports(free_port(), a.ports.translator, a.ports.sessions, a.ports.providers),
+        env=env,
+        log_dir=logs / "b",
+        only=("facade",),
+    )
+    try:
+        a.start()
+        a.wait_ready(60)
+        b.start()
+        b.wait_ready(60)
+        yield a, b
+    finally:
+        b.stop()
+        a.stop()
+
+
+def admin(cluster: Cluster, key: str = ADMIN_KEY) -> httpx.Client:
+    return httpx.Client(
+        base_url=cluster.base_url + "/v1/admin",
+        headers={"authorization": f"Bearer {key}", "x-rhone-actor": "pytest"},
+        timeout=30,
+    )
+
+
+def new_tenant(cluster: Cluster, **fields: Any) -> str:
+    tenant = "t-" + secrets.token_hex(4)
+    with admin(cluster) as client:
+        reply = client.post("/tenants", json={"id": tenant, "name": "Test", **fields})
+    assert reply.status_code == 201, reply.text
+    return tenant
+
+
+def new_key(cluster: Cluster, tenant: str, **fields: Any) -> dict[str, Any]:
+    with admin(cluster) as client:
+        reply = client.post(f"/tenants/{tenant}/keys", json=fields)
+    assert reply.status_code == 201, reply.text
+    key: dict[str, Any] = reply.json()
+    return key
+
+
+def chat(cluster: Cluster, key: str, **kwargs: Any) -> Any:
+    client = openai.OpenAI(base_url=cluster.base_url + "/v1", api_key=key, max_retries=0)
+    return client.chat.completions.create(
+        model=kwargs.pop("model", "local"),
+        messages=[{"role": "user", "content": "hello"}],
+        extra_body={"rhone": {"context_mode": "stateless"}},
+        **kwargs,
+    )
+
+
+def wait_for(condition: Callable[[], bool], deadline_s: float) -> float:
+    """Seconds until condition() held; fails after the deadline."""
+    start = time.monotonic()
+    while time.monotonic() - start < deadline_s:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.02)
+    raise AssertionError(f"condition not met within {deadline_s}s")
+
+
+def fails_auth(cluster: Cluster, key: str) -> bool:
+    try:
+        chat(cluster, key)
+    except openai.AuthenticationError:
+        return True
+    return False
+
+
+def test_admin_api_manages_tenants_and_keys_and_never_shows_a_secret_twice(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, _ = replicas
+    tenant = new_tenant(a, metadata={"plan": "pro"}, limits={"requests_per_minute": 100})
+    key = new_key(a, tenant, name="ci", models=["local*"])
+    assert key["secret"].startswith("rhone_sk_") and key["secret"].startswith(key["prefix"])
+    assert chat(a, key["secret"]).choices[0].message.content
+    with admin(a) as client:
+        listed = client.get(f"/tenants/{tenant}/keys").json()["data"]
+        assert [k["id"] for k in listed] == [key["id"]]
+        assert "secret" not in listed[0] and "secret" not in client.get(f"/keys/{key['id']}").json()
+        patched = client.patch(f"/keys/{key['id']}", json={"limits": {"concurrent_requests": 3}})
+        assert patched.json()["limits"] == {"concurrent_requests": 3}
+        assert patched.json()["models"] == ["local*"]
+        got = client.get(f"/tenants/{tenant}").json()
+        assert got["metadata"] == {"plan": "pro"} and got["limits"] == {"requests_per_minute": 100}
+        assert client.post("/tenants", json={"id": tenant}).status_code == 409
+        bad = client.post("/tenants", json={"id": "x", "limits": {"rpm": 1}})
+        assert bad.status_code == 400 and "rpm" in bad.json()["error"]["message"]
+        assert client.get("/keys/key_nope").status_code == 404
+        assert client.post(f"/tenants/{tenant}:nope").status_code in (404, 405)
+
+
+def test_a_tenant_key_on_an_admin_route_is_403_and_no_key_is_401(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, _ = replicas
+    with admin(a, API_KEY) as client:
+        reply = client.get("/tenants")
+    assert reply.status_code == 403 and reply.json()["error"]["code"] == "admin_key_required"
+    with admin(a, "rk-not-a-key") as client:
+        assert client.get("/tenants").status_code == 401
+
+
+def test_a_revoked_key_fails_on_the_other_replica_within_a_second(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant)["secret"]
+    assert chat(b, key).choices  # B has the key cached now
+    with admin(a) as client:
+        key_id = client.get(f"/tenants/{tenant}/keys").json()["data"][0]["id"]
+        assert client.delete(f"/keys/{key_id}").json()["revoked_at"]
+    took = wait_for(lambda: fails_auth(b, key), 3.0)
+    assert took < 1.0, took
+    assert fails_auth(a, key)
+
+
+def test_an_expired_key_fails(replicas: tuple[Cluster, Cluster]) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant, expires_at=time.time() + 1.5)["secret"]
+    assert chat(b, key).choices
+    wait_for(lambda: fails_auth(b, key), 5.0)
+    assert fails_auth(a, key)
+
+
+def test_a_rotated_keys_old_secret_stops_after_the_grace_period(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    created = new_key(a, tenant)
+    with admin(a) as client:
+        rotated = client.post(f"/keys/{created['id']}:rotate", json={"grace_s": 2}).json()
+    assert rotated["id"] == created["id"] and rotated["secret"] != created["secret"]
+    assert chat(b, created["secret"]).choices and chat(b, rotated["secret"]).choices
+    waited = wait_for(lambda: fails_auth(b, created["secret"]), 6.0)
+    assert waited > 0.5
+    assert chat(b, rotated["secret"]).choices
+
+
+def test_deleting_a_tenant_revokes_its_keys_and_every_action_is_audited(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant)
+    assert chat(b, key["secret"]).choices
+    with admin(a) as client:
+        assert client.delete(f"/tenants/{tenant}").status_code == 200
+        wait_for(lambda: fails_auth(b, key["secret"]), 2.0)
+        assert client.get(f"/tenants/{tenant}").status_code == 404
+        entries = client.get("/audit", params={"tenant": tenant}).json()["data"]
+    actions = [e["action"] for e in entries]
+    assert actions == ["key.revoke", "tenant.delete", "key.create", "tenant.create"]
+    assert {e["actor"] for e in entries} == {"admin:pytest"}
+    assert entries[0]["before"]["revoked_at"] is None and entries[0]["after"]["revoked_at"]
+    assert all("secret" not in (e["after"] or {}) for e in entries)
+
+
+def test_the_admin_api_on_grpc_is_the_same_api(replicas: tuple[Cluster, Cluster]) -> None:
+    a, _ = replicas
+    tenant = "g-" + secrets.token_hex(4)
+
+    async def run() -> None:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{a.ports.sessions}") as channel:
+            stub = admin_pb2_grpc.AdminServiceStub(channel)
+            auth = [("authorization", f"Bearer {ADMIN_KEY}")]
+            await stub.CreateTenant(apb.CreateTenantRequest(id=tenant), metadata=auth)
+            key = await stub.CreateKey(apb.CreateKeyRequest(tenant_id=tenant), metadata=auth)
+            assert key.secret.startswith("rhone_sk_")
+            with pytest.raises(grpc.aio.AioRpcError) as denied:
+                await stub.ListTenants(
+                    apb.ListTenantsRequest(), metadata=[("authorization", f"Bearer {API_KEY}")]
+                )
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    import asyncio
+
+    asyncio.run(run())
+    with admin(a) as client:
+        [key] = client.get(f"/tenants/{tenant}/keys").json()["data"]
+    assert key["source"] == "admin"
