@@ -26,7 +26,7 @@ from rhone.v1 import generation_pb2 as rhone_dot_v1_dot_generation__pb2
 from rhone.v1 import providers_pb2 as rhone_dot_v1_dot_providers__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19rhone/v1/translator.proto\x12\x08rhone.v1\x1a\x19rhone/v1/generation.proto\x1a\x18rhone/v1/providers.proto\"\xe8\x01\n\x0b\x43\x61llRequest\x12\"\n\x07surface\x18\x01 \x01(\x0e\x32\x11.rhone.v1.Surface\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\"\n\x07\x66raming\x18\x03 \x01(\x0e\x32\x11.rhone.v1.Framing\x12\x31\n\x06params\x18\x04 \x03(\x0b\x32!.rhone.v1.CallRequest.ParamsEntry\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa2\x01\n\x08\x43\x61llHead\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x30\n\x07headers\x18\x03 \x03(\x0b\x32\x1f.rhone.v1.CallHead.HeadersEntry\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"E\n\x0b\x43\x61llTrailer\x12\"\n\x07\x66\x61ilure\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Failure\x12\x12\n\nsession_id\x18\x02 \x01(\t\"r\n\tCallFrame\x12\"\n\x04head\x18\x01 \x01(\x0b\x32\x12.rhone.v1.CallHeadH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12(\n\x07trailer\x18\x03 \x01(\x0b\x32\x15.rhone.v1.CallTrailerH\x00\x42\x07\n\x05\x66rame\"3\n\nContinuity\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tstateless\x18\x02 \x01(\x08\"\x84\x01\n\x19TranslatorGenerateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerateRequest\x12(\n\ncontinuity\x18\x03 \x01(\x0b\x32\x14.rhone.v1.Continuity\"i\n\x17TranslatorGenerateEvent\x12\x14\n\nsession_id\x18\x01 \x01(\tH\x00\x12/\n\ngeneration\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerationEventH\x00\x42\x07\n\x05\x65vent*\xa1\x01\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x17\n\x13SURFACE_OPENAI_CHAT\x10\x01\x12\x1c\n\x18SURFACE_OPENAI_RESPONSES\x10\x02\x12\x1e\n\x1aSURFACE_ANTHROPIC_MESSAGES\x10\x03\x12\x12\n\x0eSURFACE_GEMINI\x10\x04\x12\x12\n\x0eSURFACE_VERTEX\x10\x05*K\n\x07\x46raming\x12\x17\n\x13\x46RAMING_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x46RAMING_HTTP\x10\x01\x12\x15\n\x11\x46RAMING_WEBSOCKET\x10\x02\x32\xe8\x01\n\x11TranslatorService\x12\x34\n\x04\x43\x61ll\x12\x15.rhone.v1.CallRequest\x1a\x13.rhone.v1.CallFrame0\x01\x12T\n\x08Generate\x12#.rhone.v1.TranslatorGenerateRequest\x1a!.rhone.v1.TranslatorGenerateEvent0\x01\x12G\n\nListModels\x12\x1b.rhone.v1.ListModelsRequest\x1a\x1c.rhone.v1.ListModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19rhone/v1/translator.proto\x12\x08rhone.v1\x1a\x19rhone/v1/generation.proto\x1a\x18rhone/v1/providers.proto\"\xe8\x01\n\x0b\x43\x61llRequest\x12\"\n\x07surface\x18\x01 \x01(\x0e\x32\x11.rhone.v1.Surface\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\"\n\x07\x66raming\x18\x03 \x01(\x0e\x32\x11.rhone.v1.Framing\x12\x31\n\x06params\x18\x04 \x03(\x0b\x32!.rhone.v1.CallRequest.ParamsEntry\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa2\x01\n\x08\x43\x61llHead\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x30\n\x07headers\x18\x03 \x03(\x0b\x32\x1f.rhone.v1.CallHead.HeadersEntry\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x97\x01\n\x0b\x43\x61llTrailer\x12\"\n\x07\x66\x61ilure\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Failure\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x1e\n\x05usage\x18\x03 \x01(\x0b\x32\x0f.rhone.v1.Usage\x12\r\n\x05model\x18\x04 \x01(\t\x12\x10\n\x08provider\x18\x05 \x01(\t\x12\x0f\n\x07ttft_ms\x18\x06 \x01(\x03\"r\n\tCallFrame\x12\"\n\x04head\x18\x01 \x01(\x0b\x32\x12.rhone.v1.CallHeadH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12(\n\x07trailer\x18\x03 \x01(\x0b\x32\x15.rhone.v1.CallTrailerH\x00\x42\x07\n\x05\x66rame\"3\n\nContinuity\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tstateless\x18\x02 \x01(\x08\"\x84\x01\n\x19TranslatorGenerateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerateRequest\x12(\n\ncontinuity\x18\x03 \x01(\x0b\x32\x14.rhone.v1.Continuity\"i\n\x17TranslatorGenerateEvent\x12\x14\n\nsession_id\x18\x01 \x01(\tH\x00\x12/\n\ngeneration\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerationEventH\x00\x42\x07\n\x05\x65vent*\xa1\x01\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x17\n\x13SURFACE_OPENAI_CHAT\x10\x01\x12\x1c\n\x18SURFACE_OPENAI_RESPONSES\x10\x02\x12\x1e\n\x1aSURFACE_ANTHROPIC_MESSAGES\x10\x03\x12\x12\n\x0eSURFACE_GEMINI\x10\x04\x12\x12\n\x0eSURFACE_VERTEX\x10\x05*K\n\x07\x46raming\x12\x17\n\x13\x46RAMING_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x46RAMING_HTTP\x10\x01\x12\x15\n\x11\x46RAMING_WEBSOCKET\x10\x02\x32\xe8\x01\n\x11TranslatorService\x12\x34\n\x04\x43\x61ll\x12\x15.rhone.v1.CallRequest\x1a\x13.rhone.v1.CallFrame0\x01\x12T\n\x08Generate\x12#.rhone.v1.TranslatorGenerateRequest\x1a!.rhone.v1.TranslatorGenerateEvent0\x01\x12G\n\nListModels\x12\x1b.rhone.v1.ListModelsRequest\x1a\x1c.rhone.v1.ListModelsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,10 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALLREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_CALLHEAD_HEADERSENTRY']._loaded_options = None
   _globals['_CALLHEAD_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_SURFACE']._serialized_start=975
-  _globals['_SURFACE']._serialized_end=1136
-  _globals['_FRAMING']._serialized_start=1138
-  _globals['_FRAMING']._serialized_end=1213
+  _globals['_SURFACE']._serialized_start=1058
+  _globals['_SURFACE']._serialized_end=1219
+  _globals['_FRAMING']._serialized_start=1221
+  _globals['_FRAMING']._serialized_end=1296
   _globals['_CALLREQUEST']._serialized_start=93
   _globals['_CALLREQUEST']._serialized_end=325
   _globals['_CALLREQUEST_PARAMSENTRY']._serialized_start=280
@@ -49,16 +49,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALLHEAD']._serialized_end=490
   _globals['_CALLHEAD_HEADERSENTRY']._serialized_start=444
   _globals['_CALLHEAD_HEADERSENTRY']._serialized_end=490
-  _globals['_CALLTRAILER']._serialized_start=492
-  _globals['_CALLTRAILER']._serialized_end=561
-  _globals['_CALLFRAME']._serialized_start=563
-  _globals['_CALLFRAME']._serialized_end=677
-  _globals['_CONTINUITY']._serialized_start=679
-  _globals['_CONTINUITY']._serialized_end=730
-  _globals['_TRANSLATORGENERATEREQUEST']._serialized_start=733
-  _globals['_TRANSLATORGENERATEREQUEST']._serialized_end=865
-  _globals['_TRANSLATORGENERATEEVENT']._serialized_start=867
-  _globals['_TRANSLATORGENERATEEVENT']._serialized_end=972
-  _globals['_TRANSLATORSERVICE']._serialized_start=1216
-  _globals['_TRANSLATORSERVICE']._serialized_end=1448
+  _globals['_CALLTRAILER']._serialized_start=493
+  _globals['_CALLTRAILER']._serialized_end=644
+  _globals['_CALLFRAME']._serialized_start=646
+  _globals['_CALLFRAME']._serialized_end=760
+  _globals['_CONTINUITY']._serialized_start=762
+  _globals['_CONTINUITY']._serialized_end=813
+  _globals['_TRANSLATORGENERATEREQUEST']._serialized_start=816
+  _globals['_TRANSLATORGENERATEREQUEST']._serialized_end=948
+  _globals['_TRANSLATORGENERATEEVENT']._serialized_start=950
+  _globals['_TRANSLATORGENERATEEVENT']._serialized_end=1055
+  _globals['_TRANSLATORSERVICE']._serialized_start=1299
+  _globals['_TRANSLATORSERVICE']._serialized_end=1531
 # @@protoc_insertion_point(module_scope)

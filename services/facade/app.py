@@ -35,6 +35,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         state = FacadeState.open(settings)
         app.state.rhone = state
         state.auth.start()
+        state.metering.start()
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 import orjson
@@ -22,6 +23,18 @@ from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
 
 log = logging.getLogger("rhone.facade")
+
+
+class CallObserver(Protocol):
+    """Watches one call go by (the facade's metering: limits, usage records). Never blocks."""
+
+    def on_head(self, head: tpb.CallHead) -> dict[str, str]:
+        """Headers to add to the answer."""
+        ...
+
+    def on_frame(self, frame: tpb.CallFrame) -> None: ...
+
+    def on_end(self, *, failure: gen.Failure | None = None, cancelled: bool = False) -> None: ...
 
 
 def error_response(dialect: Dialect, failure: gen.Failure) -> Response:
@@ -89,24 +102,33 @@ class Relay:
         tenant_id: str,
         body: bytes,
         params: Mapping[str, str] | None = None,
+        observer: CallObserver | None = None,
     ) -> Response:
         try:
             opened = await self.open(
                 surface=surface, method=method, tenant_id=tenant_id, body=body, params=params
             )
         except RhoneError as exc:
+            if observer is not None:
+                observer.on_end(failure=exc.failure)
             return error_response(dialect, exc.failure)
+        opened.observer = observer
         frame_head = opened.head
         headers = dict(frame_head.headers)
+        if observer is not None:
+            headers.update(observer.on_head(frame_head))
         if not frame_head.stream:
+            whole = await opened.body()
+            if observer is not None:
+                observer.on_end()
             return Response(
-                await opened.body(),
+                whole,
                 status_code=frame_head.status,
                 media_type=frame_head.content_type,
                 headers=headers,
             )
         return StreamingResponse(
-            _stream_body(opened.call),
+            _stream_body(opened.call, observer),
             status_code=frame_head.status,
             media_type=frame_head.content_type,
             headers=headers,
@@ -117,36 +139,53 @@ class Relay:
 class OpenedCall:
     head: tpb.CallHead
     call: grpc.aio.UnaryStreamCall
+    observer: CallObserver | None = None
 
     def frames(self) -> AsyncIterator[tpb.CallFrame]:
-        return _frames(self.call)
+        return _frames(self.call, self.observer)
 
     async def body(self) -> bytes:
         """The whole body of a call that does not stream."""
         return b"".join(
-            [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
+            [
+                frame.data
+                async for frame in _frames(self.call, self.observer)
+                if frame.HasField("data")
+            ]
         )
 
     def cancel(self) -> None:
         self.call.cancel()
 
 
-async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame]:
+async def _frames(
+    call: grpc.aio.UnaryStreamCall, observer: CallObserver | None = None
+) -> AsyncIterator[tpb.CallFrame]:
     """The frames after the head (read() and iteration cannot be mixed on one call)."""
     while (frame := await call.read()) is not grpc.aio.EOF:
+        if observer is not None:
+            observer.on_frame(frame)
         yield frame
 
 
-async def _stream_body(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+async def _stream_body(
+    call: grpc.aio.UnaryStreamCall, observer: CallObserver | None = None
+) -> AsyncIterator[bytes]:
+    ended = False
+    failure: gen.Failure | None = None
     try:
-        async for frame in _frames(call):
+        async for frame in _frames(call, observer):
             if frame.HasField("data"):
                 yield frame.data
+        ended = True
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.CANCELLED:
             log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
+            ended, failure = True, _unavailable(exc)
     finally:
         call.cancel()
+        if observer is not None:
+            observer.on_end(failure=failure, cancelled=not ended)
 
 
 def _too_large(limit: int) -> RhoneError:
