@@ -413,3 +413,101 @@ def test_redis_down_fails_open_or_closed_as_configured_and_never_hangs(
         assert time.monotonic() - started < 3.0
     finally:
         facade.stop()
+
+
+# usage
+
+
+def usage_of(cluster: Cluster, key: str, **params: str) -> dict[str, Any]:
+    reply = httpx.get(
+        cluster.base_url + "/v1/usage",
+        params=params,
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def total_calls(cluster: Cluster, key: str) -> int:
+    rows = usage_of(cluster, key)["data"]
+    return int(rows[0]["calls"]) if rows else 0
+
+
+def test_usage_totals_equal_the_calls_made_including_failed_and_store_false(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant)["secret"]
+    messages = [{"role": "user", "content": "count my tokens"}]
+    whole = oai(a, key).chat.completions.create(model="local", messages=messages, max_tokens=3)
+    kept_nothing = oai(b, key).responses.create(
+        model="local", input="count my tokens", store=False, max_output_tokens=3
+    )
+    streamed = list(
+        oai(a, key).chat.completions.create(
+            model="local",
+            messages=messages,
+            max_tokens=3,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    answered = ant(b, key).messages.create(model="local", max_tokens=3, messages=messages)
+    with pytest.raises(openai.NotFoundError):
+        oai(a, key).chat.completions.create(model="no-such-model", messages=messages)
+    assert whole.usage and kept_nothing.usage and streamed[-1].usage
+    inputs = (
+        whole.usage.prompt_tokens
+        + kept_nothing.usage.input_tokens
+        + streamed[-1].usage.prompt_tokens
+        + answered.usage.input_tokens
+    )
+    outputs = (
+        whole.usage.completion_tokens
+        + kept_nothing.usage.output_tokens
+        + streamed[-1].usage.completion_tokens
+        + answered.usage.output_tokens
+    )
+
+    wait_for(lambda: total_calls(b, key) == 5, 10.0)
+    [total] = usage_of(b, key)["data"]
+    assert (total["calls"], total["failed_calls"]) == (5, 1)
+    assert (total["input_tokens"], total["output_tokens"]) == (inputs, outputs)
+    assert total["cost_usd"] == pytest.approx((inputs * 1000 + outputs * 2000) / 1e6)
+    by_model = {row["group"]: row for row in usage_of(a, key, group_by="model")["data"]}
+    assert by_model["local"]["calls"] == 4 and by_model["no-such-model"]["failed_calls"] == 1
+    [day] = usage_of(a, key, group_by="day")["data"]
+    assert day["calls"] == 5
+    with admin(a) as client:
+        by_key = client.get("/usage", params={"tenant": tenant, "group_by": "key"}).json()
+    [row] = by_key["data"]
+    assert row["calls"] == 5 and row["group"].startswith("key_")
+    bad = httpx.get(
+        a.base_url + "/v1/usage",
+        params={"group_by": "colour"},
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert bad.status_code == 400
+
+
+def test_usage_records_are_flushed_on_a_clean_shutdown(replicas: tuple[Cluster, Cluster]) -> None:
+    a, _ = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant)["secret"]
+    facade = Cluster(
+        Ports(free_port(), a.ports.translator, a.ports.sessions, a.ports.providers),
+        env={**a.env, "RHONE_USAGE_FLUSH_S": "600"},
+        log_dir=(a.log_dir or Path(".")) / "slow-flush",
+        only=("facade",),
+    )
+    facade.start()
+    try:
+        facade.wait_ready(60)
+        openai_call(facade, key)
+        assert total_calls(a, key) == 0  # still buffered
+    finally:
+        facade.stop()
+    assert total_calls(a, key) == 1
