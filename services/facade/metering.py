@@ -107,7 +107,7 @@ class Metering:
         """Admits the call (or raises, in the surface's terms) and returns its meter."""
         if method in UNMETERED_METHODS:
             return None
-        meter = CallMeter(self, principal, SURFACE_NAMES.get(surface, str(surface)))
+        meter = CallMeter(self, principal, SURFACE_NAMES.get(surface, str(surface)), body)
         meter.model = model or (params or {}).get("model", "")
         resolved = principal.resolved
         if resolved.key_models or resolved.tenant_models:
@@ -254,8 +254,10 @@ def _over_budget(principal: Principal, check: Check) -> gen.Failure:
 class CallMeter:
     """One call's metering (a relay CallObserver)."""
 
-    def __init__(self, metering: Metering, principal: Principal, surface: str) -> None:
+    def __init__(self, metering: Metering, principal: Principal, surface: str, body: bytes) -> None:
         self.metering = metering
+        # Read for the model name only when a record needs it and nothing else said it.
+        self._body = body
         self.principal = principal
         self.surface = surface
         self.model = ""
@@ -347,7 +349,8 @@ class CallMeter:
             key_id=self.principal.key_id,
             session_id=self._session_id or (trailer.session_id if trailer else ""),
             surface=self.surface,
-            model=(trailer.model if trailer and trailer.model else self.model),
+            model=(trailer.model if trailer and trailer.model else self.model)
+            or _model_in(self._body),
             latency_ms=int((time.monotonic() - self.started) * 1000),
             created_at_ms=self.started_ms,
             status=tnpb.USAGE_STATUS_COMPLETED,

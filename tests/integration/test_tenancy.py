@@ -4,8 +4,11 @@ Redis. Clients are the official SDKs where a surface is involved."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -511,3 +514,43 @@ def test_usage_records_are_flushed_on_a_clean_shutdown(replicas: tuple[Cluster, 
     finally:
         facade.stop()
     assert total_calls(a, key) == 1
+
+
+# the operators' command line
+
+
+def rhone_admin(cluster: Cluster, *args: str) -> str:
+    script = Path(sys.executable).parent / "rhone-admin"
+    done = subprocess.run(
+        [str(script), "--url", cluster.base_url, *args],
+        env={**os.environ, "RHONE_ADMIN_KEY": ADMIN_KEY},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_an_operator_runs_a_tenant_from_the_command_line(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = "cli-" + secrets.token_hex(4)
+    assert json.loads(rhone_admin(a, "tenants", "create", tenant, "--name", "Acme"))["id"] == tenant
+    key = json.loads(rhone_admin(a, "keys", "create", "--tenant", tenant, "--rpm", "1"))
+    assert key["limits"] == {"requests_per_minute": 1}
+    assert openai_call(a, key["secret"]).status_code == 200
+    with pytest.raises(openai.RateLimitError):
+        openai_call(b, key["secret"])
+    wait_for(lambda: total_calls(a, key["secret"]) == 2, 10.0)
+    table = rhone_admin(a, "usage", "--tenant", tenant, "--by", "model")
+    header, row = table.splitlines()
+    assert header.split()[:3] == ["group", "calls", "failed_calls"]
+    assert row.split()[:3] == ["local", "2", "1"]
+    revoked = json.loads(rhone_admin(b, "keys", "revoke", key["id"]))
+    assert revoked["revoked_at"]
+    wait_for(lambda: fails_auth(b, key["secret"]), 2.0)
+    audit = json.loads(rhone_admin(a, "audit", "--tenant", tenant))["data"]
+    assert [e["action"] for e in audit] == ["key.revoke", "key.create", "tenant.create"]
+    assert all(e["actor"].startswith("admin:rhone-admin:") for e in audit)
