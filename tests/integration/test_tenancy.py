@@ -4,6 +4,7 @@ Redis. Clients are the official SDKs where a surface is involved."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ import yaml
 from rhone.launcher import Cluster, Ports, free_port
 from rhone.v1 import admin_pb2 as apb
 from rhone.v1 import admin_pb2_grpc
+from rhone.ws_client import RhoneWsClient, RhoneWsError
 from tests.integration.conftest import API_KEY
 from tests.store.conftest import postgres_url
 
@@ -240,8 +242,6 @@ def test_the_admin_api_on_grpc_is_the_same_api(replicas: tuple[Cluster, Cluster]
                     apb.ListTenantsRequest(), metadata=[("authorization", f"Bearer {API_KEY}")]
                 )
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
-
-    import asyncio
 
     asyncio.run(run())
     with admin(a) as client:
@@ -554,3 +554,23 @@ def test_an_operator_runs_a_tenant_from_the_command_line(
     audit = json.loads(rhone_admin(a, "audit", "--tenant", tenant))["data"]
     assert [e["action"] for e in audit] == ["key.revoke", "key.create", "tenant.create"]
     assert all(e["actor"].startswith("admin:rhone-admin:") for e in audit)
+
+
+def test_a_socket_call_over_its_keys_limit_ends_with_call_error_rate_limited(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant, limits={"requests_per_minute": 1})["secret"]
+    body = {"model": "local", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+
+    async def run() -> RhoneWsError:
+        async with await RhoneWsClient.connect(a.base_url, key) as first:
+            assert [e async for e in first.create("openai.chat", body)]
+        async with await RhoneWsClient.connect(b.base_url, key) as second:
+            with pytest.raises(RhoneWsError) as refused:
+                [e async for e in second.create("openai.chat", body)]
+        return refused.value
+
+    error = asyncio.run(run())
+    assert error.code == "rate_limited" and error.status == 429

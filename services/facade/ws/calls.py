@@ -15,7 +15,9 @@ from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
 from rhone.errors import RhoneError, http_status_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
-from services.facade.relay import Relay
+from services.facade.auth import Principal
+from services.facade.metering import LimitExceeded, Metering
+from services.facade.relay import OpenedCall, Relay
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,36 +77,64 @@ async def run_shaped_call(
     tenant_id: str,
     body: dict[str, Any],
     emit: Callable[[bytes], Awaitable[None]],
+    principal: Principal | None = None,
+    metering: Metering | None = None,
 ) -> CallOutcome:
-    """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes."""
-    body = {**body, "stream": True}
+    """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes.
+    With a principal and metering, the call is admitted against the key's limits and metered
+    like an HTTP call (a refusal is the call's error, `rate_limited`)."""
+    raw = orjson.dumps({**body, "stream": True})
+    meter = None
     try:
+        if principal is not None and metering is not None:
+            meter = await metering.begin(
+                principal, surface=shape.surface, method="create", body=raw
+            )
         opened = await relay.open(
             surface=shape.surface,
             method="create",
             tenant_id=tenant_id,
-            body=orjson.dumps(body),
+            body=raw,
             framing=tpb.FRAMING_WEBSOCKET,
         )
+    except LimitExceeded as exc:
+        outcome = failed(shape.dialect, exc.failure)
+        if outcome.code == "rate_limit_exceeded":
+            outcome.code = "rate_limited"
+        return outcome
     except RhoneError as exc:
+        if meter is not None:
+            meter.on_end(failure=exc.failure)
         return failed(shape.dialect, exc.failure)
+    opened.observer = meter
+    if meter is not None:
+        meter.on_head(opened.head)
+    ended = False
     try:
-        if not opened.head.stream:
-            error = orjson.loads(await opened.body() or b"null")
-            code = opened.head.headers.get("x-rhone-error-code") or code_for(
-                opened.head.status, error
-            )
-            return CallOutcome(status=opened.head.status, code=code, error=error)
-        outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
-        async for frame in opened.frames():
-            if frame.HasField("data"):
-                for line in _lines(frame.data):
-                    await emit(line)
-            elif frame.HasField("trailer") and frame.trailer.HasField("failure"):
-                return failed(shape.dialect, frame.trailer.failure)
+        outcome = await _relay_frames(shape, opened, emit)
+        ended = True
         return outcome
     finally:
         opened.cancel()
+        if meter is not None:
+            meter.on_end(cancelled=not ended)
+
+
+async def _relay_frames(
+    shape: Shape, opened: OpenedCall, emit: Callable[[bytes], Awaitable[None]]
+) -> CallOutcome:
+    if not opened.head.stream:
+        error = orjson.loads(await opened.body() or b"null")
+        code = opened.head.headers.get("x-rhone-error-code") or code_for(opened.head.status, error)
+        return CallOutcome(status=opened.head.status, code=code, error=error)
+    outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
+    async for frame in opened.frames():
+        if frame.HasField("data"):
+            for line in _lines(frame.data):
+                await emit(line)
+        elif frame.HasField("trailer") and frame.trailer.HasField("failure"):
+            return failed(shape.dialect, frame.trailer.failure)
+    return outcome
 
 
 def failed(dialect: Dialect, failure: gen.Failure) -> CallOutcome:

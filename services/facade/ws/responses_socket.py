@@ -83,7 +83,13 @@ class ResponsesSocket(SocketBase):
 
         async with self._lanes[stream_id or ""]:
             outcome = await run_shaped_call(
-                self.state.relay, shape=RESPONSES, tenant_id=self.tenant_id, body=body, emit=emit
+                self.state.relay,
+                shape=RESPONSES,
+                tenant_id=self.tenant_id,
+                body=body,
+                emit=emit,
+                principal=self.principal,
+                metering=self.state.metering,
             )
         if not outcome.ok and outcome.error is not None:
             error = outcome.error.get("error", {}) if isinstance(outcome.error, dict) else {}

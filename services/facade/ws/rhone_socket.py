@@ -169,6 +169,8 @@ class RhoneSocket(SocketBase):
             tenant_id=self.tenant_id,
             body=body,
             emit=emit,
+            principal=self.principal,
+            metering=self.state.metering,
         )
 
     async def _cancelled(self, call_id: str, session_id: str) -> None:
