@@ -18,7 +18,9 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -231,13 +233,12 @@ class Limiter:
             args += [check.kind, check.limit, deltas.get(check.metric, 0)]
         await self._run(self._charge(keys=[c.redis_key for c in checks], args=args))
 
-    async def _run(self, pending: object) -> list[int]:
+    async def _run(self, pending: Awaitable[Any]) -> Any:
         try:
             async with asyncio.timeout(self._timeout):
-                reply = await pending  # type: ignore[misc]
+                return await pending
         except (RedisError, OSError, TimeoutError) as exc:
             raise LimitsUnavailable(repr(exc)) from None
-        return list(reply)
 
     async def close(self) -> None:
         await self._redis.aclose()
