@@ -20,8 +20,8 @@ import secrets
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import UTC, datetime
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry

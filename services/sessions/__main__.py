@@ -39,8 +39,12 @@ async def main() -> None:
     tenancy = await open_tenancy(store.db, settings.key_hmac_secret)
     if settings.api_key:
         await tenancy.bootstrap_key(DEFAULT_TENANT, settings.api_key, "RHONE_API_KEY")
-    for tenant, key in parse_tenant_keys(settings.tenant_keys):
+    env_pairs = parse_tenant_keys(settings.tenant_keys)
+    for tenant, key in env_pairs:
         await tenancy.bootstrap_key(tenant, key, "RHONE_TENANT_KEYS")
+    in_env = [key for _, key in env_pairs] + ([settings.api_key] if settings.api_key else [])
+    for key_id in await tenancy.revoke_env_keys_except(in_env):
+        log.info("key %s left the environment: revoked", key_id)
     log.info("sessions store: %s", store.db.name)
     servicer = SessionServicer(store)
     usage = UsageStore(store.db)

@@ -359,6 +359,23 @@ class TenancyStore:
             )
             await self._changed(tx, "system:env", "key.create", None, key)
 
+    async def revoke_env_keys_except(self, secrets_in_env: list[str]) -> list[str]:
+        """Revokes the environment keys that left the environment (removing a key from
+        RHONE_API_KEY / RHONE_TENANT_KEYS revokes it at the next start); their ids."""
+        keep = {self.hasher.hash(s) for s in secrets_in_env}
+        keep |= {legacy_hash(s) for s in secrets_in_env}
+        rows = await self.db.fetchall(
+            "SELECT k.id, s.hash FROM tenant_keys k JOIN key_secrets s ON s.key_id = k.id "
+            "WHERE k.source = 'env' AND k.revoked_at_ms = 0"
+        )
+        hashes: dict[str, set[str]] = {}
+        for row in rows:
+            hashes.setdefault(row["id"], set()).add(row["hash"])
+        gone = sorted(key_id for key_id, held in hashes.items() if not held & keep)
+        for key_id in gone:
+            await self.revoke_key(key_id, "system:env")
+        return gone
+
     async def list_keys(self, tenant_id: str, include_revoked: bool) -> list[tpb.ApiKey]:
         where, args = "1 = 1", list[Any]()
         if tenant_id:

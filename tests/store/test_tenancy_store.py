@@ -153,6 +153,22 @@ async def test_environment_keys_bootstrap_once_and_stay_revoked(tenancy: Tenancy
     assert len(await tenancy.list_keys("default", include_revoked=True)) == 1
 
 
+async def test_environment_keys_that_left_the_environment_are_revoked(
+    tenancy: TenancyStore,
+) -> None:
+    await tenancy.bootstrap_key("default", "rk-stays", "RHONE_API_KEY")
+    await tenancy.bootstrap_key("other", "rk-goes", "RHONE_TENANT_KEYS")
+    made = await tenancy.create_key(apb.CreateKeyRequest(tenant_id="other"), ACTOR)
+    [gone] = await tenancy.revoke_env_keys_except(["rk-stays"])
+    assert (await tenancy.get_key(gone)).tenant_id == "other"
+    assert await tenancy.resolve("rk-goes") is None
+    assert await tenancy.resolve("rk-stays") is not None
+    assert await tenancy.resolve(made.secret) is not None  # an admin key is no env key
+    assert await tenancy.revoke_env_keys_except(["rk-stays"]) == []
+    [entry] = [e for e in await tenancy.list_audit("other", 0, 10) if e.action == "key.revoke"]
+    assert entry.actor == "system:env"
+
+
 @pytest.fixture
 async def legacy_store(
     store_url: str, monkeypatch: pytest.MonkeyPatch
@@ -177,6 +193,8 @@ async def test_legacy_unsalted_keys_migrate_and_are_rehashed_on_first_use(
     tenancy = await open_tenancy(legacy_store.db, "test-hmac-secret")
     assert [t.id for t in await tenancy.list_tenants(False)] == ["old-tenant"]
     [key] = await tenancy.list_keys("old-tenant", include_revoked=False)
+    # Still in the environment: kept.
+    assert await tenancy.revoke_env_keys_except(["rk-legacy-key"]) == []
     resolved = await tenancy.resolve("rk-legacy-key")
     assert resolved is not None and resolved.key_id == key.id
     rows = await legacy_store.db.fetchall("SELECT hash, kind FROM key_secrets")
