@@ -23,6 +23,9 @@ import httpx
 import openai
 import pytest
 import yaml
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 from rhone.launcher import Cluster, Ports, free_port
 from rhone.v1 import admin_pb2 as apb
@@ -574,3 +577,50 @@ def test_a_socket_call_over_its_keys_limit_ends_with_call_error_rate_limited(
 
     error = asyncio.run(run())
     assert error.code == "rate_limited" and error.status == 429
+
+
+def test_the_shared_limit_holds_on_the_responses_and_gemini_surfaces_too(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant, limits={"requests_per_minute": 2})["secret"]
+    gemini = genai.Client(api_key=key, http_options=genai_types.HttpOptions(base_url=b.base_url))
+    answered = oai(a, key).responses.with_raw_response.create(
+        model="local", input="hi", max_output_tokens=1
+    )
+    assert answered.headers["x-ratelimit-remaining-requests"] == "1"
+    assert gemini.models.generate_content(model="local", contents="hi").text
+    with pytest.raises(genai_errors.ClientError) as limited:
+        gemini.models.generate_content(model="local", contents="hi")
+    assert limited.value.code == 429 and limited.value.status == "RESOURCE_EXHAUSTED"
+    with pytest.raises(openai.RateLimitError) as refused:
+        oai(a, key).responses.create(model="local", input="hi", max_output_tokens=1)
+    assert refused.value.response.headers["x-ratelimit-limit-requests"] == "2"
+
+
+def test_a_tokens_per_minute_limit_counts_what_calls_really_used(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant, limits={"tokens_per_minute": 20})["secret"]
+    long = oai(a, key).chat.completions.with_raw_response.create(
+        model="local",
+        messages=[{"role": "user", "content": "please repeat these words back to me " * 3}],
+    )
+    used = long.parse().usage
+    assert used is not None and used.total_tokens > 20
+    assert long.headers["x-ratelimit-limit-tokens"] == "20"
+
+    def refused() -> bool:
+        try:
+            openai_call(b, key)
+        except openai.RateLimitError as exc:
+            headers = exc.response.headers
+            assert headers["x-ratelimit-remaining-tokens"] == "0"
+            assert headers["x-ratelimit-reset-tokens"].endswith("s")
+            return "tokens per minute" in exc.message
+        return False
+
+    wait_for(refused, 5.0)
