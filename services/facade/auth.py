@@ -83,17 +83,22 @@ class Authenticator:
             self._watcher = None
 
     async def _watch_versions(self) -> None:
+        failing_since = 0.0
         while True:
             try:
                 answer = await self._tenancy.GetKeysVersion(
                     tpb.GetKeysVersionRequest(), timeout=max(self._poll_s * 4, 1.0)
                 )
             except grpc.aio.AioRpcError as exc:
-                # Unknown whether anything changed: trust nothing cached.
-                log.warning("keys version unavailable (%s); key cache cleared", exc.code())
-                self._cache.clear()
+                # Nothing can be revoked through a sessions service this replica cannot reach
+                # either; cached keys keep working for their cache lifetime (calls go on
+                # during a blip), and the first version read after it settles the question.
+                if not failing_since:
+                    failing_since = time.monotonic()
+                    log.warning("keys version unavailable (%s); watching on", exc.code())
                 self._version = -1
             else:
+                failing_since = 0.0
                 if answer.version != self._version:
                     self._cache.clear()
                     self._version = answer.version

@@ -320,7 +320,8 @@ class CallMeter:
         self._ended = True
         record = self._record(failure, cancelled)
         self.metering.usage.add(record)
-        if self.checks:
+        # A requests-per-minute limit is settled at admission; the others need the end.
+        if any(check.metric != "requests" for check in self.checks):
             deltas = {"budget": int(record.cost_usd * MICRO)}
             if self._trailer is not None:
                 used = self._trailer.usage.input_tokens + self._trailer.usage.output_tokens
