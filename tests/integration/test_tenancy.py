@@ -624,3 +624,34 @@ def test_a_tokens_per_minute_limit_counts_what_calls_really_used(
         return False
 
     wait_for(refused, 5.0)
+
+
+def test_a_cancelled_call_gives_its_slot_back_and_is_recorded(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    tenant = new_tenant(a)
+    key = new_key(a, tenant, limits={"concurrent_requests": 1})["secret"]
+    body = {
+        "model": "local",
+        "stream": True,
+        "messages": [{"role": "user", "content": "tell me a long story please"}],
+    }
+    with httpx.stream(
+        "POST",
+        a.base_url + "/v1/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {key}"},
+        timeout=30,
+    ) as reply:
+        assert reply.status_code == 200
+        chunks = reply.iter_raw()
+        next(chunks)  # the call is running: its slot is taken
+        with pytest.raises(openai.RateLimitError):
+            openai_call(b, key)
+        chunks.close()
+    # The client went away mid-stream: the slot comes back, the call is on record.
+    wait_for(lambda: openai_call(b, key).status_code == 200, 5.0)
+    wait_for(lambda: total_calls(a, key) == 3, 10.0)
+    [total] = usage_of(a, key)["data"]
+    assert total["failed_calls"] == 2  # the cancelled call and the refused one
