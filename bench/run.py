@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=50)
     parser.add_argument("--skip-peer", action="store_true", help="measure Rhone only")
     args = parser.parse_args()
+    args.skip_peer = args.skip_peer or not args.peer_python
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
