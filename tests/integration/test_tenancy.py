@@ -168,6 +168,11 @@ def test_a_tenant_key_on_an_admin_route_is_403_and_no_key_is_401(
     assert reply.status_code == 403 and reply.json()["error"]["code"] == "admin_key_required"
     with admin(a, "rk-not-a-key") as client:
         assert client.get("/tenants").status_code == 401
+    odd = httpx.get(
+        a.base_url + "/v1/admin/tenants",
+        headers={"authorization": "Bearer k\u00e9y".encode(), "x-rhone-actor": "\u00e9".encode()},
+    )
+    assert odd.status_code == 401
 
 
 def test_a_revoked_key_fails_on_the_other_replica_within_a_second(

@@ -57,8 +57,8 @@ async def _call(
     """Builds the request (a 400 names the field), calls AdminService with the caller's
     credential, renders the answer."""
     state = _state(request)
-    metadata = [("authorization", f"Bearer {api_key_of(request)}")]
-    if actor := request.headers.get("x-rhone-actor"):
+    metadata = [("authorization", f"Bearer {_printable(api_key_of(request))}")]
+    if actor := _printable(request.headers.get("x-rhone-actor", ""))[:100]:
         metadata.append(("x-rhone-actor", actor))
     try:
         message = build()
@@ -72,6 +72,11 @@ async def _call(
     if changes_keys:
         state.auth.forget()
     return Response(orjson.dumps(view(answer)), status_code=status, media_type="application/json")
+
+
+def _printable(value: str) -> str:
+    """gRPC metadata carries printable ASCII only; anything else is no credential at all."""
+    return value if value.isascii() and value.isprintable() else ""
 
 
 def _failure(exc: grpc.aio.AioRpcError) -> Any:
