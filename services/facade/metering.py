@@ -39,7 +39,10 @@ from services.facade.usage_writer import UsageWriter
 
 log = logging.getLogger("rhone.facade.metering")
 
+# Calls in the canonical shape (rhone.ws.v1's `rhone.canonical`) have no public surface.
+CANONICAL_SURFACE = tpb.SURFACE_UNSPECIFIED
 SURFACE_NAMES: dict[int, str] = {
+    CANONICAL_SURFACE: "rhone.canonical",
     tpb.SURFACE_OPENAI_CHAT: "openai.chat",
     tpb.SURFACE_OPENAI_RESPONSES: "openai.responses",
     tpb.SURFACE_ANTHROPIC_MESSAGES: "anthropic.messages",
@@ -249,6 +252,31 @@ def _over_budget(principal: Principal, check: Check) -> gen.Failure:
         detail="insufficient_quota",
         retryable=False,
     )
+
+
+class EventTally:
+    """Folds a canonical event stream into the trailer a translator Call would have sent, for
+    calls that do not go through Call (the canonical shape)."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.trailer = tpb.CallTrailer()
+
+    def feed(self, event: gen.GenerationEvent) -> None:
+        trailer = self.trailer
+        if not trailer.ttft_ms:
+            trailer.ttft_ms = max(1, int((time.monotonic() - self.started) * 1000))
+        kind = event.WhichOneof("event")
+        if kind == "started":
+            trailer.model, trailer.provider = event.started.model, event.started.provider
+        elif kind == "usage":
+            trailer.usage.CopyFrom(event.usage)
+        elif kind == "failure":
+            trailer.failure.CopyFrom(event.failure)
+
+    def frame(self, session_id: str) -> tpb.CallFrame:
+        self.trailer.session_id = session_id
+        return tpb.CallFrame(trailer=self.trailer)
 
 
 class CallMeter:

@@ -569,19 +569,33 @@ def test_a_socket_call_over_its_keys_limit_ends_with_call_error_rate_limited(
 ) -> None:
     a, b = replicas
     tenant = new_tenant(a)
-    key = new_key(a, tenant, limits={"requests_per_minute": 1})["secret"]
+    key = new_key(a, tenant, limits={"requests_per_minute": 2})["secret"]
     body = {"model": "local", "max_tokens": 1, "messages": [{"role": "user", "content": "hi"}]}
+    canonical = {
+        "request": {
+            "model": "local",
+            "messages": [{"role": "ROLE_USER", "parts": [{"text": {"text": "canon"}}]}],
+        }
+    }
 
-    async def run() -> RhoneWsError:
+    async def run() -> tuple[RhoneWsError, RhoneWsError]:
         async with await RhoneWsClient.connect(a.base_url, key) as first:
             assert [e async for e in first.create("openai.chat", body)]
+            assert [e async for e in first.create("rhone.canonical", canonical)]
         async with await RhoneWsClient.connect(b.base_url, key) as second:
-            with pytest.raises(RhoneWsError) as refused:
+            with pytest.raises(RhoneWsError) as shaped:
                 [e async for e in second.create("openai.chat", body)]
-        return refused.value
+            with pytest.raises(RhoneWsError) as canon:
+                [e async for e in second.create("rhone.canonical", canonical)]
+        return shaped.value, canon.value
 
-    error = asyncio.run(run())
-    assert error.code == "rate_limited" and error.status == 429
+    shaped, canon = asyncio.run(run())
+    assert (shaped.code, shaped.status) == ("rate_limited", 429)
+    assert (canon.code, canon.status) == ("rate_limited", 429)
+    wait_for(lambda: total_calls(a, key) == 4, 10.0)
+    by_model = {row["group"]: row for row in usage_of(a, key, group_by="model")["data"]}
+    assert by_model["local"]["calls"] == 4 and by_model["local"]["failed_calls"] == 2
+    assert by_model["local"]["output_tokens"] > 0
 
 
 def test_the_shared_limit_holds_on_the_responses_and_gemini_surfaces_too(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from google.protobuf import json_format
 
 from rhone.dialects import anthropic_messages, openai_responses
 from rhone.dialects.base import Dialect
@@ -98,10 +99,7 @@ async def run_shaped_call(
             framing=tpb.FRAMING_WEBSOCKET,
         )
     except LimitExceeded as exc:
-        outcome = failed(shape.dialect, exc.failure)
-        if outcome.code == "rate_limit_exceeded":
-            outcome.code = "rate_limited"
-        return outcome
+        return refused(exc.failure, shape.dialect.encode_error(exc.failure)[1])
     except RhoneError as exc:
         if meter is not None:
             meter.on_end(failure=exc.failure)
@@ -135,6 +133,17 @@ async def _relay_frames(
         elif frame.HasField("trailer") and frame.trailer.HasField("failure"):
             return failed(shape.dialect, frame.trailer.failure)
     return outcome
+
+
+def refused(failure: gen.Failure, error: Any) -> CallOutcome:
+    """A call the key's limits refused: `rate_limited` (or the budget's own code)."""
+    code = "rate_limited" if failure.detail == "rate_limit_exceeded" else failure.detail
+    return CallOutcome(status=http_status_of(failure), code=code or "rate_limited", error=error)
+
+
+def proto_error(failure: gen.Failure) -> Any:
+    """A failure as the canonical shape shows it (proto JSON)."""
+    return json_format.MessageToDict(failure, preserving_proto_field_name=True)
 
 
 def failed(dialect: Dialect, failure: gen.Failure) -> CallOutcome:

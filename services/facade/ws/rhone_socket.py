@@ -20,9 +20,10 @@ from starlette.websockets import WebSocket
 from rhone.errors import http_status_of
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
+from services.facade.metering import CANONICAL_SURFACE, EventTally, LimitExceeded
 from services.facade.state import FacadeState
 from services.facade.ws import frames
-from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
+from services.facade.ws.calls import SHAPES, CallOutcome, proto_error, refused, run_shaped_call
 from services.facade.ws.limits import SocketLimits
 from services.facade.ws.socket_base import SocketBase
 
@@ -191,7 +192,21 @@ class RhoneSocket(SocketBase):
             )
         except json_format.ParseError as exc:
             return CallOutcome(status=400, code="invalid_request", error={"message": str(exc)})
+        meter = None
+        if (principal := self.principal) is not None:
+            try:
+                meter = await self.state.metering.begin(
+                    principal,
+                    surface=CANONICAL_SURFACE,
+                    method="generate",
+                    body=orjson.dumps(body),
+                    model=request.request.model,
+                )
+            except LimitExceeded as exc:
+                return refused(exc.failure, proto_error(exc.failure))
         outcome = CallOutcome()
+        tally = EventTally()
+        ended = False
         call = self.state.translator.Generate(request)
         try:
             async for event in call:
@@ -199,7 +214,9 @@ class RhoneSocket(SocketBase):
                     outcome.session_id = event.session_id
                     continue
                 generation = event.generation
+                tally.feed(generation)
                 if generation.HasField("failure"):
+                    ended = True
                     failure = generation.failure
                     error = json_format.MessageToDict(failure, preserving_proto_field_name=True)
                     status = http_status_of(failure)
@@ -211,6 +228,10 @@ class RhoneSocket(SocketBase):
                         json_format.MessageToDict(generation, preserving_proto_field_name=True)
                     )
                 )
+            ended = True
         finally:
             call.cancel()
+            if meter is not None:
+                meter.on_frame(tally.frame(outcome.session_id))
+                meter.on_end(cancelled=not ended)
         return outcome
