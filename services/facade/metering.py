@@ -391,7 +391,9 @@ class CallMeter:
             record.ttft_ms = trailer.ttft_ms
             record.cost_usd = self.metering.prices.cost(record.model, trailer.usage)
             failure = failure or (trailer.failure if trailer.HasField("failure") else None)
-        if cancelled:
+        if cancelled and trailer is None:
+            # (With the trailer read, the call had ended: a client that hung up on its last
+            # bytes did not cancel anything.)
             record.status = tnpb.USAGE_STATUS_CANCELLED
             record.http_status = record.http_status or 499
             record.error_code = "cancelled"

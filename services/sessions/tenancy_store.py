@@ -291,6 +291,7 @@ class TenancyStore:
                 budget=budget,
                 now=now,
             )
+            assert key is not None  # 96 random bits
             await self._changed(tx, actor, "key.create", None, key)
         key.secret = secret
         return key
@@ -309,10 +310,11 @@ class TenancyStore:
         expires_at_ms: int,
         budget: float | None,
         now: int,
-    ) -> tpb.ApiKey:
+    ) -> tpb.ApiKey | None:
+        """The new key, or None when a key with that id exists (a concurrent bootstrap)."""
         row = await tx.fetchone(
             f"INSERT INTO tenant_keys ({KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?) "
-            f"RETURNING {KEY_COLUMNS}",
+            f"ON CONFLICT (id) DO NOTHING RETURNING {KEY_COLUMNS}",
             key_id,
             tenant_id,
             name,
@@ -325,7 +327,8 @@ class TenancyStore:
             now,
             source,
         )
-        assert row is not None
+        if row is None:
+            return None
         await tx.execute(
             "INSERT INTO key_secrets (hash, key_id, kind, created_at_ms) VALUES (?, ?, 'hmac', ?)",
             self.hasher.hash(secret),
@@ -340,13 +343,12 @@ class TenancyStore:
         if await self._resolve_row(secret) is not None:
             return
         digest = self.hasher.hash(secret)
+        key_id = "key_env_" + digest[:16]
         async with self.db.transaction() as tx:
-            if await tx.fetchone("SELECT key_id FROM key_secrets WHERE hash = ?", digest):
-                return
             await self.ensure_tenant(tx, tenant_id)
             key = await self._insert_key(
                 tx,
-                key_id="key_env_" + digest[:16],
+                key_id=key_id,
                 tenant_id=tenant_id,
                 name=name,
                 secret=secret,
@@ -357,6 +359,8 @@ class TenancyStore:
                 budget=None,
                 now=now_ms(),
             )
+            if key is None:  # replicas starting together: another one made it
+                return
             await self._changed(tx, "system:env", "key.create", None, key)
 
     async def revoke_env_keys_except(self, secrets_in_env: list[str]) -> list[str]:

@@ -139,12 +139,14 @@ class CallHandler:
             items = encoder.encode(event)
             if items:
                 yield data(framer.frame(items))
+        if not turn.completed and not trailer.HasField("failure"):
+            trailer.failure.CopyFrom(_no_answer())
+        # The trailer goes before the closing bytes: a client that hangs up the moment it has
+        # read them (as SDKs do after [DONE]) must not cost the facade the call's usage.
+        yield meter.trailer(turn, trailer.failure if trailer.HasField("failure") else None)
         closing = framer.frame(encoder.close()) + framer.close()
         if closing:
             yield data(closing)
-        if not turn.completed and not trailer.HasField("failure"):
-            trailer.failure.CopyFrom(_no_answer())
-        yield meter.trailer(turn, trailer.failure if trailer.HasField("failure") else None)
 
     async def _whole(
         self, surface: Surface, decoded: DecodedCall, turn: OpenTurn

@@ -669,8 +669,19 @@ def test_a_cancelled_call_gives_its_slot_back_and_is_recorded(
         with pytest.raises(openai.RateLimitError):
             openai_call(b, key)
         chunks.close()
+
     # The client went away mid-stream: the slot comes back, the call is on record.
-    wait_for(lambda: openai_call(b, key).status_code == 200, 5.0)
-    wait_for(lambda: total_calls(a, key) == 3, 10.0)
+    refusals = []
+
+    def admitted() -> bool:
+        try:
+            return bool(openai_call(b, key).status_code == 200)
+        except openai.RateLimitError:
+            refusals.append(1)
+            return False
+
+    wait_for(admitted, 5.0)
+    calls = 3 + len(refusals)  # the cancelled one, the refused one, the polls
+    wait_for(lambda: total_calls(a, key) == calls, 10.0)
     [total] = usage_of(a, key)["data"]
-    assert total["failed_calls"] == 2  # the cancelled call and the refused one
+    assert total["failed_calls"] == total["calls"] - 1

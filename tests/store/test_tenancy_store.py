@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -151,6 +152,24 @@ async def test_environment_keys_bootstrap_once_and_stay_revoked(tenancy: Tenancy
     await tenancy.bootstrap_key("default", "rk-env-key", "RHONE_API_KEY")
     assert await tenancy.resolve("rk-env-key") is None
     assert len(await tenancy.list_keys("default", include_revoked=True)) == 1
+
+
+async def test_replicas_starting_together_bootstrap_one_environment_key(
+    store: SqlSessionStore, store_url: str
+) -> None:
+    others = [open_store(store_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(other.open() for other in others))
+        stores = [await open_tenancy(s.db, "test-hmac-secret") for s in [store, *others]]
+        await asyncio.gather(
+            *(t.bootstrap_key("default", "rk-same", "RHONE_API_KEY") for t in stores)
+        )
+    finally:
+        for other in others:
+            await other.close()
+    tenancy = await open_tenancy(store.db, "test-hmac-secret")
+    assert len(await tenancy.list_keys("default", include_revoked=True)) == 1
+    assert await tenancy.resolve("rk-same") is not None
 
 
 async def test_environment_keys_that_left_the_environment_are_revoked(

@@ -126,13 +126,14 @@ async def _relay_frames(
         code = opened.head.headers.get("x-rhone-error-code") or code_for(opened.head.status, error)
         return CallOutcome(status=opened.head.status, code=code, error=error)
     outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
+    failure: gen.Failure | None = None
     async for frame in opened.frames():
         if frame.HasField("data"):
             for line in _lines(frame.data):
                 await emit(line)
         elif frame.HasField("trailer") and frame.trailer.HasField("failure"):
-            return failed(shape.dialect, frame.trailer.failure)
-    return outcome
+            failure = frame.trailer.failure  # the stream's closing events may follow
+    return outcome if failure is None else failed(shape.dialect, failure)
 
 
 def refused(failure: gen.Failure, error: Any) -> CallOutcome:
