@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -18,10 +19,20 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
+
 from bench.load import Result, run_load
 from rhone.launcher import Cluster, Ports, free_port
 
 RHONE_KEY = "rk-bench"
+ADMIN_KEY = "rhone_admin_bench"
+# Limits the bench never reaches: what is measured is the cost of enforcing them (one Redis
+# script per call to admit it, one to settle it), not refusals.
+BENCH_LIMITS = {
+    "requests_per_minute": 10**9,
+    "tokens_per_minute": 10**12,
+    "concurrent_requests": 10**6,
+}
 PEER_KEY = "sk-peer-bench"
 MESSAGES = [{"role": "user", "content": "Say something."}]
 
@@ -90,6 +101,17 @@ def start_peer(
     return process, base
 
 
+def limited_key(base_url: str) -> str:
+    """A key of its own tenant, with limits on it (docs/tenants.md)."""
+    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
+    with httpx.Client(base_url=base_url + "/v1/admin", headers=admin, timeout=30) as client:
+        client.post("/tenants", json={"id": "bench-limited"}).raise_for_status()
+        reply = client.post("/tenants/bench-limited/keys", json={"limits": BENCH_LIMITS})
+        reply.raise_for_status()
+        secret: str = reply.json()["secret"]
+    return secret
+
+
 async def measure(name: str, url: str, key: str, stream: bool, args: argparse.Namespace) -> Result:
     body: dict = {"model": "gpt-4o", "messages": MESSAGES, "stream": stream}
     headers = {"Authorization": f"Bearer {key}"}
@@ -111,12 +133,14 @@ def print_table(rows: list[tuple[str, str, dict[str, float]]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--peer-python", required=True, help="python of the venv with litellm")
+    parser.add_argument("--peer-python", default="", help="python of the venv with litellm")
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--chunks", type=int, default=50)
+    parser.add_argument("--skip-peer", action="store_true", help="measure Rhone only")
     args = parser.parse_args()
+    args.skip_peer = args.skip_peer or not args.peer_python
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -129,6 +153,8 @@ def main() -> None:
                 "OPENAI_BASE_URL": upstream_url,
                 "RHONE_DATABASE_URL": f"sqlite:///{tmp}/b.db",
                 "RHONE_LOG_LEVEL": "WARNING",
+                "RHONE_ADMIN_KEY": ADMIN_KEY,
+                "RHONE_LIMITS_PREFIX": "rhone-bench-" + secrets.token_hex(4),
             },
             log_dir=workdir / "logs",
         )
@@ -136,20 +162,34 @@ def main() -> None:
         try:
             rhone.start()
             rhone.wait_ready(60)
-            peer, peer_url = start_peer(args.peer_python, upstream_url, workdir)
+            limited = limited_key(rhone.base_url)
+            rhone_url = rhone.base_url + "/v1/chat/completions"
+            gateways = [
+                ("direct", upstream_url + "/chat/completions", "sk-upstream"),
+                ("rhone", rhone_url, RHONE_KEY),
+                ("rhone+lim", rhone_url, limited),
+            ]
+            if not args.skip_peer:
+                peer, peer_url = start_peer(args.peer_python, upstream_url, workdir)
+                gateways.append(("litellm", peer_url + "/v1/chat/completions", PEER_KEY))
             rows: list[tuple[str, str, dict[str, float]]] = []
             for stream in (False, True):
                 scenario = f"stream/{args.chunks}" if stream else "whole"
-                for gateway, url, key in (
-                    ("direct", upstream_url + "/chat/completions", "sk-upstream"),
-                    ("rhone", rhone.base_url + "/v1/chat/completions", RHONE_KEY),
-                    ("litellm", peer_url + "/v1/chat/completions", PEER_KEY),
-                ):
+                for gateway, url, key in gateways:
                     result = asyncio.run(measure(gateway, url, key, stream, args))
                     rows.append((scenario, gateway, result.summary()))
             print_table(rows)
-            print("\nRhone / LiteLLM (throughput: higher is better; latency: lower is better)")
             by = {(s, g): v for s, g, v in rows}
+            print("\nCost of enforcing limits (a limited key against the same key without)")
+            for scenario in dict.fromkeys(s for s, _, _ in rows):
+                plain, lim = by[(scenario, "rhone")], by[(scenario, "rhone+lim")]
+                print(
+                    f"  {scenario:<12} p50 +{lim['p50_ms'] - plain['p50_ms']:.2f} ms   "
+                    f"throughput x{lim['rps'] / plain['rps']:.3f}"
+                )
+            if args.skip_peer:
+                return
+            print("\nRhone / LiteLLM (throughput: higher is better; latency: lower is better)")
             for scenario in dict.fromkeys(s for s, _, _ in rows):
                 r, p = by[(scenario, "rhone")], by[(scenario, "litellm")]
                 print(

@@ -2,7 +2,9 @@
 
 `python -m rhone.launcher` (what `make run` does): services on 127.0.0.1, the facade on
 RHONE_PORT (8080), SQLite under ./.rhone/, and an API key: RHONE_API_KEY, or one generated
-once and kept in ./.rhone/api_key. The integration tests start the same Cluster on free ports."""
+once and kept in ./.rhone/api_key (so are the admin key, RHONE_ADMIN_KEY, and the secret keys
+are hashed with, RHONE_KEY_HMAC_SECRET). The integration tests start the same Cluster on free
+ports."""
 
 from __future__ import annotations
 
@@ -123,16 +125,21 @@ class Cluster:
 
 def api_key(state_dir: Path) -> str:
     """RHONE_API_KEY, or the key generated on the first run and kept under ./.rhone/."""
-    if key := os.environ.get("RHONE_API_KEY"):
-        return key
-    path = state_dir / "api_key"
+    return kept_secret(state_dir, "RHONE_API_KEY", "api_key", "rk-")
+
+
+def kept_secret(state_dir: Path, env_name: str, file_name: str, prefix: str = "") -> str:
+    """The env var's value, or a secret generated on the first run and kept under ./.rhone/."""
+    if value := os.environ.get(env_name):
+        return value
+    path = state_dir / file_name
     if path.exists():
         return path.read_text().strip()
     state_dir.mkdir(parents=True, exist_ok=True)
-    key = "rk-" + secrets.token_urlsafe(24)
-    path.write_text(key + "\n")
+    value = prefix + secrets.token_urlsafe(24)
+    path.write_text(value + "\n")
     path.chmod(0o600)
-    return key
+    return value
 
 
 def compaction_secret(state_dir: Path) -> str:
@@ -153,9 +160,16 @@ def compaction_secret(state_dir: Path) -> str:
 def main() -> None:
     state_dir = Path(".rhone")
     key = api_key(state_dir)
+    admin_key = kept_secret(state_dir, "RHONE_ADMIN_KEY", "admin_key", "rhone_admin_")
+    hmac_secret = kept_secret(state_dir, "RHONE_KEY_HMAC_SECRET", "key_hmac_secret")
     cluster = Cluster(
         Ports.default(),
-        env={"RHONE_API_KEY": key, "RHONE_COMPACTION_SECRET": compaction_secret(state_dir)},
+        env={
+            "RHONE_API_KEY": key,
+            "RHONE_ADMIN_KEY": admin_key,
+            "RHONE_KEY_HMAC_SECRET": hmac_secret,
+            "RHONE_COMPACTION_SECRET": compaction_secret(state_dir),
+        },
     )
     stopping = False
 
@@ -171,6 +185,7 @@ def main() -> None:
         print(
             f"\nRhone is ready: {cluster.base_url}/v1\n"
             f"API key: {key}\n"
+            f"Admin key (/v1/admin, rhone-admin): {admin_key}\n"
             "Try: model 'local'. Stop with Ctrl-C.\n",
             flush=True,
         )

@@ -89,14 +89,22 @@ class CallHead(_message.Message):
     def __init__(self, status: _Optional[int] = ..., content_type: _Optional[str] = ..., headers: _Optional[_Mapping[str, str]] = ..., stream: _Optional[bool] = ...) -> None: ...
 
 class CallTrailer(_message.Message):
-    __slots__ = ("failure", "session_id", "kept")
+    __slots__ = ("failure", "session_id", "kept", "usage", "model", "provider", "ttft_ms")
     FAILURE_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     KEPT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    TTFT_MS_FIELD_NUMBER: _ClassVar[int]
     failure: _generation_pb2.Failure
     session_id: str
     kept: KeptResponse
-    def __init__(self, failure: _Optional[_Union[_generation_pb2.Failure, _Mapping]] = ..., session_id: _Optional[str] = ..., kept: _Optional[_Union[KeptResponse, _Mapping]] = ...) -> None: ...
+    usage: _generation_pb2.Usage
+    model: str
+    provider: str
+    ttft_ms: int
+    def __init__(self, failure: _Optional[_Union[_generation_pb2.Failure, _Mapping]] = ..., session_id: _Optional[str] = ..., kept: _Optional[_Union[KeptResponse, _Mapping]] = ..., usage: _Optional[_Union[_generation_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., ttft_ms: _Optional[int] = ...) -> None: ...
 
 class CallFrame(_message.Message):
     __slots__ = ("head", "data", "trailer")

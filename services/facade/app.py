@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from services.facade.config import FacadeSettings
 from services.facade.routes import (
+    admin,
     anthropic,
     google,
     health,
@@ -20,6 +21,7 @@ from services.facade.routes import (
     openai_chat,
     openai_responses,
     sessions,
+    usage,
     websocket,
 )
 from services.facade.state import FacadeState
@@ -32,6 +34,8 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = FacadeState.open(settings)
         app.state.rhone = state
+        state.auth.start()
+        state.metering.start()
         try:
             yield
         finally:
@@ -46,6 +50,8 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(websocket.router)
     app.include_router(sessions.router)
+    app.include_router(admin.router)
+    app.include_router(usage.router)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def peer_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:

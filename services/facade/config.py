@@ -16,6 +16,21 @@ class FacadeSettings(PeerSettings):
     max_body_bytes: int = 32 * 1024 * 1024
     # How long a resolved API key is trusted before it is checked again.
     key_cache_s: float = 30.0
+    # How often the keys' version is polled; a revoked key fails on every replica within it.
+    key_version_poll_s: float = 0.25
+    # Limits and budgets (docs/tenants.md): the Redis every replica shares, a key prefix of
+    # their own, how long a Redis call may take, and what to do when Redis does not answer
+    # (true: let calls through, logged and counted; false: answer 503).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    limits_prefix: str = "rhone"
+    limits_timeout_s: float = 0.25
+    limits_fail_open: bool = True
+    # A concurrency slot a replica never gave back (it died) frees itself after this.
+    limits_lease_s: float = 600.0
+    # Usage records are sent to the sessions service in batches this often.
+    usage_flush_s: float = 1.0
+    # The routing config, read here only for its `prices:` table (rhone/pricing.py).
+    routing_config: str = ""
     # WebSocket limits (docs/rhone-ws-v1.md).
     ws_max_calls: int = 16
     ws_max_queued_bytes: int = 4 * 1024 * 1024

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 import orjson
@@ -25,6 +26,18 @@ from rhone.v1 import translator_pb2_grpc
 from services.facade.stream_end import INTERRUPTED, StreamEnd, stream_end_for
 
 log = logging.getLogger("rhone.facade")
+
+
+class CallObserver(Protocol):
+    """Watches one call go by (the facade's metering: limits, usage records). Never blocks."""
+
+    def on_head(self, head: tpb.CallHead) -> dict[str, str]:
+        """Headers to add to the answer."""
+        ...
+
+    def on_frame(self, frame: tpb.CallFrame) -> None: ...
+
+    def on_end(self, *, failure: gen.Failure | None = None, cancelled: bool = False) -> None: ...
 
 
 def error_response(dialect: Dialect, failure: gen.Failure) -> Response:
@@ -94,28 +107,40 @@ class Relay:
         tenant_id: str,
         body: bytes,
         params: Mapping[str, str] | None = None,
+        observer: CallObserver | None = None,
     ) -> Response:
         try:
             opened = await self.open(
                 surface=surface, method=method, tenant_id=tenant_id, body=body, params=params
             )
         except RhoneError as exc:
+            if observer is not None:
+                observer.on_end(failure=exc.failure)
             return error_response(dialect, exc.failure)
+        opened.observer = observer
         frame_head = opened.head
         headers = dict(frame_head.headers)
+        if observer is not None:
+            headers.update(observer.on_head(frame_head))
         if not frame_head.stream:
             try:
-                body = await opened.body()
+                whole = await opened.body()
             except RhoneError as exc:
+                if observer is not None:
+                    observer.on_end(failure=exc.failure)
                 return error_response(dialect, exc.failure)
+            if observer is not None:
+                observer.on_end()
             return Response(
-                body,
+                whole,
                 status_code=frame_head.status,
                 media_type=frame_head.content_type,
                 headers=headers,
             )
         return StreamingResponse(
-            _stream_body(opened.call, stream_end_for(surface, dialect, frame_head.content_type)),
+            _stream_body(
+                opened.call, stream_end_for(surface, dialect, frame_head.content_type), observer
+            ),
             status_code=frame_head.status,
             media_type=frame_head.content_type,
             headers=headers,
@@ -126,15 +151,20 @@ class Relay:
 class OpenedCall:
     head: tpb.CallHead
     call: grpc.aio.UnaryStreamCall
+    observer: CallObserver | None = None
 
     def frames(self) -> AsyncIterator[tpb.CallFrame]:
-        return _frames(self.call)
+        return _frames(self.call, self.observer)
 
     async def body(self) -> bytes:
         """The whole body of a call that does not stream; RhoneError when it breaks off."""
         try:
             return b"".join(
-                [frame.data async for frame in _frames(self.call) if frame.HasField("data")]
+                [
+                    frame.data
+                    async for frame in _frames(self.call, self.observer)
+                    if frame.HasField("data")
+                ]
             )
         except grpc.aio.AioRpcError as exc:
             log.warning("answer from translator broke: %s %s", exc.code(), exc.details())
@@ -144,27 +174,41 @@ class OpenedCall:
         self.call.cancel()
 
 
-async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame]:
+async def _frames(
+    call: grpc.aio.UnaryStreamCall, observer: CallObserver | None = None
+) -> AsyncIterator[tpb.CallFrame]:
     """The frames after the head (read() and iteration cannot be mixed on one call)."""
     while (frame := await call.read()) is not grpc.aio.EOF:
+        if observer is not None:
+            observer.on_frame(frame)
         yield frame
 
 
-async def _stream_body(call: grpc.aio.UnaryStreamCall, end: StreamEnd) -> AsyncIterator[bytes]:
+async def _stream_body(
+    call: grpc.aio.UnaryStreamCall, end: StreamEnd, observer: CallObserver | None = None
+) -> AsyncIterator[bytes]:
     """The stream's bytes; a stream that ends without the translator's trailer was cut off,
-    and gets the surface's error signal as its last event."""
-    ended = False
+    and gets the surface's error signal as its last event. A client that goes away closes
+    this generator at a yield: the call is cancelled, and observed as cancelled."""
+    ended = False  # the translator's trailer arrived
+    finished = False  # the translator's side is over (not the client going away)
     try:
-        async for frame in _frames(call):
+        async for frame in _frames(call, observer):
             if frame.HasField("data"):
                 end.observe(frame.data)
                 yield frame.data
             elif frame.HasField("trailer"):
                 ended = True
+        finished = True
     except grpc.aio.AioRpcError as exc:
+        finished = True
         log.warning("stream from translator broke: %s %s", exc.code(), exc.details())
     finally:
         call.cancel()
+        if observer is not None:
+            observer.on_end(
+                failure=None if ended or not finished else INTERRUPTED, cancelled=not finished
+            )
     if not ended:
         log.warning("stream from translator ended without its trailer")
         if closing := end.closing(INTERRUPTED):

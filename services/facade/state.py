@@ -6,11 +6,15 @@ from dataclasses import dataclass
 
 import grpc
 
+from rhone.pricing import load_price_table
 from rhone.runtime.channels import open_channel
-from rhone.v1 import sessions_pb2_grpc, translator_pb2_grpc
+from rhone.v1 import admin_pb2_grpc, sessions_pb2_grpc, tenancy_pb2_grpc, translator_pb2_grpc
 from services.facade.auth import Authenticator
 from services.facade.config import FacadeSettings
+from services.facade.limits import Limiter
+from services.facade.metering import Metering
 from services.facade.relay import Relay
+from services.facade.usage_writer import UsageWriter
 from services.facade.ws.limits import SocketLimits
 
 
@@ -20,8 +24,11 @@ class FacadeState:
     sessions_channel: grpc.aio.Channel
     translator: translator_pb2_grpc.TranslatorServiceStub
     sessions: sessions_pb2_grpc.SessionServiceStub
+    tenancy: tenancy_pb2_grpc.TenancyServiceStub
+    admin: admin_pb2_grpc.AdminServiceStub
     auth: Authenticator
     relay: Relay
+    metering: Metering
     ws_limits: SocketLimits
 
     @classmethod
@@ -30,13 +37,27 @@ class FacadeState:
         sessions_channel = open_channel(settings.sessions_addr)
         translator = translator_pb2_grpc.TranslatorServiceStub(translator_channel)
         sessions = sessions_pb2_grpc.SessionServiceStub(sessions_channel)
+        tenancy = tenancy_pb2_grpc.TenancyServiceStub(sessions_channel)
         return cls(
             translator_channel=translator_channel,
             sessions_channel=sessions_channel,
             translator=translator,
             sessions=sessions,
-            auth=Authenticator(sessions, settings.key_cache_s),
+            tenancy=tenancy,
+            admin=admin_pb2_grpc.AdminServiceStub(sessions_channel),
+            auth=Authenticator(tenancy, settings.key_cache_s, settings.key_version_poll_s),
             relay=Relay(translator, settings.max_body_bytes),
+            metering=Metering(
+                Limiter(
+                    settings.redis_url,
+                    prefix=settings.limits_prefix,
+                    timeout_s=settings.limits_timeout_s,
+                    lease_s=settings.limits_lease_s,
+                ),
+                UsageWriter(tenancy, settings.usage_flush_s),
+                load_price_table(settings.routing_config),
+                fail_open=settings.limits_fail_open,
+            ),
             ws_limits=SocketLimits(
                 max_calls_in_flight=settings.ws_max_calls,
                 max_queued_bytes=settings.ws_max_queued_bytes,
@@ -47,5 +68,7 @@ class FacadeState:
         )
 
     async def close(self) -> None:
+        await self.auth.stop()
+        await self.metering.close()
         await self.translator_channel.close()
         await self.sessions_channel.close()

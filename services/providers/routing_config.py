@@ -38,6 +38,7 @@ from typing import Any
 
 import yaml
 
+from rhone.pricing import PriceTableError, parse_prices
 from services.providers.timeouts import TimeoutOverrides, parse_overrides
 
 BUILTIN_PROVIDERS = ("local", "openai", "anthropic", "gemini", "vertex")
@@ -110,11 +111,15 @@ def parse_routing_config(data: Any) -> RoutingConfig:
     if data is None:
         return RoutingConfig()
     top = _mapping(data, "the routing config")
-    unknown = set(top) - {"models", "providers"}
+    unknown = set(top) - {"models", "providers", "prices"}
     if unknown:
         raise RoutingConfigError(
             f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}"
         )
+    try:  # the facade prices calls with it (rhone/pricing.py); a bad table stops us here too
+        parse_prices(top.get("prices"))
+    except PriceTableError as exc:
+        raise RoutingConfigError(str(exc)) from None
     providers = _providers(top.get("providers"))
     known = set(BUILTIN_PROVIDERS) | set(providers)
     models: dict[str, tuple[DeploymentSpec, ...]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import grpc
 import uvloop
 
 from rhone.runtime.grpc_server import serve
@@ -15,6 +16,12 @@ from services.sessions.migrations import migrate, require_current
 from services.sessions.servicer import SessionServicer
 from services.sessions.sql_store import open_store
 from services.sessions.store import DEFAULT_TENANT
+from services.sessions.tenancy_servicer import (
+    TENANCY_SERVICE_NAMES,
+    open_tenancy,
+    tenancy_services,
+)
+from services.sessions.usage_store import UsageStore
 
 
 def parse_tenant_keys(spec: str) -> list[tuple[str, str]]:
@@ -37,19 +44,32 @@ async def main() -> None:
     else:
         await store.db.connect()
         await require_current(store.db)
+    tenancy = await open_tenancy(store.db, settings.key_hmac_secret)
     if settings.api_key:
-        await store.put_api_key(DEFAULT_TENANT, settings.api_key)
-    for tenant, key in parse_tenant_keys(settings.tenant_keys):
-        await store.put_api_key(tenant, key)
+        await tenancy.bootstrap_key(DEFAULT_TENANT, settings.api_key, "RHONE_API_KEY")
+    env_pairs = parse_tenant_keys(settings.tenant_keys)
+    for tenant, key in env_pairs:
+        await tenancy.bootstrap_key(tenant, key, "RHONE_TENANT_KEYS")
+    in_env = [key for _, key in env_pairs] + ([settings.api_key] if settings.api_key else [])
+    for key_id in await tenancy.revoke_env_keys_except(in_env):
+        log.info("key %s left the environment: revoked", key_id)
     log.info("sessions store: %s", store.db.name)
     servicer = SessionServicer(store)
+    usage = UsageStore(store.db)
+    register_tenancy = tenancy_services(tenancy, usage, settings.admin_key)
+
+    def register(server: grpc.aio.Server) -> None:
+        sessions_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
+        register_tenancy(server)
+
     await serve(
         name="sessions",
         listen=settings.listen,
-        register=lambda server: sessions_pb2_grpc.add_SessionServiceServicer_to_server(
-            servicer, server
-        ),
-        service_names=[sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name],
+        register=register,
+        service_names=[
+            sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+            *TENANCY_SERVICE_NAMES,
+        ],
         on_stop=store.close,
     )
 

@@ -22,6 +22,10 @@ class SessionsSettings(PeerSettings):
     api_key: str = Field(default="", repr=False)
     # More tenants: "tenant_a:key1,tenant_b:key2".
     tenant_keys: str = Field(default="", repr=False)
+    # The server secret of the keyed hash keys are stored under (docs/tenants.md).
+    key_hmac_secret: str = Field(default="", repr=False)
+    # The operators' key for AdminService (and the facade's /v1/admin); empty: admin API off.
+    admin_key: str = Field(default="", repr=False)
 
     @property
     def listen(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -93,6 +94,7 @@ class CallHandler:
             for frame in await stored_response_call(self.runner.sessions, surface, request):
                 yield frame
             return
+        model = ""
         try:
             body = loads_object(request.body)
             continuity = parse_continuity(body.pop("rhone", None))
@@ -103,6 +105,7 @@ class CallHandler:
             decoded = dialect.decode_request(body, request.params)
             self.compactor.open(request.tenant_id, decoded.request)
             surface.route(decoded.request)
+            model = decoded.request.model
             decoded.request.whole = not decoded.stream
             continuity = _with_surface_options(continuity, decoded, request)
             response_id = (
@@ -116,6 +119,7 @@ class CallHandler:
         except RhoneError as exc:
             for frame in error_frames(dialect, exc.failure):
                 yield frame
+            yield tpb.CallFrame(trailer=tpb.CallTrailer(failure=exc.failure, model=model))
             return
         # A socket keeps its `store: false` responses in memory (OpenAI's WebSocket mode).
         keep = request.framing == tpb.FRAMING_WEBSOCKET and not continuity.record
@@ -140,12 +144,15 @@ class CallHandler:
         keep: bool = False,
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
+        meter = _Meter(decoded)
         events = turn.events()
         first = await anext(events, None)
+        meter.first_event()
         if first is None or first.HasField("failure"):
             failure = first.failure if first is not None else _no_answer()
             for frame in error_frames(dialect, failure, headers):
                 yield frame
+            yield meter.trailer(turn, failure)
             return
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, _meta(turn))
@@ -164,28 +171,34 @@ class CallHandler:
             items = encoder.encode(gen.GenerationEvent(failure=trailer.failure))
             if items:
                 yield data(framer.frame(items))
+        # The trailer goes before the closing bytes: a client that hangs up the moment it has
+        # read them (as SDKs do after [DONE]) must not cost the facade the call's usage.
+        last = meter.trailer(turn, trailer.failure if trailer.HasField("failure") else None)
+        if keep and turn.completed and turn.response_id:
+            last.trailer.kept.CopyFrom(turn.kept())
+        yield last
         closing = framer.frame(encoder.close()) + framer.close()
         if closing:
             yield data(closing)
-        if keep and turn.completed and turn.response_id:
-            trailer.kept.CopyFrom(turn.kept())
-        yield tpb.CallFrame(trailer=trailer)
 
     async def _whole(
         self, surface: Surface, decoded: DecodedCall, turn: OpenTurn
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
+        meter = _Meter(decoded)
         async for _ in turn.events():
-            pass
+            meter.first_event()
         accumulator = turn.accumulator
         if accumulator.failure is not None or not turn.completed:
             failure = accumulator.failure or _no_answer()
             for frame in error_frames(surface.dialect, failure, headers):
                 yield frame
+            yield meter.trailer(turn, failure)
             return
         body = surface.encode(accumulator.result(), decoded, _meta(turn))
         yield head(200, JSON, headers)
         yield data(orjson.dumps(body))
+        yield meter.trailer(turn, None)
 
     async def _count(self, surface: Surface, request: tpb.CallRequest) -> list[tpb.CallFrame]:
         """Token counting: no session, no turn; the routed provider counts."""
@@ -219,6 +232,33 @@ class CallHandler:
             return error_frames(dialect, failure)
         answer = orjson.dumps(surface.encode_count(counted.input_tokens))
         return [head(200, JSON), data(answer)]
+
+
+class _Meter:
+    """What the trailer tells the facade about a generating call: usage, model, provider and
+    the time to its first event (the facade meters calls with it)."""
+
+    def __init__(self, decoded: DecodedCall) -> None:
+        self.model = decoded.request.model
+        self.started = time.monotonic()
+        self.ttft_ms = 0
+
+    def first_event(self) -> None:
+        if not self.ttft_ms:
+            self.ttft_ms = max(1, int((time.monotonic() - self.started) * 1000))
+
+    def trailer(self, turn: OpenTurn, failure: gen.Failure | None) -> tpb.CallFrame:
+        response = turn.accumulator.response
+        trailer = tpb.CallTrailer(
+            session_id=turn.session_id,
+            usage=response.usage,
+            model=response.model or self.model,
+            provider=response.provider,
+            ttft_ms=self.ttft_ms,
+        )
+        if failure is not None:
+            trailer.failure.CopyFrom(failure)
+        return tpb.CallFrame(trailer=trailer)
 
 
 def _with_surface_options(

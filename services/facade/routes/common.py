@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from rhone.dialects.base import Dialect
 from rhone.errors import RhoneError
+from services.facade.metering import LimitExceeded
 from services.facade.relay import error_response
 from services.facade.state import FacadeState
 
@@ -30,15 +31,23 @@ async def relay_surface_call(
 ) -> Response:
     state = state_of(request)
     try:
-        tenant = await state.auth.tenant_of(request)
+        principal = await state.auth.principal_of(request)
         body = await state.relay.read_body(request)
+        meter = await state.metering.begin(
+            principal, surface=surface, method=method, body=body, params=params
+        )
+    except LimitExceeded as exc:
+        response = error_response(dialect, exc.failure)
+        response.headers.update(exc.headers)
+        return response
     except RhoneError as exc:
         return error_response(dialect, exc.failure)
     return await state.relay.call(
         dialect=dialect,
         surface=surface,
         method=method,
-        tenant_id=tenant,
+        tenant_id=principal.tenant_id,
         body=body,
         params=params,
+        observer=meter,
     )

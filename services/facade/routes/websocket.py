@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from rhone.dialects.openai_chat import DIALECT
 from rhone.errors import RhoneError
+from services.facade.auth import api_key_of
 from services.facade.routes.common import state_of
 from services.facade.ws import frames
 from services.facade.ws.responses_socket import ResponsesSocket
@@ -35,11 +36,15 @@ async def _deny(websocket: WebSocket, exc: RhoneError) -> None:
 async def _tenant(websocket: WebSocket) -> str:
     """The upgrade's key: Authorization, ?key=, or a `rhone.key.<key>` subprotocol."""
     state = state_of(websocket)
+    key = api_key_of(websocket)
     for offered in _offered(websocket):
         if offered.startswith(frames.KEY_SUBPROTOCOL_PREFIX):
             key = offered.removeprefix(frames.KEY_SUBPROTOCOL_PREFIX)
-            return await state.auth.tenant_of_key(key)
-    return await state.auth.tenant_of(websocket)
+            break
+    principal = await state.auth.principal_of_key(key)
+    # The socket's calls are admitted against this key's limits (SocketBase.principal).
+    websocket.state.principal = principal
+    return principal.tenant_id
 
 
 @router.websocket("/v1/ws")

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import orjson
+from google.protobuf import json_format
 
 from rhone.dialects import anthropic_messages, openai_responses
 from rhone.dialects.base import Dialect
@@ -17,7 +18,9 @@ from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
 from rhone.errors import RhoneError, http_status_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
-from services.facade.relay import Relay
+from services.facade.auth import Principal
+from services.facade.metering import LimitExceeded, Metering
+from services.facade.relay import OpenedCall, Relay
 from services.facade.stream_end import INTERRUPTED, stream_end_for
 
 log = logging.getLogger("rhone.facade.ws")
@@ -83,55 +86,95 @@ async def run_shaped_call(
     body: dict[str, Any],
     emit: Callable[[bytes], Awaitable[None]],
     kept_previous: tpb.KeptResponse | None = None,
+    principal: Principal | None = None,
+    metering: Metering | None = None,
 ) -> CallOutcome:
-    """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes."""
-    body = {**body, "stream": True}
+    """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes.
+    With a principal and metering, the call is admitted against the key's limits and metered
+    like an HTTP call (a refusal is the call's error, `rate_limited`)."""
+    raw = orjson.dumps({**body, "stream": True})
+    meter = None
     try:
+        if principal is not None and metering is not None:
+            meter = await metering.begin(
+                principal, surface=shape.surface, method="create", body=raw
+            )
         opened = await relay.open(
             surface=shape.surface,
             method="create",
             tenant_id=tenant_id,
-            body=orjson.dumps(body),
+            body=raw,
             framing=tpb.FRAMING_WEBSOCKET,
             kept_previous=kept_previous,
         )
+    except LimitExceeded as exc:
+        return refused(exc.failure, shape.dialect.encode_error(exc.failure)[1])
     except RhoneError as exc:
+        if meter is not None:
+            meter.on_end(failure=exc.failure)
         return failed(shape.dialect, exc.failure)
+    opened.observer = meter
+    if meter is not None:
+        meter.on_head(opened.head)
+    ended = False
     try:
-        if not opened.head.stream:
-            try:
-                error = orjson.loads(await opened.body() or b"null")
-            except RhoneError as exc:
-                return failed(shape.dialect, exc.failure)
-            code = opened.head.headers.get("x-rhone-error-code") or code_for(
-                opened.head.status, error
-            )
-            return CallOutcome(status=opened.head.status, code=code, error=error)
-        outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
-        end = stream_end_for(shape.surface, shape.dialect, opened.head.content_type)
-        try:
-            async for frame in opened.frames():
-                if frame.HasField("data"):
-                    end.observe(frame.data)
-                    for line in _lines(frame.data):
-                        await emit(line)
-                elif frame.HasField("trailer"):
-                    if frame.trailer.HasField("failure"):
-                        return failed(shape.dialect, frame.trailer.failure)
-                    if frame.trailer.HasField("kept"):
-                        outcome.kept = frame.trailer.kept
-                    return outcome
-        except grpc.aio.AioRpcError as exc:
-            log.warning("socket call from translator broke: %s %s", exc.code(), exc.details())
-        # Cut off below the facade (no trailer). A whole answer whose trailer was lost is
-        # done; anything else failed, and says so in the shape's own event first.
-        if end.whole:
-            return outcome
-        for item in end.closing_items(INTERRUPTED):
-            await emit(item.data)
-        return failed(shape.dialect, INTERRUPTED)
+        outcome = await _relay_frames(shape, opened, emit)
+        ended = True
+        return outcome
     finally:
         opened.cancel()
+        if meter is not None:
+            interrupted = ended and outcome.code == INTERRUPTED.detail
+            meter.on_end(failure=INTERRUPTED if interrupted else None, cancelled=not ended)
+
+
+async def _relay_frames(
+    shape: Shape, opened: OpenedCall, emit: Callable[[bytes], Awaitable[None]]
+) -> CallOutcome:
+    if not opened.head.stream:
+        try:
+            error = orjson.loads(await opened.body() or b"null")
+        except RhoneError as exc:
+            return failed(shape.dialect, exc.failure)
+        code = opened.head.headers.get("x-rhone-error-code") or code_for(opened.head.status, error)
+        return CallOutcome(status=opened.head.status, code=code, error=error)
+    outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
+    end = stream_end_for(shape.surface, shape.dialect, opened.head.content_type)
+    trailer: tpb.CallTrailer | None = None
+    try:
+        async for frame in opened.frames():
+            if frame.HasField("data"):
+                end.observe(frame.data)
+                for line in _lines(frame.data):
+                    await emit(line)
+            elif frame.HasField("trailer"):
+                trailer = frame.trailer  # the stream's closing events may follow
+    except grpc.aio.AioRpcError as exc:
+        log.warning("socket call from translator broke: %s %s", exc.code(), exc.details())
+    if trailer is not None:
+        if trailer.HasField("failure"):
+            return failed(shape.dialect, trailer.failure)
+        if trailer.HasField("kept"):
+            outcome.kept = trailer.kept
+        return outcome
+    # Cut off below the facade (no trailer). A whole answer whose trailer was lost is done;
+    # anything else failed, and says so in the shape's own event first.
+    if end.whole:
+        return outcome
+    for item in end.closing_items(INTERRUPTED):
+        await emit(item.data)
+    return failed(shape.dialect, INTERRUPTED)
+
+
+def refused(failure: gen.Failure, error: Any) -> CallOutcome:
+    """A call the key's limits refused: `rate_limited` (or the budget's own code)."""
+    code = "rate_limited" if failure.detail == "rate_limit_exceeded" else failure.detail
+    return CallOutcome(status=http_status_of(failure), code=code or "rate_limited", error=error)
+
+
+def proto_error(failure: gen.Failure) -> Any:
+    """A failure as the canonical shape shows it (proto JSON)."""
+    return json_format.MessageToDict(failure, preserving_proto_field_name=True)
 
 
 def failed(dialect: Dialect, failure: gen.Failure) -> CallOutcome:

@@ -104,6 +104,8 @@ class ResponsesSocket(SocketBase):
                 body=body,
                 emit=emit,
                 kept_previous=self._kept.get(previous),
+                principal=self.principal,
+                metering=self.state.metering,
             )
         if outcome.kept is not None:
             self._kept.put(outcome.kept)

@@ -22,10 +22,11 @@ from rhone.jsonutil import MAX_STRUCT_DEPTH, check_depth
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
+from services.facade.metering import CANONICAL_SURFACE, EventTally, LimitExceeded
 from services.facade.state import FacadeState
 from services.facade.stream_end import INTERRUPTED
 from services.facade.ws import frames
-from services.facade.ws.calls import SHAPES, CallOutcome, run_shaped_call
+from services.facade.ws.calls import SHAPES, CallOutcome, proto_error, refused, run_shaped_call
 from services.facade.ws.limits import SocketLimits
 from services.facade.ws.socket_base import SocketBase
 
@@ -172,6 +173,8 @@ class RhoneSocket(SocketBase):
             tenant_id=self.tenant_id,
             body=body,
             emit=emit,
+            principal=self.principal,
+            metering=self.state.metering,
         )
 
     async def _cancelled(self, call_id: str, session_id: str) -> None:
@@ -202,7 +205,21 @@ class RhoneSocket(SocketBase):
             log.info("rhone.canonical body refused: %s", exc)
             message = "The call's request or continuity is not a valid rhone.canonical body."
             return CallOutcome(status=400, code="invalid_request", error={"message": message})
+        meter = None
+        if (principal := self.principal) is not None:
+            try:
+                meter = await self.state.metering.begin(
+                    principal,
+                    surface=CANONICAL_SURFACE,
+                    method="generate",
+                    body=orjson.dumps(body),
+                    model=request.request.model,
+                )
+            except LimitExceeded as exc:
+                return refused(exc.failure, proto_error(exc.failure))
         outcome = CallOutcome()
+        tally = EventTally()
+        ended = False
         call = self.state.translator.Generate(request)
         try:
             async for event in call:
@@ -210,7 +227,9 @@ class RhoneSocket(SocketBase):
                     outcome.session_id = event.session_id
                     continue
                 generation = event.generation
+                tally.feed(generation)
                 if generation.HasField("failure"):
+                    ended = True
                     return _canonical_failure(outcome.session_id, generation.failure)
                 await emit(
                     orjson.dumps(
@@ -218,11 +237,17 @@ class RhoneSocket(SocketBase):
                     )
                 )
                 if generation.HasField("finished"):
+                    ended = True
                     return outcome
+            ended = True
         except grpc.aio.AioRpcError as exc:
             log.warning("canonical call broke: %s %s", exc.code(), exc.details())
+            ended = True
         finally:
             call.cancel()
+            if meter is not None:
+                meter.on_frame(tally.frame(outcome.session_id))
+                meter.on_end(cancelled=not ended)
         # Cut off below the facade, or ended without a last word: the call failed.
         return _canonical_failure(outcome.session_id, INTERRUPTED)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from services.facade.auth import Principal
 from services.facade.state import FacadeState
 from services.facade.ws import frames
 from services.facade.ws.limits import SocketLimits
@@ -28,6 +29,12 @@ class SocketBase:
         self.outbox = Outbox(websocket, limits.max_queued_bytes)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._followups: set[asyncio.Future[None]] = set()
+
+    @property
+    def principal(self) -> Principal | None:
+        """The key the socket was opened with (set at the upgrade): its calls are metered."""
+        principal: Principal | None = getattr(self.ws.state, "principal", None)
+        return principal
 
     async def handle(self, text: str) -> None:
         """One text frame from the client."""

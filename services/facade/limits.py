@@ -1,0 +1,263 @@
+"""Limits shared by every facade replica, kept in Redis: requests and tokens per minute,
+concurrent requests and monthly budgets, per key and per tenant (docs/tenants.md).
+
+One Lua script admits a call: it checks every limit that applies and, only when all pass,
+charges them all, atomically (no read-then-write race between replicas). Rates use GCRA (a
+theoretical arrival time per limit, so a limit of N per minute lets N through at once and
+one more every 60/N s after: exact, one number per limit). Concurrency is a sorted set of
+leases with an end, so a replica that dies does not hold slots for ever. Another script
+charges what a call used while it streams and once it ends (real tokens replace the estimate,
+and the lease is given back). The clock is Redis's own, the same for every replica.
+
+Redis unreachable: RHONE_LIMITS_FAIL_OPEN chooses between admitting the call (logged and
+counted) and a 503; short socket timeouts and no retries mean never a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+log = logging.getLogger("rhone.facade.limits")
+
+WINDOW_MS = 60_000
+_BUDGET_TTL_MS = 40 * 86_400_000
+MICRO = 1_000_000
+
+# KEYS: one per check. ARGV: lease id, lease ms, then per check: kind, limit, need, cost.
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease, ttl = ARGV[1], tonumber(ARGV[2])
+local out = {1, 0, 0}
+local plan = {}
+for i = 1, #KEYS do
+  local b = 2 + (i - 1) * 4
+  local kind, limit = ARGV[b + 1], tonumber(ARGV[b + 2])
+  local need, cost = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local ok, remaining, reset, retry = true, 0, 0, 0
+  if kind == 'rate' then
+    local interval = 60000 / limit
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    local used = tat - now
+    ok = used + need * interval <= 60000 + 0.001
+    if ok then
+      plan[i] = tat + cost * interval
+      used = plan[i] - now
+    else
+      retry = used + need * interval - 60000
+    end
+    remaining = math.max(0, math.floor((60000 - used) / interval + 0.001))
+    reset = used
+  elseif kind == 'conc' then
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now)
+    local count = redis.call('ZCARD', KEYS[i])
+    ok = count + 1 <= limit
+    remaining = math.max(0, limit - count - (ok and 1 or 0))
+    if not ok then retry = 1000 end
+  else
+    local spent = tonumber(redis.call('GET', KEYS[i]) or -1)
+    if spent < 0 then
+      spent = cost
+      plan[i] = cost
+    end
+    ok = spent < limit
+    remaining = math.max(0, limit - spent)
+    if not ok then retry = 0 end
+  end
+  out[#out + 1] = math.floor(remaining)
+  out[#out + 1] = math.ceil(reset)
+  if not ok and out[1] == 1 then
+    out[1], out[2], out[3] = 0, i, math.ceil(retry)
+  end
+end
+if out[1] == 1 then
+  for i = 1, #KEYS do
+    local kind = ARGV[2 + (i - 1) * 4 + 1]
+    if kind == 'rate' then
+      redis.call('SET', KEYS[i], string.format('%.3f', plan[i]), 'PX',
+        math.ceil(plan[i] - now) + 1000)
+    elseif kind == 'conc' then
+      redis.call('ZADD', KEYS[i], now + ttl, lease)
+      redis.call('PEXPIRE', KEYS[i], ttl * 2)
+    elseif plan[i] then
+      redis.call('SET', KEYS[i], plan[i], 'PX', BUDGET_TTL_MS, 'NX')
+    end
+  end
+end
+return out
+""".replace("BUDGET_TTL_MS", str(_BUDGET_TTL_MS))
+
+# KEYS: one per check. ARGV: lease id, lease ms, release (0/1), then per check: kind, limit,
+# delta (tokens for a rate, micro-USD for a budget).
+_CHARGE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease, ttl, release = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
+for i = 1, #KEYS do
+  local b = 3 + (i - 1) * 3
+  local kind, limit, delta = ARGV[b + 1], tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  if kind == 'rate' and delta ~= 0 then
+    local tat = tonumber(redis.call('GET', KEYS[i]) or now)
+    if tat < now then tat = now end
+    tat = math.max(now, tat + delta * 60000 / limit)
+    redis.call('SET', KEYS[i], string.format('%.3f', tat), 'PX', math.ceil(tat - now) + 1000)
+  elseif kind == 'conc' then
+    if release then
+      redis.call('ZREM', KEYS[i], lease)
+    else
+      redis.call('ZADD', KEYS[i], 'XX', now + ttl, lease)
+    end
+  elseif kind == 'budget' and delta ~= 0 then
+    redis.call('INCRBY', KEYS[i], delta)
+    redis.call('PEXPIRE', KEYS[i], BUDGET_TTL_MS)
+  end
+end
+return 1
+""".replace("BUDGET_TTL_MS", str(_BUDGET_TTL_MS))
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One limit on one call: `scope` is "key" or "tenant", `metric` is requests, tokens,
+    concurrent or budget (micro-USD)."""
+
+    scope: str
+    metric: str
+    redis_key: str
+    limit: int
+    # What must fit to be admitted, what admission charges (a budget's seed: spent so far).
+    need: int = 1
+    cost: int = 1
+
+    @property
+    def kind(self) -> str:
+        return {"requests": "rate", "tokens": "rate", "concurrent": "conc"}.get(
+            self.metric, "budget"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitState:
+    """Where a limit stands after admission: for the rate-limit headers."""
+
+    check: Check
+    remaining: int
+    reset_ms: int
+
+
+@dataclass(slots=True)
+class Admission:
+    admitted: bool
+    checks: list[Check]
+    states: list[LimitState] = field(default_factory=list)
+    # The limit that refused, and when to retry.
+    denied_by: Check | None = None
+    retry_after_ms: int = 0
+    lease_id: str = ""
+    # Redis was unreachable and the call was let through (fail-open).
+    unchecked: bool = False
+
+
+class LimitsUnavailable(Exception):
+    """Redis did not answer in time (or at all)."""
+
+
+class Limiter:
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        timeout_s: float,
+        lease_s: float,
+    ) -> None:
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
+        self._timeout = timeout_s * 2
+        self.prefix = prefix
+        self.lease_ms = int(lease_s * 1000)
+        self._admit = self._redis.register_script(_ADMIT)
+        self._charge = self._redis.register_script(_CHARGE)
+
+    def key(self, metric: str, scope: str, ident: str) -> str:
+        if metric == "budget":
+            month = datetime.now(UTC).strftime("%Y%m")
+            return f"{self.prefix}:budget:{scope}:{ident}:{month}"
+        return f"{self.prefix}:{metric}:{scope}:{ident}"
+
+    async def admit(self, checks: list[Check]) -> Admission:
+        lease_id = secrets.token_hex(8)
+        args: list[str | int] = [lease_id, self.lease_ms]
+        for check in checks:
+            args += [check.kind, check.limit, check.need, check.cost]
+        reply = await self._run(self._admit(keys=[c.redis_key for c in checks], args=args))
+        states = [
+            LimitState(check, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
+            for i, check in enumerate(checks)
+        ]
+        admitted = int(reply[0]) == 1
+        return Admission(
+            admitted=admitted,
+            checks=checks,
+            states=states,
+            denied_by=None if admitted else checks[int(reply[1]) - 1],
+            retry_after_ms=int(reply[2]),
+            lease_id=lease_id,
+        )
+
+    async def charge(
+        self, checks: list[Check], lease_id: str, deltas: dict[str, int], *, release: bool
+    ) -> None:
+        """Adds `deltas[metric]` to each check of that metric (tokens, budget), and refreshes
+        or gives back the call's concurrency lease."""
+        args: list[str | int] = [lease_id, self.lease_ms, 1 if release else 0]
+        for check in checks:
+            args += [check.kind, check.limit, deltas.get(check.metric, 0)]
+        await self._run(self._charge(keys=[c.redis_key for c in checks], args=args))
+
+    async def _run(self, pending: Awaitable[Any]) -> Any:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await pending
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise LimitsUnavailable(repr(exc)) from None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class FailOpenLog:
+    """Counts calls let through without their limits checked; logs at most every 10 s."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._logged_at = 0.0
+
+    def record(self, reason: str) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._logged_at >= 10:
+            self._logged_at = now
+            log.warning(
+                "limits not enforced (Redis unreachable: %s); %d call(s) let through so far",
+                reason,
+                self.count,
+            )

@@ -1,0 +1,67 @@
+"""The rate-limit headers each surface's SDKs read, from where the limits stand (pure).
+
+OpenAI: x-ratelimit-{limit,remaining,reset}-{requests,tokens}, resets as Go-style durations
+("1s", "6m0s", "120ms"), https://platform.openai.com/docs/guides/rate-limits. Anthropic:
+anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}, resets as RFC 3339 times,
+https://docs.anthropic.com/en/api/rate-limits. Every surface: retry-after (seconds) and
+retry-after-ms on a 429, which the OpenAI and Anthropic SDKs honour when they retry."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime
+
+from services.facade.limits import LimitState
+
+OPENAI_SURFACES = frozenset({"openai.chat", "openai.responses"})
+ANTHROPIC_SURFACES = frozenset({"anthropic.messages"})
+
+
+def go_duration(ms: int) -> str:
+    if ms < 1000:
+        return f"{max(ms, 0)}ms"
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
+    text = f"{seconds}s"
+    if hours or minutes:
+        text = f"{minutes}m{text}"
+    if hours:
+        text = f"{hours}h{text}"
+    return text
+
+
+def _rfc3339(ms_from_now: int) -> str:
+    at = datetime.fromtimestamp(time.time() + ms_from_now / 1000, UTC)
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tightest(states: list[LimitState], metric: str) -> LimitState | None:
+    """Of the key's and the tenant's limit on a metric, the one with the least left."""
+    matching = [s for s in states if s.check.metric == metric]
+    return min(matching, key=lambda s: (s.remaining, -s.reset_ms)) if matching else None
+
+
+def rate_limit_headers(surface: str, states: list[LimitState]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for metric in ("requests", "tokens"):
+        state = tightest(states, metric)
+        if state is None:
+            continue
+        if surface in OPENAI_SURFACES:
+            headers[f"x-ratelimit-limit-{metric}"] = str(state.check.limit)
+            headers[f"x-ratelimit-remaining-{metric}"] = str(state.remaining)
+            headers[f"x-ratelimit-reset-{metric}"] = go_duration(state.reset_ms)
+        elif surface in ANTHROPIC_SURFACES:
+            headers[f"anthropic-ratelimit-{metric}-limit"] = str(state.check.limit)
+            headers[f"anthropic-ratelimit-{metric}-remaining"] = str(state.remaining)
+            headers[f"anthropic-ratelimit-{metric}-reset"] = _rfc3339(state.reset_ms)
+    return headers
+
+
+def retry_headers(retry_after_ms: int) -> dict[str, str]:
+    return {
+        "retry-after": str(max(1, math.ceil(retry_after_ms / 1000))),
+        "retry-after-ms": str(max(1, retry_after_ms)),
+    }

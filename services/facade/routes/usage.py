@@ -1,0 +1,37 @@
+"""GET /v1/usage: a tenant's own usage (calls, tokens, cost), by model, key or day."""
+
+from __future__ import annotations
+
+import grpc
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from rhone.dialects.openai_chat import DIALECT
+from rhone.errors import Code, RhoneError, make_failure
+from services.facade.relay import error_response
+from services.facade.routes.admin import usage_query, usage_view
+from services.facade.routes.common import state_of
+
+router = APIRouter()
+
+
+@router.get("/v1/usage")
+async def tenant_usage(request: Request) -> Response:
+    state = state_of(request)
+    group_by = request.query_params.get("group_by", "")
+    try:
+        principal = await state.auth.principal_of(request)
+        answer = await state.tenancy.QueryUsage(
+            usage_query(request, principal.tenant_id), timeout=10
+        )
+    except RhoneError as exc:
+        return error_response(DIALECT, exc.failure)
+    except grpc.aio.AioRpcError as exc:
+        code = (
+            Code.ERROR_CODE_INVALID_REQUEST
+            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+            else Code.ERROR_CODE_UNAVAILABLE
+        )
+        return error_response(DIALECT, make_failure(code, exc.details() or "", param="group_by"))
+    return Response(orjson.dumps(usage_view(answer, group_by)), media_type="application/json")
