@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from rhone.runtime.settings import PeerSettings
+from services.sessions.store import DEFAULT_LEASE_MS
 
 
 class SessionsSettings(PeerSettings):
@@ -19,6 +20,9 @@ class SessionsSettings(PeerSettings):
     api_key: str = Field(default="", repr=False)
     # More tenants: "tenant_a:key1,tenant_b:key2".
     tenant_keys: str = Field(default="", repr=False)
+    # How long a call's lease on a session holds unless renewed (the translator renews it
+    # while the call streams): how long a session stays busy after its caller died.
+    session_lease_ms: int = Field(default=DEFAULT_LEASE_MS, ge=1000)
 
     @property
     def listen(self) -> str:

@@ -21,7 +21,6 @@ async def main() -> None:
     runner = TurnRunner(
         sessions_pb2_grpc.SessionServiceStub(sessions_channel),
         providers_pb2_grpc.ProviderServiceStub(providers_channel),
-        settings.session_lease_ms,
     )
 
     async def close_channels() -> None:

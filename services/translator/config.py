@@ -11,8 +11,6 @@ class TranslatorSettings(PeerSettings):
     model_config = SettingsConfigDict(env_prefix="RHONE_", extra="ignore")
 
     translator_listen: str = ""
-    # How long a call may hold its session before another call may take it over.
-    session_lease_ms: int = 15 * 60 * 1000
 
     @property
     def listen(self) -> str:

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.sessions.backends.base import Database
+from services.sessions.backends.base import Database, Queries
 from services.sessions.store import now_ms
 
 _HERE = Path(__file__).parent
 _LOCK_KEY = 0x5268_6F6E  # "Rhon"
+
+
+async def take_startup_lock(tx: Queries, db: Database) -> None:
+    """Serializes the start-up work of replicas that share a database (migrations, the key
+    set), until the transaction ends. SQLite's BEGIN IMMEDIATE serializes already."""
+    if db.name == "postgres":
+        await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
 
 
 def migration_files(backend: str) -> list[tuple[int, Path]]:
@@ -23,8 +30,7 @@ async def migrate(db: Database) -> list[int]:
     async with db.transaction() as tx:
         # Under the lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a
         # concurrent one (both pass the check, one fails on the catalog's unique index).
-        if db.name == "postgres":
-            await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        await take_startup_lock(tx, db)
         await tx.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations "
             "(version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)"
@@ -32,8 +38,7 @@ async def migrate(db: Database) -> list[int]:
     applied: list[int] = []
     for version, path in migration_files(db.name):
         async with db.transaction() as tx:
-            if db.name == "postgres":
-                await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+            await take_startup_lock(tx, db)
             done = await tx.fetchone(
                 "SELECT version FROM schema_migrations WHERE version = ?", version
             )
