@@ -7,8 +7,10 @@ generation starts. Leases are short and judged by the database's clock (never a 
 so a crashed holder's lease expires within one lease time whichever replica looks. Appends
 bump the session's version in the same transaction that inserts the turn.
 
-Every single statement here is idempotent (the backend runs it again after a lost connection)
-and every transaction goes through `transact`, which runs it again when nothing of it was kept.
+Every single statement here is idempotent (the backend runs it again after a lost connection;
+a DELETE run again after its first run was kept answers "not found", and the row is gone as
+asked) and every transaction goes through `transact`, which runs it again only when nothing of
+it was kept.
 
 Branches: a branch holds copies of its parent's turns up to the branch point (same turn ids,
 same bodies), so loading its context stays one query and deleting the parent leaves it whole.

@@ -94,6 +94,8 @@ class PostgresDatabase:
         self._dsn = dsn
         self._min, self._max = min_size, max_size
         self._pool: asyncpg.Pool | None = None
+        # The health check's own connection: a pool busy with calls is not a database down.
+        self._probe: Any = None
 
     async def connect(self) -> None:
         self._pool = await asyncpg.create_pool(
@@ -108,6 +110,9 @@ class PostgresDatabase:
         )
 
     async def disconnect(self) -> None:
+        if self._probe is not None:
+            self._probe.terminate()
+            self._probe = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -182,8 +187,12 @@ class PostgresDatabase:
 
     async def ping(self) -> bool:
         try:
-            async with self.pool.acquire(timeout=PING_TIMEOUT_S) as conn:
-                await conn.fetchval("SELECT 1", timeout=PING_TIMEOUT_S)
+            if self._probe is None or self._probe.is_closed():
+                self._probe = await asyncpg.connect(self._dsn, timeout=PING_TIMEOUT_S)
+            await self._probe.fetchval("SELECT 1", timeout=PING_TIMEOUT_S)
         except (*CONNECTION_LOST, asyncpg.PostgresError):
+            if self._probe is not None:
+                self._probe.terminate()
+                self._probe = None
             return False
         return True
