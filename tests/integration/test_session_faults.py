@@ -43,6 +43,10 @@ LONG_PROMPT = " ".join(f"word{i}" for i in range(50))
 LEAKS = ("asyncpg", "sqlite", "Error:", "Exception", "Traceback", "postgres", "127.0.0.1")
 
 
+# PostgreSQL's own faults (its connections, its reachability) run on that deployment only.
+ONLY_POSTGRES = pytest.mark.parametrize("deployment", ["postgres"], indirect=True)
+
+
 @dataclass
 class Deployment:
     cluster: Cluster
@@ -194,9 +198,8 @@ def test_a_stream_longer_than_the_lease_keeps_it_and_completes(deployment: Deplo
     assert "This is user turn 3;" in answer
 
 
+@ONLY_POSTGRES
 def test_terminated_database_connections_are_invisible_to_calls(deployment: Deployment):
-    if deployment.backend != "postgres":
-        pytest.skip("PostgreSQL connections only")
     cluster = deployment.cluster
     _, sid = chat(cluster, "one")
     for turn in (2, 3):
@@ -224,12 +227,12 @@ def _assert_clean(body: Any) -> None:
         assert leak not in text, f"{leak!r} reaches the client: {text}"
 
 
+@ONLY_POSTGRES
 def test_an_unreachable_database_is_503_in_each_surface_and_not_serving_then_heals(
     deployment: Deployment,
 ):
-    if deployment.proxy is None:
-        pytest.skip("needs the proxy in front of PostgreSQL")
     cluster, proxy = deployment.cluster, deployment.proxy
+    assert proxy is not None
     _, sid = chat(cluster, "before the outage")
     stored = oai(cluster).responses.create(model="local", input="kept")
     claude = anthropic.Anthropic(base_url=cluster.base_url, api_key=API_KEY, max_retries=0)
