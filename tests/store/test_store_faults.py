@@ -19,6 +19,7 @@ import pytest
 from rhone.v1 import content_pb2 as c
 from rhone.v1 import sessions_pb2 as pb
 from services.sessions import store as store_module
+from services.sessions.backends import postgres as postgres_backend
 from services.sessions.backends.sqlite import SqliteDatabase
 from services.sessions.servicer import status_of
 from services.sessions.sql_store import SqlSessionStore, open_store
@@ -225,3 +226,27 @@ def test_an_unavailable_store_is_a_clean_unavailable_status():
     code, message, detail = status_of(exc)
     assert code == grpc.StatusCode.UNAVAILABLE and detail == "store_unavailable"
     assert message == "The session store is unavailable; retry shortly."
+
+
+async def test_a_row_lock_whose_holder_went_quiet_does_not_block_a_new_call(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A sessions replica that hangs inside a transaction (stopped, partitioned) holds the
+    session's row lock; PostgreSQL ends that transaction after the idle-in-transaction
+    timeout, and the call waiting behind it proceeds."""
+    monkeypatch.setattr(postgres_backend, "IDLE_IN_TRANSACTION_TIMEOUT_MS", 300)
+    store = open_store(await postgres_url())
+    await store.open()
+    try:
+        sid = await a_session(store)
+        assert isinstance(store.db, postgres_backend.PostgresDatabase)
+        async with store.db.pool.acquire() as hung:
+            await hung.execute("BEGIN")
+            await hung.execute("UPDATE sessions SET version = version WHERE id = $1", sid)
+            # The hung holder never says another word; the next call waits, then goes on.
+            started = time.monotonic()
+            begun = await asyncio.wait_for(store.begin_turn("t", sid, LEASE), timeout=10)
+            waited = time.monotonic() - started
+            assert begun.lease_id and 0.2 < waited < 5
+    finally:
+        await store.close()
