@@ -87,6 +87,7 @@ class TurnRunner:
     ) -> OpenTurn:
         """Takes the session's lease (creating the session when none is named), or, for a call
         that records nothing, only reads the context."""
+        lease_ms = 0
         try:
             if continuity.record:
                 begun = await self._begin(
@@ -115,9 +116,9 @@ class TurnRunner:
                 exc, what="response" if continuity.from_response_id else "session"
             ) from None
         composed = compose(request, list(context), list(session.instructions), continuity.stateless)
-        turn = OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
-        turn.lease_ms = lease_ms if continuity.record else 0
-        return turn
+        return OpenTurn(
+            self, tenant_id, session.id, lease_id, composed, response_id, lease_ms=lease_ms
+        )
 
     async def _begin(self, request: spb.BeginTurnRequest) -> spb.BeginTurnResponse:
         """BeginTurn, shielded: if the caller goes away while the sessions service is taking
@@ -155,6 +156,8 @@ class OpenTurn:
         lease_id: str,
         composed: Composed,
         response_id: str = "",
+        *,
+        lease_ms: int = 0,
     ) -> None:
         self.runner = runner
         self.tenant_id = tenant_id
@@ -169,8 +172,8 @@ class OpenTurn:
         # The call's events folded as they pass: what is recorded, and a whole answer's body.
         self.accumulator = StreamAccumulator()
         self._released = not lease_id
-        # The lease time granted (0: an older sessions service that wants no renewals).
-        self.lease_ms = 0
+        # The lease time granted, renewed every third of it (0: no renewals).
+        self.lease_ms = lease_ms
         # Set when a renewal finds the lease taken over: the call stops, recording nothing.
         self._lease_lost: gen.Failure | None = None
 
