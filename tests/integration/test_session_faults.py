@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,8 +44,10 @@ LONG_PROMPT = " ".join(f"word{i}" for i in range(50))
 LEAKS = ("asyncpg", "sqlite", "Error:", "Exception", "Traceback", "postgres", "127.0.0.1")
 
 
-# PostgreSQL's own faults (its connections, its reachability) run on that deployment only.
+# PostgreSQL's own faults (its connections, its reachability) run on that deployment only;
+# SQLite's (a lock held by another process) on that one.
 ONLY_POSTGRES = pytest.mark.parametrize("deployment", ["postgres"], indirect=True)
+ONLY_SQLITE = pytest.mark.parametrize("deployment", ["sqlite"], indirect=True)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Deployment:
     backend: str
     proxy: TcpProxy | None = None
     app_name: str = ""
+    sqlite_path: str = ""
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -85,7 +89,7 @@ def deployment(
     cluster.start()
     try:
         cluster.wait_ready(60)
-        yield Deployment(cluster, backend, proxy, app_name)
+        yield Deployment(cluster, backend, proxy, app_name, url.removeprefix("sqlite:///"))
     finally:
         cluster.stop()
         if proxy is not None:
@@ -166,6 +170,37 @@ def test_a_session_is_free_within_a_lease_of_its_translator_being_killed_mid_str
     assert recovered_s < LEASE_MS / 1000 + 5
     # The killed call recorded nothing: this is the session's second turn.
     assert 'This is user turn 2; your first message was: "hello".' in answer
+
+
+def test_a_session_is_free_soon_after_its_translator_is_stopped_mid_stream(
+    deployment: Deployment,
+):
+    """SIGTERM: the translator drains or gives the lease back; either way the session is
+    usable within a lease of the process being gone."""
+    cluster = deployment.cluster
+    _, sid = chat(cluster, "hello")
+    stream = oai(cluster).chat.completions.create(
+        model="local",
+        messages=[{"role": "user", "content": LONG_PROMPT}],
+        extra_body={"rhone": {"session_id": sid}},
+        stream=True,
+    )
+    next(iter(stream))
+    cluster.stop_service("translator")
+    stopped_at = time.monotonic()
+    stream.close()
+    cluster.start_service("translator")
+    cluster.wait_ready(60)
+    answer, _ = until(
+        LEASE_MS / 1000 + 10,
+        lambda: chat(cluster, "after the stop", sid),
+        openai.ConflictError,
+        openai.InternalServerError,
+    )
+    recovered_s = time.monotonic() - stopped_at
+    print(f"\n[{deployment.backend}] session usable {recovered_s:.2f}s after SIGTERM")
+    assert recovered_s < LEASE_MS / 1000 + 5
+    assert "This is user turn " in answer
 
 
 def test_a_stream_longer_than_the_lease_keeps_it_and_completes(deployment: Deployment):
@@ -276,6 +311,25 @@ def test_an_unreachable_database_is_503_in_each_surface_and_not_serving_then_hea
     print(f"[postgres] health SERVING {came_back_s:.2f}s after the database came back")
     answer, _ = chat(cluster, "after the outage", sid)
     assert 'This is user turn 2; your first message was: "before the outage".' in answer
+
+
+@ONLY_SQLITE
+def test_a_locked_sqlite_database_is_503_then_serves(deployment: Deployment):
+    """Another process holding SQLite's write lock past the busy timeout: a clean 503."""
+    cluster = deployment.cluster
+    _, sid = chat(cluster, "before the lock")
+    other = sqlite3.connect(deployment.sqlite_path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(openai.APIStatusError) as locked:
+            chat(cluster, "while locked", sid)
+        assert locked.value.status_code == 503
+        _assert_clean(locked.value.response.text)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    answer, _ = chat(cluster, "after the lock", sid)
+    assert 'This is user turn 2; your first message was: "before the lock".' in answer
 
 
 async def test_a_socket_still_queues_calls_on_its_session_past_a_lease(deployment: Deployment):

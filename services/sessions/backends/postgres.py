@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache
@@ -45,7 +46,10 @@ CONNECTION_LOST: tuple[type[BaseException], ...] = (
 # Pauses between attempts after a lost connection: about a second in all, the time a
 # managed PostgreSQL's failover or a pooler's restart usually takes to accept again.
 RETRY_DELAYS_S = (0.05, 0.2, 0.75)
-CONNECT_TIMEOUT_S = 5.0
+# No attempt starts after this: callers give the sessions service 5 s
+# (rhone/runtime/channels.py), and an answer after their deadline helps nobody.
+RETRY_BUDGET_S = 3.0
+CONNECT_TIMEOUT_S = 2.0
 # No statement of the store's legitimately runs this long; past it the database is not serving.
 STATEMENT_TIMEOUT_S = 15.0
 # A transaction left open by a holder that stopped talking (hung, partitioned) is ended by
@@ -125,6 +129,7 @@ class PostgresDatabase:
 
     async def _retrying(self, op: Callable[[Any], Awaitable[T]]) -> T:
         """`op` on a pooled connection, again on a fresh one when the connection was lost."""
+        deadline = time.monotonic() + RETRY_BUDGET_S
         for delay in (*RETRY_DELAYS_S, None):
             try:
                 async with self.pool.acquire() as conn:
@@ -139,7 +144,7 @@ class PostgresDatabase:
                 # database is not made faster by asking again.
                 raise StoreUnavailable("PostgreSQL did not answer in time") from exc
             except CONNECTION_LOST as exc:
-                if delay is None:
+                if delay is None or time.monotonic() + delay > deadline:
                     raise StoreUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
                 log.warning("PostgreSQL connection lost (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(delay)

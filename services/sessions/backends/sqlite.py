@@ -27,7 +27,10 @@ _UNAVAILABLE_CODES = frozenset(
     {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_FULL"}
     | {"SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PROTOCOL"}
 )
-DEFAULT_BUSY_TIMEOUT_MS = 5000
+# How long a statement waits for another process's write lock. Well within the 5 s deadline
+# callers give the sessions service (rhone/runtime/channels.py): past that deadline the caller
+# is gone, and a statement that then went through would hold a lease nobody gives back.
+DEFAULT_BUSY_TIMEOUT_MS = 2000
 
 
 @contextmanager
