@@ -42,6 +42,7 @@ from services.sessions.sql_queries import (
 )
 from services.sessions.store import (
     Begun,
+    CommitOutcomeUnknown,
     FoundTurn,
     InvalidRequest,
     LeaseLost,
@@ -322,7 +323,16 @@ class SqlSessionStore:
                 )
             return version
 
-        version = await self.db.transact(work)
+        try:
+            version = await self.db.transact(work)
+        except CommitOutcomeUnknown:
+            # The turn's id is in the turns table exactly when the commit was kept; if it was
+            # not, nothing was, and the lease is still this call's: commit again.
+            row = await self.db.fetchone(
+                "SELECT seq FROM turns WHERE session_id = ? AND id = ?", session_id, stored.id
+            )
+            version = int(row["seq"]) if row is not None else await self.db.transact(work)
+        stored.seq = version
         return stored, version
 
     async def renew_lease(

@@ -49,6 +49,11 @@ class StoreUnavailable(Exception):
     only (never a driver's text to a client)."""
 
 
+class CommitOutcomeUnknown(StoreUnavailable):
+    """The connection was lost while a transaction committed: it may or may not have been
+    kept, and only a read can tell."""
+
+
 class InvalidRequest(ValueError):
     """A request the store cannot act on as sent (the message says why)."""
 

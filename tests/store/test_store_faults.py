@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -23,7 +24,12 @@ from services.sessions.backends import postgres as postgres_backend
 from services.sessions.backends.sqlite import SqliteDatabase
 from services.sessions.servicer import status_of
 from services.sessions.sql_store import SqlSessionStore, open_store
-from services.sessions.store import LeaseLost, SessionBusy, StoreUnavailable
+from services.sessions.store import (
+    CommitOutcomeUnknown,
+    LeaseLost,
+    SessionBusy,
+    StoreUnavailable,
+)
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.store.conftest import PG_URL, postgres_url
 
@@ -250,3 +256,42 @@ async def test_a_row_lock_whose_holder_went_quiet_does_not_block_a_new_call(
             assert begun.lease_id and 0.2 < waited < 5
     finally:
         await store.close()
+
+
+class LostCommitAck:
+    """A database whose next transaction reports a connection lost during its commit, after
+    having been kept (`kept`) or not: the two cases a client cannot tell apart."""
+
+    def __init__(self, db: Any, *, kept: bool) -> None:
+        self._db = db
+        self._kept = kept
+        self._armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+    async def transact(self, work: Any) -> Any:
+        if not self._armed:
+            return await self._db.transact(work)
+        self._armed = False
+        if self._kept:
+            await self._db.transact(work)
+        raise CommitOutcomeUnknown("connection lost during a commit (simulated)")
+
+
+@pytest.mark.parametrize("kept", [True, False])
+async def test_a_turn_whose_commit_outcome_is_unknown_is_recorded_exactly_once(
+    store: SqlSessionStore, kept: bool
+):
+    sid = await a_session(store)
+    begun = await store.begin_turn("t", sid, LEASE)
+    real = store.db
+    store.db = LostCommitAck(real, kept=kept)
+    try:
+        committed, version = await store.commit_turn("t", sid, begun.lease_id, turn("second"), None)
+    finally:
+        store.db = real
+    assert version == 2 and committed.seq == 2
+    turns = await store.list_turns("t", sid)
+    assert [t.seq for t in turns] == [1, 2] and turns[1].id == committed.id
+    assert (await store.begin_turn("t", sid, LEASE)).lease_id  # the lease was given back

@@ -44,7 +44,7 @@ class Database(Queries, Protocol):
     async def transact(self, work: Callable[[Queries], Awaitable[T]]) -> T:
         """`work` in one transaction, run again from the start when the connection was lost
         before the commit (so nothing of the first run was kept). A commit whose outcome is
-        unknown raises `StoreUnavailable`, not retried."""
+        unknown raises `CommitOutcomeUnknown`, not retried."""
         ...
 
     async def ping(self) -> bool:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from services.sessions.backends.base import Queries, Row
-from services.sessions.store import StoreUnavailable
+from services.sessions.store import CommitOutcomeUnknown, StoreUnavailable
 
 log = logging.getLogger("rhone.sessions.postgres")
 
@@ -185,7 +185,7 @@ class PostgresDatabase:
                 await tx.commit()
             except CONNECTION_LOST as exc:
                 # (TimeoutError included.) Sent or not, kept or not: only a read could tell.
-                raise StoreUnavailable("PostgreSQL connection lost during a commit") from exc
+                raise CommitOutcomeUnknown("PostgreSQL connection lost during a commit") from exc
             return result
 
         return await self._retrying(attempt)
