@@ -59,7 +59,10 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
         message = f"Session '{exc}' is busy with another call; retry when that call has finished."
         return grpc.StatusCode.ABORTED, message, "session_busy"
     if isinstance(exc, LeaseLost):
-        message = f"The lease on session '{exc}' expired before the turn was recorded."
+        message = (
+            f"Session '{exc}' was deleted or taken over by another call before this call's "
+            "turn was recorded."
+        )
         return grpc.StatusCode.FAILED_PRECONDITION, message, "session_conflict"
     if isinstance(exc, InvalidCursor):
         message = f"The cursor '{exc}' is not one this service returned."

@@ -263,6 +263,37 @@ def test_a_stream_longer_than_the_lease_keeps_it_and_completes(deployment: Deplo
     assert "This is user turn 3;" in answer
 
 
+def test_a_call_whose_lease_is_taken_from_it_stops_early_and_records_nothing(
+    deployment: Deployment,
+):
+    """The session deleted under a streaming call: the next renewal finds the lease gone and
+    the call ends there with an error, instead of generating to the end for nothing."""
+    cluster = deployment.cluster
+    _, sid = chat(cluster, "doomed")
+    stream = oai(cluster).chat.completions.create(
+        model="local",
+        messages=[{"role": "user", "content": LONG_PROMPT}],
+        extra_body={"rhone": {"session_id": sid}},
+        stream=True,
+    )
+    chunks = iter(stream)
+    next(chunks)
+    started = time.monotonic()
+    auth = {"authorization": f"Bearer {API_KEY}"}
+    with httpx.Client(base_url=cluster.base_url, headers=auth, timeout=30) as http:
+        assert http.delete(f"/v1/sessions/{sid}").status_code == 200
+    text = []
+    with pytest.raises(openai.APIError) as ended:
+        for chunk in chunks:
+            text.extend(c.delta.content or "" for c in chunk.choices)
+    stopped_s = time.monotonic() - started
+    print(f"\n[{deployment.backend}] call stopped {stopped_s:.2f}s after its session was deleted")
+    assert "word49" not in "".join(text)
+    assert stopped_s < LEASE_MS / 1000 + 2
+    _assert_clean(ended.value.message)
+    assert "was deleted or taken over" in ended.value.message
+
+
 @ONLY_POSTGRES
 def test_terminated_database_connections_are_invisible_to_calls(deployment: Deployment):
     cluster = deployment.cluster
