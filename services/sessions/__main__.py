@@ -13,6 +13,7 @@ from rhone.runtime.logs import configure_logging
 from rhone.v1 import sessions_pb2, sessions_pb2_grpc
 from services.sessions.config import SessionsSettings
 from services.sessions.health import watch_database
+from services.sessions.migrations import at_startup
 from services.sessions.servicer import SessionServicer
 from services.sessions.sql_store import open_store
 from services.sessions.store import DEFAULT_TENANT
@@ -41,7 +42,8 @@ async def main() -> None:
     store = open_store(settings.database_url)
     await store.open()
     # The environment's keys are the key set: one that left it is revoked at this start.
-    revoked = await store.replace_api_keys(environment_keys(settings))
+    keys = environment_keys(settings)
+    revoked = await at_startup(lambda: store.replace_api_keys(keys))
     if revoked:
         log.info("revoked %d API key(s) no longer in the environment", revoked)
     log.info("sessions store: %s", store.db.name)

@@ -62,10 +62,11 @@ class SqliteDatabase:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        # First: switching to WAL waits for other processes' locks like any statement.
+        await self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
-        await self._conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
 
     async def disconnect(self) -> None:
         if self._conn is not None:
