@@ -33,8 +33,10 @@ async def serve(
     service_names: list[str],
     on_stop: Callable[[], Awaitable[None]] | None = None,
     grace_s: float = 10.0,
+    on_start: Callable[[health.aio.HealthServicer], Awaitable[None]] | None = None,
 ) -> None:
-    """Runs a gRPC server until SIGTERM or SIGINT."""
+    """Runs a gRPC server until SIGTERM or SIGINT. `on_start` gets the health servicer once
+    serving (a service whose health depends on more than its process sets it there)."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     register(server)
     health_servicer = health.aio.HealthServicer()
@@ -49,6 +51,8 @@ async def serve(
     for service in ["", *service_names]:
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("%s listening on %s", name, listen)
+    if on_start is not None:
+        await on_start(health_servicer)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

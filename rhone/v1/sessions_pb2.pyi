@@ -122,14 +122,16 @@ class BeginTurnRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_ms: _Optional[int] = ..., from_response_id: _Optional[str] = ...) -> None: ...
 
 class BeginTurnResponse(_message.Message):
-    __slots__ = ("session", "lease_id", "context")
+    __slots__ = ("session", "lease_id", "context", "lease_ms")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
     session: Session
     lease_id: str
     context: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., lease_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
+    lease_ms: int
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., lease_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., lease_ms: _Optional[int] = ...) -> None: ...
 
 class CommitTurnRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id", "lease_id", "turn", "instructions", "set_instructions")
@@ -168,6 +170,24 @@ class AbortTurnRequest(_message.Message):
 class AbortTurnResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RenewLeaseRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "lease_id", "lease_ms")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_ID_FIELD_NUMBER: _ClassVar[int]
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    lease_id: str
+    lease_ms: int
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., lease_ms: _Optional[int] = ...) -> None: ...
+
+class RenewLeaseResponse(_message.Message):
+    __slots__ = ("lease_ms",)
+    LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    lease_ms: int
+    def __init__(self, lease_ms: _Optional[int] = ...) -> None: ...
 
 class ListTurnsRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id")

@@ -65,6 +65,11 @@ class SessionServiceStub:
                 request_serializer=rhone_dot_v1_dot_sessions__pb2.AbortTurnRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_sessions__pb2.AbortTurnResponse.FromString,
                 _registered_method=True)
+        self.RenewLease = channel.unary_unary(
+                '/rhone.v1.SessionService/RenewLease',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.RenewLeaseRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.RenewLeaseResponse.FromString,
+                _registered_method=True)
         self.ListTurns = channel.unary_unary(
                 '/rhone.v1.SessionService/ListTurns',
                 request_serializer=rhone_dot_v1_dot_sessions__pb2.ListTurnsRequest.SerializeToString,
@@ -145,6 +150,14 @@ class SessionServiceServicer:
 
     def AbortTurn(self, request, context):
         """Releases the lease without appending anything.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RenewLease(self, request, context):
+        """Extends a held lease while its call streams. FAILED_PRECONDITION (session_conflict) when
+        the lease is no longer the caller's.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -237,6 +250,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.AbortTurn,
                     request_deserializer=rhone_dot_v1_dot_sessions__pb2.AbortTurnRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_sessions__pb2.AbortTurnResponse.SerializeToString,
+            ),
+            'RenewLease': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenewLease,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.RenewLeaseRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.RenewLeaseResponse.SerializeToString,
             ),
             'ListTurns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTurns,
@@ -442,6 +460,33 @@ class SessionService:
             '/rhone.v1.SessionService/AbortTurn',
             rhone_dot_v1_dot_sessions__pb2.AbortTurnRequest.SerializeToString,
             rhone_dot_v1_dot_sessions__pb2.AbortTurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenewLease(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/RenewLease',
+            rhone_dot_v1_dot_sessions__pb2.RenewLeaseRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.RenewLeaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,16 +3,21 @@ applies the schema migrations and exits (the Kubernetes migration Job)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import sys
 
 import grpc
 import uvloop
+from grpc_health.v1 import health
 
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
 from rhone.v1 import sessions_pb2, sessions_pb2_grpc
 from services.sessions.config import SessionsSettings
-from services.sessions.migrations import migrate, require_current
+from services.sessions.health import watch_database
+from services.sessions.migrations import at_startup, migrate, require_current
 from services.sessions.servicer import SessionServicer
 from services.sessions.sql_store import open_store
 from services.sessions.store import DEFAULT_TENANT
@@ -35,6 +40,12 @@ def parse_tenant_keys(spec: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def environment_keys(settings: SessionsSettings) -> list[tuple[str, str]]:
+    """The (tenant, key) pairs RHONE_API_KEY and RHONE_TENANT_KEYS name."""
+    keys = [(DEFAULT_TENANT, settings.api_key)] if settings.api_key else []
+    return keys + parse_tenant_keys(settings.tenant_keys)
+
+
 async def main() -> None:
     log = configure_logging("sessions")
     settings = SessionsSettings()
@@ -44,33 +55,47 @@ async def main() -> None:
     else:
         await store.db.connect()
         await require_current(store.db)
-    tenancy = await open_tenancy(store.db, settings.key_hmac_secret)
-    if settings.api_key:
-        await tenancy.bootstrap_key(DEFAULT_TENANT, settings.api_key, "RHONE_API_KEY")
-    env_pairs = parse_tenant_keys(settings.tenant_keys)
+    tenancy = await at_startup(lambda: open_tenancy(store.db, settings.key_hmac_secret))
+    # The environment's keys bootstrap a fresh install; one that left it is revoked now.
+    env_pairs = environment_keys(settings)
     for tenant, key in env_pairs:
-        await tenancy.bootstrap_key(tenant, key, "RHONE_TENANT_KEYS")
-    in_env = [key for _, key in env_pairs] + ([settings.api_key] if settings.api_key else [])
-    for key_id in await tenancy.revoke_env_keys_except(in_env):
+        source = "RHONE_API_KEY" if key == settings.api_key else "RHONE_TENANT_KEYS"
+        await at_startup(functools.partial(tenancy.bootstrap_key, tenant, key, source))
+    in_env = [key for _, key in env_pairs]
+    for key_id in await at_startup(lambda: tenancy.revoke_env_keys_except(in_env)):
         log.info("key %s left the environment: revoked", key_id)
     log.info("sessions store: %s", store.db.name)
-    servicer = SessionServicer(store)
+    servicer = SessionServicer(store, settings.session_lease_ms)
     usage = UsageStore(store.db)
     register_tenancy = tenancy_services(tenancy, usage, settings.admin_key)
+    service_names = [
+        sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+        *TENANCY_SERVICE_NAMES,
+    ]
+    watcher: asyncio.Task[None] | None = None
 
     def register(server: grpc.aio.Server) -> None:
         sessions_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
         register_tenancy(server)
 
+    async def watch_health(health_servicer: health.aio.HealthServicer) -> None:
+        nonlocal watcher
+        watcher = asyncio.create_task(watch_database(store.db, health_servicer, service_names))
+
+    async def stop() -> None:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        await store.close()
+
     await serve(
         name="sessions",
         listen=settings.listen,
         register=register,
-        service_names=[
-            sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
-            *TENANCY_SERVICE_NAMES,
-        ],
-        on_stop=store.close,
+        service_names=service_names,
+        on_start=watch_health,
+        on_stop=stop,
     )
 
 

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from rhone.runtime.settings import PeerSettings
+from services.sessions.store import DEFAULT_LEASE_MS
 
 
 class SessionsSettings(PeerSettings):
@@ -26,6 +27,9 @@ class SessionsSettings(PeerSettings):
     key_hmac_secret: str = Field(default="", repr=False)
     # The operators' key for AdminService (and the facade's /v1/admin); empty: admin API off.
     admin_key: str = Field(default="", repr=False)
+    # How long a call's lease on a session holds unless renewed (the translator renews it
+    # while the call streams): how long a session stays busy after its caller died.
+    session_lease_ms: int = Field(default=DEFAULT_LEASE_MS, ge=1000)
 
     @property
     def listen(self) -> str:

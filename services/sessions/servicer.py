@@ -1,10 +1,12 @@
 """The SessionService over gRPC: store exceptions become gRPC status codes the callers map to
 their surface's error (NOT_FOUND -> 404, ABORTED -> 409 session_busy, INVALID_ARGUMENT ->
-400). The trailing metadata key `rhone-error-detail` names the error precisely (which id was
-not found), so a caller need not parse the message."""
+400, UNAVAILABLE -> 503 when the database cannot be reached). The trailing metadata key
+`rhone-error-detail` names the error precisely (which id was not found), so a caller need not
+parse the message."""
 
 from __future__ import annotations
 
+import logging
 from typing import NoReturn
 
 import grpc
@@ -21,15 +23,18 @@ from services.sessions.store import (
     SessionBusy,
     SessionChanges,
     SessionNotFound,
+    StoreUnavailable,
     TurnNotFound,
 )
 
-DEFAULT_LEASE_MS = 10 * 60 * 1000
+log = logging.getLogger("rhone.sessions")
+
 ERROR_DETAIL_KEY = "rhone-error-detail"
 
-# Everything the store raises for a caller's mistake or a race; anything else is a bug and
-# reaches the caller as INTERNAL.
+# Everything the store raises for a caller's mistake, a race or an unreachable database;
+# anything else is a bug and reaches the caller as INTERNAL.
 STORE_ERRORS = (
+    StoreUnavailable,
     SessionNotFound,
     SessionBusy,
     LeaseLost,
@@ -54,13 +59,21 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
         message = f"Session '{exc}' is busy with another call; retry when that call has finished."
         return grpc.StatusCode.ABORTED, message, "session_busy"
     if isinstance(exc, LeaseLost):
-        message = f"The lease on session '{exc}' expired before the turn was recorded."
+        message = (
+            f"Session '{exc}' was deleted or taken over by another call before this call's "
+            "turn was recorded."
+        )
         return grpc.StatusCode.FAILED_PRECONDITION, message, "session_conflict"
     if isinstance(exc, InvalidCursor):
         message = f"The cursor '{exc}' is not one this service returned."
         return grpc.StatusCode.INVALID_ARGUMENT, message, "invalid_cursor"
     if isinstance(exc, InvalidRequest):
         return grpc.StatusCode.INVALID_ARGUMENT, str(exc), "invalid_request"
+    if isinstance(exc, StoreUnavailable):
+        # The operator's log gets the reason; the caller a message it may show anyone.
+        log.warning("session store unavailable: %s", exc)
+        message = "The session store is unavailable; retry shortly."
+        return grpc.StatusCode.UNAVAILABLE, message, "store_unavailable"
     raise exc
 
 
@@ -71,13 +84,18 @@ async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> NoRet
 
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
-    def __init__(self, store: SqlSessionStore) -> None:
+    def __init__(self, store: SqlSessionStore, lease_ms: int) -> None:
         self.store = store
+        # The lease time of a call that asks for none (RHONE_SESSION_LEASE_MS).
+        self.lease_ms = lease_ms
 
     async def ResolveApiKey(
         self, request: pb.ResolveApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> pb.ResolveApiKeyResponse:
-        tenant = await self.store.resolve_api_key(request.api_key)
+        try:
+            tenant = await self.store.resolve_api_key(request.api_key)
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
         if tenant is None:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "Incorrect API key provided.")
         return pb.ResolveApiKeyResponse(tenant_id=tenant)
@@ -85,12 +103,15 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:
-        return await self.store.create_session(
-            request.tenant_id,
-            metadata=dict_from_struct(request.metadata),
-            instructions=list(request.instructions),
-            default_model=request.default_model,
-        )
+        try:
+            return await self.store.create_session(
+                request.tenant_id,
+                metadata=dict_from_struct(request.metadata),
+                instructions=list(request.instructions),
+                default_model=request.default_model,
+            )
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
 
     async def GetSession(
         self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
@@ -148,17 +169,18 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def BeginTurn(
         self, request: pb.BeginTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.BeginTurnResponse:
+        lease_ms = request.lease_ms or self.lease_ms
         try:
             begun = await self.store.begin_turn(
                 request.tenant_id,
                 request.session_id,
-                request.lease_ms or DEFAULT_LEASE_MS,
+                lease_ms,
                 from_response_id=request.from_response_id,
             )
         except STORE_ERRORS as exc:
             await _abort_for(context, exc)
         return pb.BeginTurnResponse(
-            session=begun.session, lease_id=begun.lease_id, context=begun.context
+            session=begun.session, lease_id=begun.lease_id, context=begun.context, lease_ms=lease_ms
         )
 
     async def CommitTurn(
@@ -179,8 +201,23 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def AbortTurn(
         self, request: pb.AbortTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.AbortTurnResponse:
-        await self.store.abort_turn(request.tenant_id, request.session_id, request.lease_id)
+        try:
+            await self.store.abort_turn(request.tenant_id, request.session_id, request.lease_id)
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
         return pb.AbortTurnResponse()
+
+    async def RenewLease(
+        self, request: pb.RenewLeaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RenewLeaseResponse:
+        lease_ms = request.lease_ms or self.lease_ms
+        try:
+            await self.store.renew_lease(
+                request.tenant_id, request.session_id, request.lease_id, lease_ms
+            )
+        except STORE_ERRORS as exc:
+            await _abort_for(context, exc)
+        return pb.RenewLeaseResponse(lease_ms=lease_ms)
 
     async def ListTurns(
         self, request: pb.ListTurnsRequest, context: grpc.aio.ServicerContext

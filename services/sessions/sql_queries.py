@@ -189,7 +189,7 @@ async def insert_session(
     q: Queries, template: pb.Session, *, lease_ms: int, context_start: int = 0
 ) -> tuple[pb.Session, str]:
     """A new session like `template` (tenant, settings, lineage, version) with a fresh id and
-    timestamps, leased when lease_ms is set."""
+    timestamps, leased when lease_ms is set (until the database's now + lease_ms)."""
     now = now_ms()
     session = pb.Session()
     session.CopyFrom(template)
@@ -199,7 +199,9 @@ async def insert_session(
     await q.execute(
         "INSERT INTO sessions (id, tenant_id, version, instructions, metadata, default_model, "
         "created_at_ms, updated_at_ms, parent_id, parent_turn_id, context_start, lease_id, "
-        "lease_expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"lease_expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {q.now_ms_sql} + ?) "
+        # Run again after a lost connection, the insert that was kept is not doubled.
+        "ON CONFLICT (id) DO NOTHING",
         session.id,
         session.tenant_id,
         session.version,
@@ -212,6 +214,6 @@ async def insert_session(
         session.parent_turn_id,
         context_start,
         lease_id,
-        now + lease_ms if lease_ms else 0,
+        lease_ms,
     )
     return session, lease_id or ""

@@ -1,9 +1,16 @@
 """The session store over SQL, written once for both backends.
 
-Concurrency: a call takes a session's lease in one conditional UPDATE (begin_turn) and gives
-it back when it appends its turn (commit_turn) or gives up (abort_turn). A second call on a
-busy session gets SessionBusy at once, before any generation starts; a crashed holder's lease
-expires. Appends bump the session's version in the same transaction that inserts the turn.
+Concurrency: a call takes a session's lease in one conditional UPDATE (begin_turn), renews
+it while it streams (renew_lease), and gives it back when it appends its turn (commit_turn) or
+gives up (abort_turn). A second call on a busy session gets SessionBusy at once, before any
+generation starts. Leases are short and judged by the database's clock (never a replica's),
+so a crashed holder's lease expires within one lease time whichever replica looks. Appends
+bump the session's version in the same transaction that inserts the turn.
+
+Every single statement here is idempotent (the backend runs it again after a lost connection;
+a DELETE run again after its first run was kept answers "not found", and the row is gone as
+asked) and every transaction goes through `transact`, which runs it again only when nothing of
+it was kept.
 
 Branches: a branch holds copies of its parent's turns up to the branch point (same turn ids,
 same bodies), so loading its context stays one query and deleting the parent leaves it whole.
@@ -18,8 +25,8 @@ import orjson
 from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
-from services.sessions.backends.base import Database
-from services.sessions.migrations import migrate
+from services.sessions.backends.base import Database, Queries
+from services.sessions.migrations import at_startup, migrate, take_startup_lock
 from services.sessions.sql_queries import (
     SESSION_COLUMNS,
     branch_at,
@@ -35,6 +42,7 @@ from services.sessions.sql_queries import (
 )
 from services.sessions.store import (
     Begun,
+    CommitOutcomeUnknown,
     FoundTurn,
     InvalidRequest,
     LeaseLost,
@@ -63,8 +71,10 @@ class SqlSessionStore:
         self.db = db
 
     async def open(self) -> None:
-        await self.db.connect()
-        await migrate(self.db)
+        """Connects and migrates. Replicas starting together on one database wait for each
+        other's start-up (at_startup) instead of failing on its locks."""
+        await at_startup(self.db.connect)
+        await at_startup(lambda: migrate(self.db))
 
     async def close(self) -> None:
         await self.db.disconnect()
@@ -79,6 +89,30 @@ class SqlSessionStore:
             tenant_id,
             now_ms(),
         )
+
+    async def replace_api_keys(self, keys: list[tuple[str, str]]) -> int:
+        """Makes `keys` ((tenant, key) pairs, the environment's) the whole key set: each is
+        put, and every other key is revoked (deleted). Returns how many were revoked. Under
+        the start-up lock, so replicas starting together on one database never interleave."""
+        wanted = {hash_key(key): tenant for tenant, key in keys}
+
+        async def work(tx: Queries) -> int:
+            await take_startup_lock(tx, self.db)
+            for key_hash, tenant in wanted.items():
+                await tx.execute(
+                    "INSERT INTO api_keys (key_hash, tenant_id, created_at_ms) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key_hash) DO UPDATE SET tenant_id = excluded.tenant_id",
+                    key_hash,
+                    tenant,
+                    now_ms(),
+                )
+            rows = await tx.fetchall("SELECT key_hash FROM api_keys")
+            gone = [row["key_hash"] for row in rows if row["key_hash"] not in wanted]
+            for key_hash in gone:
+                await tx.execute("DELETE FROM api_keys WHERE key_hash = ?", key_hash)
+            return len(gone)
+
+        return await self.db.transact(work)
 
     async def resolve_api_key(self, api_key: str) -> str | None:
         row = await self.db.fetchone(
@@ -167,11 +201,12 @@ class SqlSessionStore:
             raise SessionNotFound(session_id)
 
     async def branch_session(self, tenant_id: str, session_id: str, at_turn_id: str) -> pb.Session:
-        async with self.db.transaction() as tx:
+        async def work(tx: Queries) -> pb.Session:
             parent = await lock_session(tx, tenant_id, session_id)
             seq = await seq_of_turn(tx, parent, at_turn_id)
-            branch = await branch_at(tx, parent, seq, lease_ms=0)
-        return branch.session
+            return (await branch_at(tx, parent, seq, lease_ms=0)).session
+
+        return await self.db.transact(work)
 
     # turns
 
@@ -187,17 +222,19 @@ class SqlSessionStore:
                 self.db, pb.Session(tenant_id=tenant_id), lease_ms=lease_ms
             )
             return Begun(session=session, lease_id=lease_id, context=[])
-        now = now_ms()
         lease_id = new_lease_id()
+        now = self.db.now_ms_sql
+        # `OR lease_id = ?`: this very lease (run again after a lost connection) is ours.
         row = await self.db.fetchone(
-            "UPDATE sessions SET lease_id = ?, lease_expires_ms = ? "
-            "WHERE id = ? AND tenant_id = ? AND (lease_id IS NULL OR lease_expires_ms < ?) "
+            f"UPDATE sessions SET lease_id = ?, lease_expires_ms = {now} + ? "
+            "WHERE id = ? AND tenant_id = ? "
+            f"AND (lease_id IS NULL OR lease_expires_ms < {now} OR lease_id = ?) "
             f"RETURNING {SESSION_COLUMNS}",
             lease_id,
-            now + lease_ms,
+            lease_ms,
             session_id,
             tenant_id,
-            now,
+            lease_id,
         )
         if row is None:
             await self.get_session(tenant_id, session_id)  # raises SessionNotFound
@@ -213,7 +250,8 @@ class SqlSessionStore:
         One transaction that locks the response's session row: a commit racing with it waits,
         so "latest" cannot turn stale between the check and the lease, and concurrent calls
         from one older response each get a branch of their own."""
-        async with self.db.transaction() as tx:
+
+        async def work(tx: Queries) -> Begun:
             found = await find_response(tx, tenant_id, response_id, session_id)
             parent = await lock_session(tx, tenant_id, found["session_id"], response_id)
             seq = int(found["seq"])
@@ -221,20 +259,22 @@ class SqlSessionStore:
                 branch = await branch_at(tx, parent, seq, lease_ms=lease_ms)
                 turns = await turns_between(tx, branch.session.id, branch.context_start)
                 return Begun(branch.session, branch.lease_id, context_of(turns))
-            now = now_ms()
-            if parent["lease_id"] is not None and parent["lease_expires_ms"] >= now:
-                raise SessionBusy(parent["id"])
             lease_id = new_lease_id()
+            now = tx.now_ms_sql
             row = await tx.fetchone(
-                "UPDATE sessions SET lease_id = ?, lease_expires_ms = ? WHERE id = ? "
+                f"UPDATE sessions SET lease_id = ?, lease_expires_ms = {now} + ? "
+                f"WHERE id = ? AND (lease_id IS NULL OR lease_expires_ms < {now}) "
                 f"RETURNING {SESSION_COLUMNS}",
                 lease_id,
-                now + lease_ms,
+                lease_ms,
                 parent["id"],
             )
-            assert row is not None  # locked above
+            if row is None:  # locked above, so only a live lease refuses
+                raise SessionBusy(parent["id"])
             turns = await turns_between(tx, parent["id"], parent["context_start"])
-        return Begun(session=session_from_row(row), lease_id=lease_id, context=context_of(turns))
+            return Begun(session_from_row(row), lease_id, context_of(turns))
+
+        return await self.db.transact(work)
 
     async def commit_turn(
         self,
@@ -250,7 +290,8 @@ class SqlSessionStore:
         stored.session_id = session_id
         stored.id = stored.id or new_turn_id()
         stored.created_at_ms = stored.created_at_ms or now
-        async with self.db.transaction() as tx:
+
+        async def work(tx: Queries) -> int:
             row = await tx.fetchone(
                 "UPDATE sessions SET version = version + 1, lease_id = NULL, "
                 "lease_expires_ms = 0, updated_at_ms = ?, "
@@ -282,7 +323,36 @@ class SqlSessionStore:
                     encode_instructions(instructions),
                     session_id,
                 )
+            return version
+
+        try:
+            version = await self.db.transact(work)
+        except CommitOutcomeUnknown:
+            # The turn's id is in the turns table exactly when the commit was kept; if it was
+            # not, nothing was, and the lease is still this call's: commit again.
+            row = await self.db.fetchone(
+                "SELECT seq FROM turns WHERE session_id = ? AND id = ?", session_id, stored.id
+            )
+            version = int(row["seq"]) if row is not None else await self.db.transact(work)
+        stored.seq = version
         return stored, version
+
+    async def renew_lease(
+        self, tenant_id: str, session_id: str, lease_id: str, lease_ms: int
+    ) -> None:
+        """Extends a held lease to the database's now + lease_ms. A lease that ran out but
+        that no other call took is still this call's: nobody else wrote in between."""
+        now = self.db.now_ms_sql
+        row = await self.db.fetchone(
+            f"UPDATE sessions SET lease_expires_ms = {now} + ? "
+            "WHERE id = ? AND tenant_id = ? AND lease_id = ? RETURNING id",
+            lease_ms,
+            session_id,
+            tenant_id,
+            lease_id,
+        )
+        if row is None:
+            raise LeaseLost(session_id)
 
     async def abort_turn(self, tenant_id: str, session_id: str, lease_id: str) -> None:
         await self.db.execute(

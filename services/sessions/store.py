@@ -19,6 +19,9 @@ from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 
 DEFAULT_TENANT = "default"
+# How long a call's lease on a session holds unless renewed: the time a session stays busy
+# after its caller died. The caller renews it every third of this while its call streams.
+DEFAULT_LEASE_MS = 10_000
 
 
 class SessionNotFound(Exception):
@@ -39,6 +42,17 @@ class TurnNotFound(Exception):
 
 class ResponseNotFound(Exception):
     """No turn of this tenant's carries that response id (unknown, deleted, or another's)."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (connection lost and not regained, locked, failing).
+    Nothing was committed that the caller cannot safely retry; the message is for operators
+    only (never a driver's text to a client)."""
+
+
+class CommitOutcomeUnknown(StoreUnavailable):
+    """The connection was lost while a transaction committed: it may or may not have been
+    kept, and only a read can tell."""
 
 
 class InvalidRequest(ValueError):
@@ -114,6 +128,8 @@ class SessionStore(Protocol):
 
     async def put_api_key(self, tenant_id: str, api_key: str) -> None: ...
 
+    async def replace_api_keys(self, keys: list[tuple[str, str]]) -> int: ...
+
     async def resolve_api_key(self, api_key: str) -> str | None: ...
 
     async def create_session(
@@ -155,6 +171,10 @@ class SessionStore(Protocol):
         turn: pb.Turn,
         instructions: list[content.Message] | None,
     ) -> tuple[pb.Turn, int]: ...
+
+    async def renew_lease(
+        self, tenant_id: str, session_id: str, lease_id: str, lease_ms: int
+    ) -> None: ...
 
     async def abort_turn(self, tenant_id: str, session_id: str, lease_id: str) -> None: ...
 

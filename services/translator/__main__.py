@@ -24,7 +24,6 @@ async def main() -> None:
     runner = TurnRunner(
         sessions_pb2_grpc.SessionServiceStub(sessions_channel),
         providers,
-        settings.session_lease_ms,
     )
     compactor = Compactor(
         providers,

@@ -11,8 +11,6 @@ class TranslatorSettings(PeerSettings):
     model_config = SettingsConfigDict(env_prefix="RHONE_", extra="ignore")
 
     translator_listen: str = ""
-    # How long a call may hold its session before another call may take it over.
-    session_lease_ms: int = 15 * 60 * 1000
     # The model that writes compaction summaries (any routable name); empty: the call's model.
     compaction_model: str = ""
     # Seals compaction items; every translator replica needs the same one. Empty: a key of

@@ -19,6 +19,7 @@ from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.surfaces import Surface
+from services.translator.turns import rpc_failure
 
 STORED_RESPONSE_METHODS = frozenset({"retrieve", "delete", "input_items"})
 JSON = "application/json"
@@ -46,7 +47,9 @@ async def stored_response_call(
         )
     except grpc.aio.AioRpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
-            raise
+            # The store unreachable: a 503 in the surface's shape, not a failed Call (a 500).
+            status, body = surface.dialect.encode_error(rpc_failure(exc, what="session").failure)
+            return _frames(status, body)
         failure = RhoneError.of(
             Code.ERROR_CODE_NOT_FOUND,
             f"No response found with id '{response_id}'.",

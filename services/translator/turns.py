@@ -1,5 +1,9 @@
 """One call's turn: take the session's lease, generate, record, give the lease back.
 
+The lease is short (the sessions service's RHONE_SESSION_LEASE_MS) and renewed every third of
+it while the call runs, so a translator that dies mid-call leaves its session busy for at most
+one lease time, however long its calls stream.
+
 The turn is committed when the `finished` event arrives and before that event is passed on,
 so that a client that starts its next call the moment it sees the end of this one finds the
 session free and this turn in it. A failed or cancelled call commits nothing and releases the
@@ -71,8 +75,9 @@ class TurnRunner:
         self,
         sessions: sessions_pb2_grpc.SessionServiceStub,
         providers: providers_pb2_grpc.ProviderServiceStub,
-        lease_ms: int,
+        lease_ms: int = 0,
     ) -> None:
+        # The lease time asked for; 0: the sessions service's own.
         self.sessions = sessions
         self.providers = providers
         self.lease_ms = lease_ms
@@ -90,6 +95,7 @@ class TurnRunner:
         that records nothing, only reads the context."""
         if continuity.kept is not None:
             return await self._open_from_kept(tenant_id, request, continuity, response_id)
+        lease_ms = 0
         try:
             if continuity.record:
                 begun = await self._begin(
@@ -101,6 +107,7 @@ class TurnRunner:
                     )
                 )
                 session, lease_id, context = begun.session, begun.lease_id, begun.context
+                lease_ms = begun.lease_ms
             elif continuity.session_id or continuity.from_response_id:
                 loaded = await self.sessions.LoadContext(
                     spb.LoadContextRequest(
@@ -117,7 +124,9 @@ class TurnRunner:
                 exc, what="response" if continuity.from_response_id else "session"
             ) from None
         composed = compose(request, list(context), list(session.instructions), continuity.stateless)
-        return OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
+        return OpenTurn(
+            self, tenant_id, session.id, lease_id, composed, response_id, lease_ms=lease_ms
+        )
 
     async def _open_from_kept(
         self,
@@ -144,7 +153,15 @@ class TurnRunner:
             )
         except grpc.aio.AioRpcError as exc:
             raise rpc_failure(exc, what="session") from None
-        return OpenTurn(self, tenant_id, begun.session.id, begun.lease_id, composed, response_id)
+        return OpenTurn(
+            self,
+            tenant_id,
+            begun.session.id,
+            begun.lease_id,
+            composed,
+            response_id,
+            lease_ms=begun.lease_ms,
+        )
 
     async def _begin(self, request: spb.BeginTurnRequest) -> spb.BeginTurnResponse:
         """BeginTurn, shielded: if the caller goes away while the sessions service is taking
@@ -182,6 +199,8 @@ class OpenTurn:
         lease_id: str,
         composed: Composed,
         response_id: str = "",
+        *,
+        lease_ms: int = 0,
     ) -> None:
         self.runner = runner
         self.tenant_id = tenant_id
@@ -198,18 +217,32 @@ class OpenTurn:
         # The call's events folded as they pass: what is recorded, and a whole answer's body.
         self.accumulator = StreamAccumulator()
         self._released = not lease_id
+        # The lease time granted, renewed every third of it (0: no renewals).
+        self.lease_ms = lease_ms
+        # Set when a renewal finds the lease taken over: the call stops, recording nothing.
+        self._lease_lost: gen.Failure | None = None
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
         started_at = time.monotonic()
         accumulator = self.accumulator
         call = self.runner.providers.Generate(self.composed.request)
+        renewal = (
+            asyncio.ensure_future(self._keep_lease())
+            if self.lease_id and self.lease_ms and not self._released
+            else None
+        )
         try:
             async for event in call:
+                if self._lease_lost is not None:
+                    yield self._failed(self._lease_lost)
+                    return
                 if self.response_id and event.HasField("started"):
                     event.started.id = self.response_id
                 accumulator.feed(event)
                 if event.HasField("finished"):
+                    if renewal is not None:
+                        renewal.cancel()
                     if self.lease_id:
                         failure = await self._commit(accumulator, started_at)
                         if failure is not None:
@@ -222,6 +255,8 @@ class OpenTurn:
         except grpc.aio.AioRpcError as exc:
             yield self._failed(rpc_failure(exc, what="providers").failure)
         finally:
+            if renewal is not None:
+                renewal.cancel()
             call.cancel()
             await self.release()
 
@@ -234,6 +269,27 @@ class OpenTurn:
         return tpb.KeptResponse(
             response_id=self.response_id, instructions=instructions, context=context
         )
+
+    async def _keep_lease(self) -> None:
+        """Renews the lease every third of its time until cancelled. A failed renewal is
+        retried at the next tick (two more before the lease runs out); a lease found taken
+        over (the session deleted, or a database outage longer than the lease) ends the call."""
+        interval_s = self.lease_ms / 3000
+        request = spb.RenewLeaseRequest(
+            tenant_id=self.tenant_id,
+            session_id=self.session_id,
+            lease_id=self.lease_id,
+            lease_ms=self.lease_ms,
+        )
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.runner.sessions.RenewLease(request, timeout=interval_s)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+                    self._lease_lost = rpc_failure(exc, what="session").failure
+                    return
+                log.warning("could not renew the lease on %s: %s", self.session_id, exc.code())
 
     def _failed(self, failure: gen.Failure) -> gen.GenerationEvent:
         """A failure of the turn itself, folded like the provider's own."""

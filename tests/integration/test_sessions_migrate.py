@@ -20,7 +20,6 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from rhone.launcher import free_port
-from services.sessions.store import hash_key
 from tests.store.conftest import PG_URL
 
 API_KEY = "rk-migrate-test-key"
@@ -45,6 +44,9 @@ async def database() -> AsyncIterator[Database]:
     await conn.execute(
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
+    )
+    await conn.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {role}"
     )
     url = urlsplit(PG_URL)
     separator = "&" if url.query else "?"
@@ -115,9 +117,9 @@ async def test_serving_pods_need_no_ddl_rights_once_the_migrate_job_ran(
         server.wait(30)
     conn = await asyncpg.connect(database.owner_url.split("?")[0])
     try:
+        # The serving process (no DDL rights) wrote the environment's key, as rows only.
         tenant = await conn.fetchval(
-            f"SELECT tenant_id FROM {database.schema}.api_keys WHERE key_hash = $1",
-            hash_key(API_KEY),
+            f"SELECT tenant_id FROM {database.schema}.tenant_keys WHERE name = 'RHONE_API_KEY'"
         )
     finally:
         await conn.close()

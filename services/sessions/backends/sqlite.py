@@ -1,25 +1,58 @@
 """SQLite through aiosqlite (its own thread, so the event loop never blocks): the embedded
-default. One connection; writers are serialized by an asyncio lock around BEGIN IMMEDIATE."""
+default. One connection; writers are serialized by an asyncio lock around BEGIN IMMEDIATE.
+
+A database that stays locked by another process past the busy timeout, or a file that
+cannot be read or written, raises `StoreUnavailable` (a 503 at the edge), never the
+driver's exception."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from services.sessions.backends.base import Row
+from services.sessions.backends.base import Queries, Row
+from services.sessions.store import StoreUnavailable
+
+T = TypeVar("T")
+
+# The result codes (primary, before any extended suffix) of a database that cannot serve
+# now, as opposed to a statement that is wrong: https://www.sqlite.org/rescode.html
+_UNAVAILABLE_CODES = frozenset(
+    {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_FULL"}
+    | {"SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PROTOCOL"}
+)
+# How long a statement waits for another process's write lock. Well within the 5 s deadline
+# callers give the sessions service (rhone/runtime/channels.py): past that deadline the caller
+# is gone, and a statement that then went through would hold a lease nobody gives back.
+DEFAULT_BUSY_TIMEOUT_MS = 2000
+
+
+@contextmanager
+def _unavailable_on_failure() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as exc:
+        name = str(getattr(exc, "sqlite_errorname", "") or "")
+        if "_".join(name.split("_")[:2]) in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"SQLite cannot serve: {name}") from exc
+        raise
 
 
 class SqliteDatabase:
     name = "sqlite"
+    # SQLite's clock in epoch milliseconds (julianday keeps milliseconds; unixepoch('subsec')
+    # needs SQLite 3.42).
+    now_ms_sql = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
         self._path = path
+        self._busy_timeout_ms = busy_timeout_ms
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._in_tx: asyncio.Task[Any] | None = None
@@ -27,13 +60,21 @@ class SqliteDatabase:
     async def connect(self) -> None:
         if self._path != ":memory:":
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = await aiosqlite.connect(self._path, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        # First: switching to WAL needs a lock that another replica's migration may hold.
-        await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self._conn.execute("PRAGMA journal_mode=WAL")
-        await self._conn.execute("PRAGMA foreign_keys=ON")
-        await self._conn.execute("PRAGMA synchronous=NORMAL")
+        conn = await aiosqlite.connect(self._path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            with _unavailable_on_failure():
+                # First: switching to WAL waits for other processes' locks like any statement.
+                await conn.execute(f"PRAGMA busy_timeout={int(self._busy_timeout_ms)}")
+                await conn.execute("PRAGMA journal_mode=WAL")
+                await conn.execute("PRAGMA foreign_keys=ON")
+                await conn.execute("PRAGMA synchronous=NORMAL")
+        except BaseException:
+            # Another replica starting on the same file held it too long: the caller may try
+            # again (at_startup), on a connection of its own.
+            await conn.close()
+            raise
+        self._conn = conn
 
     async def disconnect(self) -> None:
         if self._conn is not None:
@@ -51,10 +92,12 @@ class SqliteDatabase:
         # One connection: a statement outside a transaction holds the lock for its duration, so
         # it can never land inside another task's open transaction.
         if self._in_tx is not None and self._in_tx is asyncio.current_task():
-            yield
+            with _unavailable_on_failure():
+                yield
             return
         async with self._lock:
-            yield
+            with _unavailable_on_failure():
+                yield
 
     async def fetchone(self, sql: str, *args: Any) -> Row | None:
         async with self._statement(), self.conn.execute(sql, args) as cursor:
@@ -80,14 +123,33 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteDatabase]:
         async with self._lock:
+            with _unavailable_on_failure():
+                await self.conn.execute("BEGIN IMMEDIATE")
             self._in_tx = asyncio.current_task()
-            await self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self
             except BaseException:
                 await self.conn.execute("ROLLBACK")
                 raise
             else:
-                await self.conn.execute("COMMIT")
+                try:
+                    with _unavailable_on_failure():
+                        await self.conn.execute("COMMIT")
+                except StoreUnavailable:
+                    await self.conn.execute("ROLLBACK")
+                    raise
             finally:
                 self._in_tx = None
+
+    async def transact(self, work: Callable[[Queries], Awaitable[T]]) -> T:
+        # One connection in this process: nothing to reconnect, and a lock held by another
+        # process has had the busy timeout to clear already.
+        async with self.transaction() as tx:
+            return await work(tx)
+
+    async def ping(self) -> bool:
+        try:
+            await self.fetchone("SELECT 1")
+        except (StoreUnavailable, sqlite3.Error):
+            return False
+        return True

@@ -8,13 +8,28 @@ that the schema is current (`pending`), so their database role needs no DDL righ
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
-from services.sessions.backends.base import Database
-from services.sessions.store import now_ms
+from services.sessions.backends.base import Database, Queries
+from services.sessions.store import StoreUnavailable, now_ms
+
+T = TypeVar("T")
 
 _HERE = Path(__file__).parent
 _LOCK_KEY = 0x5268_6F6E  # "Rhon"
+# How long start-up waits for a database that cannot serve yet.
+STARTUP_WAIT_S = 60.0
+
+
+async def take_startup_lock(tx: Queries, db: Database) -> None:
+    """Serializes the start-up work of replicas that share a database (migrations, the key
+    set), until the transaction ends. SQLite's BEGIN IMMEDIATE serializes already."""
+    if db.name == "postgres":
+        await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
 
 
 def migration_files(backend: str) -> list[tuple[int, Path]]:
@@ -22,31 +37,45 @@ def migration_files(backend: str) -> list[tuple[int, Path]]:
     return [(int(path.name.split("_", 1)[0]), path) for path in files]
 
 
+async def at_startup(work: Callable[[], Awaitable[T]], *, wait_s: float = STARTUP_WAIT_S) -> T:
+    """`work` again while the database cannot serve it yet (another replica holds SQLite's
+    write lock through its own start-up; the database is still coming up), up to `wait_s`:
+    start-up may wait where a call may not."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await work()
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
 async def migrate(db: Database) -> list[int]:
     """Applies the pending migrations; returns the versions applied now."""
-    async with db.transaction() as tx:
-        # Under the lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a
-        # concurrent one (both pass the check, one fails on the catalog's unique index).
-        if db.name == "postgres":
-            await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
-        await tx.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)"
-        )
-    applied: list[int] = []
-    for version, path in migration_files(db.name):
+
+    async def create_table() -> None:
         async with db.transaction() as tx:
-            if db.name == "postgres":
-                await tx.execute(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+            # Under the lock too: PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against
+            # a concurrent one (both pass the check, one fails on the catalog's unique index).
+            await take_startup_lock(tx, db)
+            await tx.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at_ms BIGINT NOT NULL)"
+            )
+
+    async def apply(version: int, script: str) -> bool:
+        async with db.transaction() as tx:
+            await take_startup_lock(tx, db)
             done = await tx.fetchone(
                 "SELECT version FROM schema_migrations WHERE version = ?", version
             )
             if done is not None:
-                continue
+                return False
             if db.name == "postgres":
-                await tx.execute(path.read_text())
+                await tx.execute(script)
             else:
-                for statement in path.read_text().split(";"):
+                for statement in script.split(";"):
                     if statement.strip():
                         await tx.execute(statement)
             await tx.execute(
@@ -54,6 +83,13 @@ async def migrate(db: Database) -> list[int]:
                 version,
                 now_ms(),
             )
+            return True
+
+    await at_startup(create_table)
+    applied: list[int] = []
+    for version, path in migration_files(db.name):
+        script = path.read_text()
+        if await at_startup(lambda: apply(version, script)):  # noqa: B023 (awaited at once)
             applied.append(version)
     return applied
 
