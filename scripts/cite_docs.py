@@ -154,16 +154,25 @@ def rewrite(text: str) -> tuple[str, int]:
     return CITATION.sub(replace, text), count
 
 
+def _prefix(line: str) -> tuple[str, str]:
+    """A comment or docstring line as (what every line of its paragraph starts with, text)."""
+    indent = line[: len(line) - len(line.lstrip())]
+    stripped = line.lstrip()
+    if stripped.startswith("#"):
+        text = stripped[1:]
+        return indent + "# ", text[1:] if text.startswith(" ") else text
+    return indent, stripped
+
+
 def wrap(line: str, limit: int = LINE_LIMIT) -> list[str]:
     """A too-long comment or docstring line split at spaces, continuation lines keeping the
     comment marker or the indentation."""
     if len(line) <= limit:
         return [line]
     indent = line[: len(line) - len(line.lstrip())]
-    stripped = line.lstrip()
     # A comment, whole-line or after code, continues as a comment line; a docstring continues
     # as text at the line's indentation.
-    comment = stripped.startswith("#") or "  # " in line
+    comment = line.lstrip().startswith("#") or "  # " in line
     prefix = indent + "# " if comment else indent
     out: list[str] = []
     while len(line) > limit:
@@ -175,6 +184,44 @@ def wrap(line: str, limit: int = LINE_LIMIT) -> list[str]:
     return [*out, line]
 
 
+def _continues(carry: str, text: str) -> bool:
+    """Whether a line's text continues the paragraph a wrapped line overflowed into."""
+    if '"""' in carry or "'''" in carry or not text.strip():
+        return False
+    return not re.match(r"(?:[-*|>] |```|\"\"\"|\'\'\'|\d+\. |>>>)", text)
+
+
+def reflow(lines: list[str], changed: set[int], limit: int = LINE_LIMIT) -> list[str]:
+    """Wraps the rewritten lines that outgrew the limit, carrying the overflow into the next
+    line of the same paragraph (same comment marker or indentation) as a person would."""
+    out: list[str] = []
+    carry: tuple[str, str] | None = None  # (prefix, text) waiting for the next line
+    for index, line in enumerate(lines):
+        touched = index in changed
+        if carry is not None:
+            prefix, text = _prefix(line)
+            if prefix == carry[0] and _continues(carry[1], text):
+                line, touched = f"{prefix}{carry[1]} {text}", True
+            else:
+                out.append(carry[0] + carry[1])
+            carry = None
+        if touched and len(line) > limit:
+            parts = wrap(line, limit)
+            out += parts[:-1]
+            if len(parts) > 1:
+                carry = _prefix(parts[-1])
+                if not parts[-1].startswith(carry[0]):
+                    carry = None
+                    out.append(parts[-1])
+            else:
+                out.append(parts[-1])
+        else:
+            out.append(line)
+    if carry is not None:
+        out.append(carry[0] + carry[1])
+    return out
+
+
 def rewrite_file(path: Path) -> int:
     text = path.read_text()
     new, count = rewrite(text)
@@ -182,10 +229,16 @@ def rewrite_file(path: Path) -> int:
         return 0
     if path.suffix == ".py":
         old_lines = set(text.splitlines())
-        lines: list[str] = []
-        for line in new.splitlines():
-            lines += wrap(line) if line not in old_lines else [line]
-        new = "\n".join(lines) + ("\n" if new.endswith("\n") else "")
+        lines = new.splitlines()
+        changed = {i for i, line in enumerate(lines) if line not in old_lines}
+        wrapped = "\n".join(reflow(lines, changed)) + ("\n" if new.endswith("\n") else "")
+        # Wrapping is for comments and docstrings; a citation inside a code string must not be
+        # split. When the wrapped module no longer compiles, keep the long line for a person.
+        try:
+            compile(wrapped, str(path), "exec")
+            new = wrapped
+        except SyntaxError:
+            print(f"{path}: a rewritten line is too long; wrap it by hand", file=sys.stderr)
     path.write_text(new)
     return count
 

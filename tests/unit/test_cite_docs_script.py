@@ -92,3 +92,40 @@ def test_rewriting_a_file_keeps_its_lines_within_the_limit(tmp_path: Path) -> No
     assert all(len(line) <= 100 for line in lines)
     assert OLD not in source.read_text()
     compile(source.read_text(), str(source), "exec")
+
+
+def test_a_citation_inside_a_code_string_is_never_split(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    padding = "x" * 60
+    source.write_text(f'MESSAGE = "{padding} ({OLD}.md 4.4-4.6, 5.3)"\n')
+    assert cite_docs.rewrite_file(source) == 1
+    compile(source.read_text(), str(source), "exec")
+    assert len(source.read_text().splitlines()) == 1
+
+
+def test_the_overflow_of_a_docstring_line_joins_the_rest_of_its_paragraph(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    source.write_text(
+        f'"""The first paragraph cites something at the end of a fairly long line ({OLD} 1.6);\n'
+        "and it goes on here.\n\n- a list item stays as it is\n"
+        '"""\n'
+    )
+    cite_docs.rewrite_file(source)
+    assert source.read_text() == (
+        '"""The first paragraph cites something at the end of a fairly long line\n'
+        "(docs/protocols/openai-chat.md#errors); and it goes on here.\n\n"
+        "- a list item stays as it is\n"
+        '"""\n'
+    )
+
+
+def test_the_overflow_of_a_comment_joins_the_next_comment_line() -> None:
+    lines = [
+        "    # " + "word " * 15 + "(docs/protocols/openai-responses.md#request-fields) is cited",
+        "    # here.",
+        "    x = 1",
+    ]
+    out = cite_docs.reflow(lines, {0})
+    assert out[-1] == "    x = 1"
+    assert all(len(line) <= 100 and line.startswith("    # ") for line in out[:-1])
+    assert out[-2].endswith("is cited here.")
