@@ -2,7 +2,8 @@
 
 Error bodies are ``{"error":{"message","type","param","code"}}``
 (docs/protocols/openai-chat.md#errors); the SDK reads ``x-request-id``, ``retry-after`` and
-``x-should-retry`` from the headers (1.7).
+``x-should-retry`` from the headers
+(docs/protocols/openai-chat.md#headers).
 """
 
 from __future__ import annotations
