@@ -16,7 +16,8 @@ from services.providers.timeouts import DEFAULT_TIMEOUTS, UpstreamTimeouts
 
 
 class ProvidersSettings(PeerSettings):
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+    # Aliased fields ignore the prefix; the inherited peer addresses need it (RHONE_*_ADDR).
+    model_config = SettingsConfigDict(env_prefix="RHONE_", extra="ignore", populate_by_name=True)
 
     providers_listen: str = Field(default="", alias="RHONE_PROVIDERS_LISTEN")
     providers_addr: str = Field(default="127.0.0.1:50063", alias="RHONE_PROVIDERS_ADDR")

@@ -2,7 +2,8 @@
 
 Point the SDK at ``fake.base_url`` (no ``/v1``: the SDK adds it). Every call must carry
 ``anthropic-version`` (400 otherwise) and ``x-api-key`` or ``Authorization: Bearer`` (401
-otherwise; with ``api_key`` set the value must match). Wire facts: PROTOCOLS.md 3.
+otherwise; with ``api_key`` set the value must match). Wire facts:
+docs/protocols/anthropic-messages.md.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from tests.fakes.plans import Frame, Plan, Step, failure_body
 from tests.fakes.scenarios import Error, Scenario, Text
 from tests.fakes.server import FakeServer, RecordedRequest, sse
 
-# status -> (error.type, message) per docs.claude.com/en/api/errors (PROTOCOLS.md 3.5).
+# status -> (error.type, message) per docs.claude.com/en/api/errors
+# (docs/protocols/anthropic-messages.md#errors).
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "Invalid request."),
     401: ("authentication_error", "invalid x-api-key"),

@@ -7,7 +7,7 @@ Paths (the model/method split is on the last ``:`` of the final segment):
 ``createTime`` and ``usageMetadata.trafficType``). Methods: ``generateContent``,
 ``streamGenerateContent`` (``?alt=sse`` gives CRLF SSE, otherwise a JSON array stream),
 ``countTokens``. Auth: ``x-goog-api-key``, ``?key=`` or ``Authorization: Bearer``.
-Wire facts: PROTOCOLS.md 4 and 5.
+Wire facts: docs/protocols/gemini.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Gemini ``GenerateContentResponse`` on the wire (PROTOCOLS.md 4.4-4.6, 5.3), by hand.
+"""Gemini ``GenerateContentResponse`` on the wire (docs/protocols/gemini.md#response-object,
+#streaming, #errors, #vertex-differences), by hand.
 
 Streaming with ``alt=sse``: ``data: {…}\\r\\n\\r\\n`` (Google frontends use CRLF), each event a
 whole response carrying only the new parts; a function call arrives whole in one chunk;

@@ -1,4 +1,5 @@
-"""OpenAI Chat Completions on the wire (PROTOCOLS.md 1.3-1.6), written by hand.
+"""OpenAI Chat Completions on the wire (docs/protocols/openai-chat.md#response-object, #usage,
+#streaming, #errors), written by hand.
 
 Stream order: role chunk, content deltas, per tool call a first delta with index/id/type/name
 and ``arguments: ""`` then argument fragments, a finish chunk with an empty delta, a usage
@@ -31,7 +32,8 @@ class ChatWire:
         options = body.get("stream_options") or {}
         self.model = str(body.get("model", "gpt-4o-mini"))
         self.include_usage = bool(options.get("include_usage"))
-        # Padding on delta chunks is on by default (PROTOCOLS.md 1.5); clients must ignore it.
+        # Padding on delta chunks is on by default (docs/protocols/openai-chat.md#streaming);
+        # clients must ignore it.
         self.obfuscate = options.get("include_obfuscation", True) is not False
         self.completion_id = new_id("chatcmpl-")
         self.request_id = new_id("req_")

@@ -1,7 +1,9 @@
 """What OpenAI's two HTTP surfaces share: the error envelope and the response headers.
 
-Error bodies are ``{"error":{"message","type","param","code"}}`` (PROTOCOLS.md 1.6); the SDK
-reads ``x-request-id``, ``retry-after`` and ``x-should-retry`` from the headers (1.7).
+Error bodies are ``{"error":{"message","type","param","code"}}``
+(docs/protocols/openai-chat.md#errors); the SDK reads ``x-request-id``, ``retry-after`` and
+``x-should-retry`` from the headers
+(docs/protocols/openai-chat.md#headers).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""OpenAI Responses on the wire (PROTOCOLS.md 2.3-2.4), written by hand.
+"""OpenAI Responses on the wire (docs/protocols/openai-responses.md#response-object, #streaming),
+written by hand.
 
 Stream: ``event: <type>`` equal to the JSON ``type``, ``sequence_number`` from 0 with no gaps,
 ``response.created`` first; per output item ``output_item.added`` before its parts and deltas,

@@ -1293,8 +1293,8 @@ def test_sdk_reads_encode_response_as_its_create_result() -> None:
 # ------------------------------------------------------------------ stream decoder (upstream)
 
 
-# anthropic-sdk-python tests/lib/streaming/fixtures/tool_use_response.txt (PROTOCOLS 3.4), with
-# cache counts and a server tool block added.
+# anthropic-sdk-python tests/lib/streaming/fixtures/tool_use_response.txt
+# (docs/protocols/anthropic-messages.md#streaming), with cache counts and a server tool block added.
 RECORDED_TOOL_USE = (
     "event: message_start\n"
     'data: {"type":"message_start","message":{"id":"msg_019Q","type":"message",'

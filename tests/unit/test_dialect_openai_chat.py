@@ -1315,8 +1315,9 @@ def test_stream_decoder_text_waits_for_the_usage_chunk_before_finishing() -> Non
 
 
 def test_stream_decoder_recorded_tool_call_stream() -> None:
-    # Structure of openai-python's recorded capture (PROTOCOLS 1.5): id/name in the first delta
-    # with content null, then argument fragments, then an empty delta with the finish reason.
+    # Structure of openai-python's recorded capture (docs/protocols/openai-chat.md#streaming):
+    # id/name in the first delta with content null, then argument fragments, then an empty delta
+    # with the finish reason.
     first_call = {
         "index": 0,
         "id": "call_4X",

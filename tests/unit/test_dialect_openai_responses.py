@@ -1,5 +1,5 @@
 """The OpenAI Responses dialect, both directions, proven against openai-python's own types,
-stream accumulator and client (PROTOCOLS.md section 2)."""
+stream accumulator and client (docs/protocols/openai-responses.md)."""
 
 from __future__ import annotations
 

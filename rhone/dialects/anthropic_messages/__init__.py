@@ -2,7 +2,7 @@
 
 Surface: what Anthropic SDK clients send Rhone and the message, SSE events and error bodies
 they get back. Upstream: what Rhone sends api.anthropic.com and how it reads the answer.
-Wire facts: shared/PROTOCOLS.md section 3. ``count_tokens_request``/``encode_count_tokens``
+Wire facts: docs/protocols/anthropic-messages.md. ``count_tokens_request``/``encode_count_tokens``
 serve ``POST /v1/messages/count_tokens``."""
 
 from __future__ import annotations

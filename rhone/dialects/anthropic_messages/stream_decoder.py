@@ -131,7 +131,8 @@ class MessagesStreamDecoder:
         if kind == "input_json_delta" and opened.kind == gen.PART_KIND_TOOL_CALL:
             opened.streamed_input = True
             fragment = text(delta.get("partial_json"))
-            # The first fragment is often "" (PROTOCOLS 3.4); it adds nothing.
+            # The first fragment is often "" (docs/protocols/anthropic-messages.md#streaming); it
+            # adds nothing.
             return [ev.arguments_delta(index, fragment)] if fragment else []
         if kind == "thinking_delta" and opened.kind == gen.PART_KIND_THINKING:
             return [ev.thinking_delta(index, text(delta.get("thinking")))]

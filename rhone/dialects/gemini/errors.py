@@ -1,5 +1,5 @@
 """Google's error envelope both ways: ``{"error": {"code", "message", "status", "details"}}``
-(PROTOCOLS.md 4.6; Vertex uses the same one).
+(docs/protocols/gemini.md#errors; Vertex uses the same one).
 
 google-genai raises on any stream chunk whose JSON starts with ``{"error":``, so an error item
 must have ``error`` as its first (and only) top-level key.

@@ -1,10 +1,11 @@
 """An upstream ``streamGenerateContent?alt=sse`` stream to canonical events.
 
-Each SSE payload is a whole GenerateContentResponse holding only the new parts (PROTOCOLS.md 4.5):
-consecutive text chunks continue one text part, thought chunks one thinking part, and every
-functionCall arrives whole, so it becomes a whole tool-call part at once. ``finishReason`` on the
-last chunk ends the stream; usage comes from the last ``usageMetadata`` seen. Upstream JSON is
-always camelCase (responses never use snake_case), so no key normalisation on this hot path.
+Each SSE payload is a whole GenerateContentResponse holding only the new parts
+(docs/protocols/gemini.md#streaming): consecutive text chunks continue one text part, thought chunks
+one thinking part, and every functionCall arrives whole, so it becomes a whole tool-call part at
+once. ``finishReason`` on the last chunk ends the stream; usage comes from the last
+``usageMetadata`` seen. Upstream JSON is always camelCase (responses never use snake_case), so no
+key normalisation on this hot path.
 """
 
 from __future__ import annotations

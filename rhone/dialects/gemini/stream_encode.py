@@ -1,5 +1,5 @@
 """The canonical stream as google-genai expects ``streamGenerateContent``: each item one complete
-GenerateContentResponse carrying only the new parts (PROTOCOLS.md 4.5).
+GenerateContentResponse carrying only the new parts (docs/protocols/gemini.md#streaming).
 
 Text and thinking deltas go out as they come. A function call goes out whole when its part
 finishes, as Gemini's own calls arrive whole. The last item carries ``finishReason`` and the full

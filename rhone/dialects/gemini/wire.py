@@ -2,11 +2,12 @@
 name the field, base64, and the enum tables both directions share.
 
 Gemini's API is proto-backed. The proto3 JSON mapping makes parsers accept the lowerCamelCase
-JSON name and the original snake_case field name (PROTOCOLS.md 4.7), and google-genai itself sends
-a mix (``generationConfig: {"thinkingConfig": {"include_thoughts": true}}``). So every message we
-read goes through ``message()``, which camel-cases that one message's own keys and leaves its values
-alone: Struct fields (``functionCall.args``, ``functionResponse.response``, JSON schemas) and map
-keys (Schema ``properties``) are user data and are never case-converted.
+JSON name and the original snake_case field name (docs/protocols/gemini.md#field-name-case), and
+google-genai itself sends a mix (``generationConfig: {"thinkingConfig": {"include_thoughts":
+true}}``). So every message we read goes through ``message()``, which camel-cases that one message's
+own keys and leaves its values alone: Struct fields (``functionCall.args``,
+``functionResponse.response``, JSON schemas) and map keys (Schema ``properties``) are user data and
+are never case-converted.
 """
 
 from __future__ import annotations

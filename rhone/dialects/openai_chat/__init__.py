@@ -2,7 +2,7 @@
 
 Surface: what an ``openai`` SDK client sends to Rhone and the chunks, bodies and errors it gets
 back. Upstream: the body Rhone sends to OpenAI or any OpenAI-compatible server and how it reads
-the answer. Wire facts: PROTOCOLS.md section 1."""
+the answer. Wire facts: docs/protocols/openai-chat.md."""
 
 from __future__ import annotations
 

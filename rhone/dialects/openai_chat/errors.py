@@ -1,8 +1,8 @@
 """Chat's error envelope, both ways: ``{"error": {"message", "type", "param", "code"}}``.
 
 The SDK picks its exception class from the HTTP status and fills ``.type``, ``.code`` and
-``.param`` from this object (PROTOCOLS 1.6); inside a stream, a data object with a truthy
-``error`` makes it raise."""
+``.param`` from this object (docs/protocols/openai-chat.md#errors); inside a stream, a data object
+with a truthy ``error`` makes it raise."""
 
 from __future__ import annotations
 

@@ -3,8 +3,8 @@
 Chat streams one flat delta per chunk; the canonical stream is block-structured. So the decoder
 opens a part when a new kind of content starts (text, reasoning, or a new ``tool_calls[].index``),
 closes the previous one, and numbers parts 0, 1, 2... across kinds. Chat sends usage in its own
-chunk after the finish chunk (PROTOCOLS 1.5) while the canonical order is usage then finished,
-so ``finished`` waits for the usage chunk or for ``close()``."""
+chunk after the finish chunk (docs/protocols/openai-chat.md#streaming) while the canonical order is
+usage then finished, so ``finished`` waits for the usage chunk or for ``close()``."""
 
 from __future__ import annotations
 

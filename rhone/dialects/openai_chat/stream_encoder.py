@@ -1,4 +1,5 @@
-"""Canonical events -> ``chat.completion.chunk`` stream items (PROTOCOLS 1.5).
+"""Canonical events -> ``chat.completion.chunk`` stream items
+(docs/protocols/openai-chat.md#streaming).
 
 Every chunk repeats the same id, created, model and system_fingerprint, so that prefix is
 serialized once at ``started`` and each chunk appends only its choices."""

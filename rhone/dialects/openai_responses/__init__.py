@@ -1,6 +1,6 @@
 """The OpenAI Responses dialect (`POST /v1/responses`), both directions: what a client of the
 Responses API sends and receives, and what Rhone sends to and reads from an upstream that
-speaks it. Wire facts: PROTOCOLS.md section 2."""
+speaks it. Wire facts: docs/protocols/openai-responses.md."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """OpenAI error shapes both ways. The `{"error": {...}}` body is the same on both OpenAI
-surfaces (PROTOCOLS.md 1.6): `encode_error`/`decode_error` are chat's. What is the Responses
-API's own is here: the stream's `error` event and a failed response's `error` object (2.3, 2.4)."""
+surfaces (docs/protocols/openai-chat.md#errors): `encode_error`/`decode_error` are chat's. What is
+the Responses API's own is here: the stream's `error` event and a failed response's `error` object
+(docs/protocols/openai-responses.md#response-object, #streaming)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A client's `POST /v1/responses` body as a canonical request (PROTOCOLS.md 2.1, 2.2).
+"""A client's `POST /v1/responses` body as a canonical request
+(docs/protocols/openai-responses.md#request-fields, #input-items).
 
 What has no canonical field is kept: Responses state controls (`previous_response_id`, `store`,
 `conversation`, `background`, `stream_options`) go to ``DecodedCall.options`` for the translator,
@@ -275,7 +276,8 @@ def _decode_text(value: Any, config: gen.GenerationConfig, extras: dict[str, Any
     elif kind == "json_object":
         out.type = gen.ResponseFormat.TYPE_JSON_OBJECT
     elif kind == "json_schema":
-        # Flat here, unlike chat's {"json_schema": {...}} wrapper (PROTOCOLS.md 2.1).
+        # Flat here, unlike chat's {"json_schema": {...}} wrapper
+        # (docs/protocols/openai-responses.md#request-fields).
         out.type = gen.ResponseFormat.TYPE_JSON_SCHEMA
         out.name = required_str(fmt, "name", "text.format.name")
         out.description = optional_str(fmt, "description", "text.format.description") or ""

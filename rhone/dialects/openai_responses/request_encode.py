@@ -1,4 +1,5 @@
-"""A canonical request as the body of an upstream `POST /v1/responses` (PROTOCOLS.md 2.1, 6).
+"""A canonical request as the body of an upstream `POST /v1/responses`
+(docs/protocols/openai-responses.md#request-fields, docs/protocols/upstreams.md).
 
 Rhone keeps the conversation, so the upstream never stores it (`store: false`) and every call
 carries the whole transcript; reasoning is asked back encrypted so it can be replayed."""

@@ -1,4 +1,5 @@
-"""An upstream's non-stream Response object as a canonical GenerateResponse (PROTOCOLS.md 2.3)."""
+"""An upstream's non-stream Response object as a canonical GenerateResponse
+(docs/protocols/openai-responses.md#response-object)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""An upstream's Responses SSE stream as canonical events (PROTOCOLS.md 2.4).
+"""An upstream's Responses SSE stream as canonical events
+(docs/protocols/openai-responses.md#streaming).
 
 One canonical part per output_text/refusal content part, per function_call item and per
 reasoning item, opened and finished in stream order. Servers that skip deltas and only send

@@ -1,9 +1,10 @@
 """The canonical stream as Responses SSE events, and a whole response as a Response object.
 
 The event order is the one openai-python's `responses.stream()` accumulator demands
-(lib/streaming/responses/_responses.py; PROTOCOLS.md 0.1, 2.4, 7.2): `response.created` first,
-every `output_index` announced by `output_item.added` before any event that names it, indexes
-contiguous from 0, every item done before `response.completed`, `sequence_number` from 0."""
+(lib/streaming/responses/_responses.py; docs/protocols/sdk-clients.md,
+docs/protocols/openai-responses.md#streaming): `response.created` first, every `output_index`
+announced by `output_item.added` before any event that names it, indexes contiguous from 0, every
+item done before `response.completed`, `sequence_number` from 0."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Shapes both directions of the Responses dialect share: content parts, the assistant-side items
 (function_call, reasoning, message) that appear in request input and response output alike,
-usage and the status <-> finish-reason mapping. PROTOCOLS.md section 2.2 and 2.3."""
+usage and the status <-> finish-reason mapping. docs/protocols/openai-responses.md#input-items,
+#response-object."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""OpenAI's Responses WebSocket mode on `GET /v1/responses` (shared/PROTOCOLS.md 2.6).
+"""OpenAI's Responses WebSocket mode on `GET /v1/responses`
+(docs/protocols/openai-responses.md#websocket-mode).
 
 Client frames are `response.create` (the HTTP create body plus `type` and an optional
 `stream_id` lane). Server frames are the same event objects as the SSE stream, one per

@@ -1,6 +1,7 @@
 """Anthropic Messages upstream: POST {base}/v1/messages with ``x-api-key`` and
-``anthropic-version`` (PROTOCOLS.md 3.1, 6), and token counting through
-``/v1/messages/count_tokens`` (3.6)."""
+``anthropic-version`` (docs/protocols/anthropic-messages.md#headers, docs/protocols/upstreams.md),
+and token counting through ``/v1/messages/count_tokens``
+(docs/protocols/anthropic-messages.md#other-routes)."""
 
 from __future__ import annotations
 

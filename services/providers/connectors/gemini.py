@@ -1,6 +1,7 @@
 """Gemini Developer API upstream: POST
 {base}/v1beta/models/{model}:streamGenerateContent?alt=sse with the key in ``x-goog-api-key``
-(never ``?key=``: a key in a URL ends up in logs; PROTOCOLS.md 6), and ``:countTokens``.
+(never ``?key=``: a key in a URL ends up in logs; docs/protocols/upstreams.md), and
+``:countTokens``.
 
 The model travels in the URL, not the body; the dialect still reads it (thinking levels
 depend on the model generation), so the request is encoded with the deployment's model."""

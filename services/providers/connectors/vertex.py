@@ -1,4 +1,5 @@
-"""Vertex AI Gemini upstream (PROTOCOLS.md 5), the Gemini wire with Vertex's paths and auth.
+"""Vertex AI Gemini upstream (docs/protocols/gemini.md#vertex-ai), the Gemini wire with Vertex's
+paths and auth.
 
 Express mode (``VERTEX_API_KEY``): ``{base}/v1/publishers/google/models/{m}:...`` with
 ``x-goog-api-key``. Project mode (``VERTEX_PROJECT``, ``VERTEX_LOCATION``):
