@@ -38,6 +38,9 @@ class Deployment:
     connector: str = ""
     weight: float = 1.0
     priority: int = 0
+    # The limits the routing config gives this deployment (0: the model's known ones).
+    context_window: int = 0
+    max_output_tokens: int = 0
 
     @property
     def connector_name(self) -> str:
@@ -173,7 +176,14 @@ class Router:
     def _resolve(self, spec: DeploymentSpec, asked: str) -> Deployment:
         provider = spec.provider or self._family(spec.model, asked)
         if provider == "local":
-            return Deployment("local", spec.model, weight=spec.weight, priority=spec.priority)
+            return Deployment(
+                "local",
+                spec.model,
+                weight=spec.weight,
+                priority=spec.priority,
+                context_window=spec.context_window,
+                max_output_tokens=spec.max_output_tokens,
+            )
         named = self.config.providers.get(provider)
         key_env = spec.api_key_env or (named.api_key_env if named else "")
         if key_env:
@@ -202,6 +212,8 @@ class Router:
             connector=connector,
             weight=spec.weight,
             priority=spec.priority,
+            context_window=spec.context_window,
+            max_output_tokens=spec.max_output_tokens,
         )
 
     def _builtin_key(self, provider: str) -> str:

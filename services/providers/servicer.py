@@ -19,6 +19,7 @@ from rhone.v1 import providers_pb2 as pb
 from rhone.v1 import providers_pb2_grpc as pb_grpc
 from services.providers.config import ProvidersSettings
 from services.providers.failover import Connector, generate_with_failover
+from services.providers.model_limits import ModelLimits
 from services.providers.routing import Deployment, Router, weighted_order
 from services.providers.tokens import estimate_tokens
 
@@ -33,6 +34,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         self.settings = settings
         self.connectors = connectors
         self.router = router or Router(settings)
+        self.limits = ModelLimits(self.router, settings.local_context_window)
         self._rng = random.Random()
 
     def deployments(self, request: gen.GenerateRequest) -> list[Deployment]:
@@ -102,3 +104,17 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                     )
                     await context.abort(status, exc.failure.message)
         return pb.CountTokensResponse(input_tokens=estimate_tokens(request), estimated=True)
+
+    async def GetModelLimits(
+        self, request: pb.ModelLimitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelLimits:
+        try:
+            limits, provider = self.limits.of(request.model, request.home_provider)
+        except RhoneError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
+            raise
+        return pb.ModelLimits(
+            context_window=limits.context_window,
+            max_output_tokens=limits.max_output_tokens,
+            provider=provider,
+        )

@@ -25,7 +25,7 @@ from services.sessions.store import (
 
 SESSION_COLUMNS = (
     "id, tenant_id, version, instructions, metadata, default_model, created_at_ms, "
-    "updated_at_ms, parent_id, parent_turn_id, context_start"
+    "updated_at_ms, parent_id, parent_turn_id, context_start, context_policy"
 )
 LOCKED_COLUMNS = f"{SESSION_COLUMNS}, lease_id, lease_expires_ms"
 TURN_COLUMNS = "session_id, seq, body"
@@ -43,6 +43,7 @@ def session_from_row(row: Row) -> pb.Session:
         updated_at_ms=row["updated_at_ms"],
         parent_id=row["parent_id"],
         parent_turn_id=row["parent_turn_id"],
+        context_policy_json=row["context_policy"],
     )
 
 
@@ -199,7 +200,7 @@ async def insert_session(
     await q.execute(
         "INSERT INTO sessions (id, tenant_id, version, instructions, metadata, default_model, "
         "created_at_ms, updated_at_ms, parent_id, parent_turn_id, context_start, lease_id, "
-        "lease_expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "lease_expires_ms, context_policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         session.id,
         session.tenant_id,
         session.version,
@@ -213,5 +214,6 @@ async def insert_session(
         context_start,
         lease_id,
         now + lease_ms if lease_ms else 0,
+        session.context_policy_json,
     )
     return session, lease_id or ""

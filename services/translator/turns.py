@@ -18,10 +18,14 @@ import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
+from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
+from services.translator.context_cache import ContextCache
+from services.translator.context_fit import ContextFitter, Fitted
+from services.translator.context_policy import ContextPolicy, stored_policy
 from services.translator.continuity import Composed, Continuity, compose, split_instructions
 
 log = logging.getLogger("rhone.translator.turns")
@@ -74,6 +78,10 @@ class TurnRunner:
         self.providers = providers
         self.lease_ms = lease_ms
         self._background: set[asyncio.Future[None]] = set()
+        # Context windows and policies (context_fit.py); None: calls are sent as composed.
+        self.fitter: ContextFitter | None = None
+        # Recent sessions' contexts by version (context_cache.py).
+        self.contexts = ContextCache(0)
 
     async def open(
         self,
@@ -87,6 +95,11 @@ class TurnRunner:
         that records nothing, only reads the context."""
         if continuity.kept is not None:
             return await self._open_from_kept(tenant_id, request, continuity, response_id)
+        cached = (
+            self.contexts.get(continuity.session_id)
+            if continuity.session_id and not continuity.from_response_id
+            else None
+        )
         try:
             if continuity.record:
                 begun = await self._begin(
@@ -95,9 +108,15 @@ class TurnRunner:
                         session_id=continuity.session_id,
                         from_response_id=continuity.from_response_id,
                         lease_ms=self.lease_ms,
+                        known_version=cached.version if cached else 0,
                     )
                 )
-                session, lease_id, context = begun.session, begun.lease_id, begun.context
+                session, lease_id = begun.session, begun.lease_id
+                context: list[content.Message] = (
+                    [*cached.messages, *begun.context]
+                    if cached and begun.context_is_delta
+                    else list(begun.context)
+                )
             elif continuity.session_id or continuity.from_response_id:
                 loaded = await self.sessions.LoadContext(
                     spb.LoadContextRequest(
@@ -106,15 +125,26 @@ class TurnRunner:
                         from_response_id=continuity.from_response_id,
                     )
                 )
-                session, lease_id, context = loaded.session, "", loaded.context
+                session, lease_id, context = loaded.session, "", list(loaded.context)
             else:
                 session, lease_id, context = spb.Session(), "", []
         except grpc.aio.AioRpcError as exc:
             raise rpc_failure(
                 exc, what="response" if continuity.from_response_id else "session"
             ) from None
-        composed = compose(request, list(context), list(session.instructions), continuity.stateless)
-        return OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
+        composed = compose(request, context, list(session.instructions), continuity.stateless)
+        turn = OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
+        turn.stored = (session.version, context)
+        if self.fitter is not None and not continuity.stateless:
+            policy = (continuity.context or ContextPolicy()).over(
+                stored_policy(session.context_policy_json)
+            )
+            try:
+                turn.fitted = await self.fitter.fit(tenant_id, composed, policy)
+            except BaseException:
+                await turn.release()
+                raise
+        return turn
 
     async def _open_from_kept(
         self,
@@ -195,6 +225,10 @@ class OpenTurn:
         # The call's events folded as they pass: what is recorded, and a whole answer's body.
         self.accumulator = StreamAccumulator()
         self._released = not lease_id
+        # The session's stored context as of its version when the call began (for the
+        # translator's context cache), and what the context policy did.
+        self.stored: tuple[int, list[content.Message]] | None = None
+        self.fitted: Fitted | None = None
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
@@ -272,7 +306,27 @@ class OpenTurn:
             return rpc_failure(exc, what="session").failure
         self.committed = committed.turn
         self._released = True
+        self._remember(committed.version, response)
         return None
+
+    def _remember(self, version: int, response: gen.GenerateResponse) -> None:
+        """Keeps the session's context as of the committed version (context_cache.py), and
+        calibrates the size estimate with the input tokens the provider counted."""
+        runner = self.runner
+        if self.fitted is not None and runner.fitter is not None:
+            runner.fitter.observe(
+                self.composed.request.model, self.fitted.raw, response.usage.input_tokens
+            )
+        if self.stored is None or self.stored[0] + 1 != version:
+            runner.contexts.drop(self.session_id)
+            return
+        turn = self.committed
+        assert turn is not None
+        messages = [] if turn.snapshot else list(self.stored[1])
+        messages.extend(turn.input)
+        if turn.output.parts:
+            messages.append(turn.output)
+        runner.contexts.put(self.session_id, version, messages)
 
     async def release(self) -> None:
         """Gives the lease back without recording anything (idempotent; survives cancel)."""
