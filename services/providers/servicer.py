@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import zlib
 from collections.abc import AsyncIterator
 
 import grpc
@@ -39,7 +40,11 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
 
     def deployments(self, request: gen.GenerateRequest) -> list[Deployment]:
         """Raises RhoneError (404 model_not_found) for a model nothing serves."""
-        return weighted_order(self.router.route(request.model, request.home_provider), self._rng)
+        deployments = self.router.route(request.model, request.home_provider)
+        # Session affinity: one session's calls (one cache key) draw the same order among
+        # deployments of equal priority, so they land where its prompt is already cached.
+        rng = random.Random(zlib.crc32(request.cache_key.encode())) if request.cache_key else None
+        return weighted_order(deployments, rng or self._rng)
 
     async def Generate(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext

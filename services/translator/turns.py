@@ -27,6 +27,7 @@ from services.translator.context_cache import ContextCache
 from services.translator.context_fit import ContextFitter, Fitted
 from services.translator.context_policy import ContextPolicy, stored_policy
 from services.translator.continuity import Composed, Continuity, compose, split_instructions
+from services.translator.prompt_cache import mark_stable_prefix, strip_breakpoints
 
 log = logging.getLogger("rhone.translator.turns")
 
@@ -144,6 +145,8 @@ class TurnRunner:
             except BaseException:
                 await turn.release()
                 raise
+        if not continuity.stateless:
+            mark_stable_prefix(composed, tenant_id, session.id)
         return turn
 
     async def _open_from_kept(
@@ -291,6 +294,9 @@ class OpenTurn:
         )
         if self.response_settings is not None:
             turn.response_settings_json = orjson.dumps(self.response_settings).decode()
+        # A client's cache breakpoints belong to its call: replayed later they would pile up
+        # past the provider's limit (Anthropic takes four); Rhone places its own each call.
+        strip_breakpoints(turn.input)
         try:
             committed = await self.runner.sessions.CommitTurn(
                 spb.CommitTurnRequest(
