@@ -13,12 +13,28 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from rhone.v1 import content_pb2 as content
+from services.translator.context_size import message_size
 
 
 @dataclass(slots=True)
 class CachedContext:
+    """A session's stored context as of `version`, with each message's estimated size
+    (context_size.py), so that neither is recomputed on the next call."""
+
     version: int
     messages: list[content.Message]
+    sizes: list[int]
+
+    def extended(self, version: int, messages: list[content.Message]) -> CachedContext:
+        return CachedContext(
+            version,
+            [*self.messages, *messages],
+            [*self.sizes, *(message_size(m) for m in messages)],
+        )
+
+    @classmethod
+    def of(cls, version: int, messages: list[content.Message]) -> CachedContext:
+        return cls(version, list(messages), [message_size(m) for m in messages])
 
 
 class ContextCache:
@@ -32,10 +48,10 @@ class ContextCache:
             self._entries.move_to_end(session_id)
         return entry
 
-    def put(self, session_id: str, version: int, messages: list[content.Message]) -> None:
+    def put(self, session_id: str, entry: CachedContext) -> None:
         if self.max_sessions <= 0 or not session_id:
             return
-        self._entries[session_id] = CachedContext(version, messages)
+        self._entries[session_id] = entry
         self._entries.move_to_end(session_id)
         while len(self._entries) > self.max_sessions:
             self._entries.popitem(last=False)

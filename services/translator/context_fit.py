@@ -87,6 +87,7 @@ class ContextFitter:
         policy: ContextPolicy,
         *,
         plan_only: bool = False,
+        context_sizes: list[int] | None = None,
     ) -> Fitted:
         """Applies the policy to `composed` in place (plan_only: says what it would do, and
         makes no summary). Raises RhoneError (400 context_length_exceeded) when the call
@@ -96,7 +97,19 @@ class ContextFitter:
         strategy = policy.effective_strategy
         limits = await self.limits(model, request.home_provider)
         messages = list(request.messages)
-        sizes = [message_size(m) for m in messages]
+        start, end = composed.context_start, composed.context_end
+        # The stored turns' sizes come from the context cache when it has them (computed once
+        # per turn); only the instructions and the new input are measured here.
+        stored_sizes: list[int] = (
+            context_sizes
+            if context_sizes is not None and len(context_sizes) == end - start
+            else [message_size(m) for m in messages[start:end]]
+        )
+        sizes = [
+            *(message_size(m) for m in messages[:start]),
+            *stored_sizes,
+            *(message_size(m) for m in messages[end:]),
+        ]
         extra = tools_size(request)
         raw = sum(sizes) + extra
         if limits is None:
@@ -117,13 +130,12 @@ class ContextFitter:
         )
         if fitted.estimate <= budget:
             return fitted
-        start, end = composed.context_start, composed.context_end
         head, context, new = messages[:start], messages[start:end], messages[end:]
         fixed = sum(sizes[:start]) + sum(sizes[end:]) + extra
-        context_sizes = sizes[start:end]
+        part_sizes = sizes[start:end]
 
         def fits(cut: int, allowance: int = 0) -> bool:
-            size = self.calibration.scale(model, fixed + allowance + sum(context_sizes[cut:]))
+            size = self.calibration.scale(model, fixed + allowance + sum(part_sizes[cut:]))
             return size <= budget
 
         if strategy == "error":
@@ -138,7 +150,7 @@ class ContextFitter:
                 context,
                 lambda cut: (
                     fits(cut, allowance)
-                    and self.calibration.scale(model, sum(context_sizes[cut:])) <= half
+                    and self.calibration.scale(model, sum(part_sizes[cut:])) <= half
                 ),
                 minimum=1,
             )
@@ -157,7 +169,7 @@ class ContextFitter:
                     role=content.ROLE_USER, parts=[summary_part(compacted.summary.text)]
                 )
                 context = [summary, *context[keep:]]
-                context_sizes = [message_size(summary), *context_sizes[keep:]]
+                part_sizes = [message_size(summary), *part_sizes[keep:]]
                 composed.snapshot = True
                 composed.turn_input = [*context, *new]
             elif strategy == "compact":
@@ -170,7 +182,7 @@ class ContextFitter:
             fitted.dropped = cut
             if composed.snapshot and fitted.action == "compact":
                 composed.turn_input = [*context[cut:], *new]
-        fitted.raw = fixed + sum(context_sizes[cut:])
+        fitted.raw = fixed + sum(part_sizes[cut:])
         fitted.estimate = self.calibration.scale(model, fitted.raw)
         if plan_only:
             return fitted

@@ -18,12 +18,11 @@ import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
-from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
-from services.translator.context_cache import ContextCache
+from services.translator.context_cache import CachedContext, ContextCache
 from services.translator.context_fit import ContextFitter, Fitted
 from services.translator.context_policy import ContextPolicy, stored_policy
 from services.translator.continuity import Composed, Continuity, compose, split_instructions
@@ -113,10 +112,10 @@ class TurnRunner:
                     )
                 )
                 session, lease_id = begun.session, begun.lease_id
-                context: list[content.Message] = (
-                    [*cached.messages, *begun.context]
+                stored = (
+                    cached.extended(session.version, list(begun.context))
                     if cached and begun.context_is_delta
-                    else list(begun.context)
+                    else CachedContext.of(session.version, list(begun.context))
                 )
             elif continuity.session_id or continuity.from_response_id:
                 loaded = await self.sessions.LoadContext(
@@ -126,22 +125,27 @@ class TurnRunner:
                         from_response_id=continuity.from_response_id,
                     )
                 )
-                session, lease_id, context = loaded.session, "", list(loaded.context)
+                session, lease_id = loaded.session, ""
+                stored = CachedContext.of(session.version, list(loaded.context))
             else:
-                session, lease_id, context = spb.Session(), "", []
+                session, lease_id, stored = spb.Session(), "", CachedContext(0, [], [])
         except grpc.aio.AioRpcError as exc:
             raise rpc_failure(
                 exc, what="response" if continuity.from_response_id else "session"
             ) from None
-        composed = compose(request, context, list(session.instructions), continuity.stateless)
+        composed = compose(
+            request, stored.messages, list(session.instructions), continuity.stateless
+        )
         turn = OpenTurn(self, tenant_id, session.id, lease_id, composed, response_id)
-        turn.stored = (session.version, context)
+        turn.stored = stored
         if self.fitter is not None and not continuity.stateless:
             policy = (continuity.context or ContextPolicy()).over(
                 stored_policy(session.context_policy_json)
             )
             try:
-                turn.fitted = await self.fitter.fit(tenant_id, composed, policy)
+                turn.fitted = await self.fitter.fit(
+                    tenant_id, composed, policy, context_sizes=stored.sizes
+                )
             except BaseException:
                 await turn.release()
                 raise
@@ -230,7 +234,7 @@ class OpenTurn:
         self._released = not lease_id
         # The session's stored context as of its version when the call began (for the
         # translator's context cache), and what the context policy did.
-        self.stored: tuple[int, list[content.Message]] | None = None
+        self.stored: CachedContext | None = None
         self.fitted: Fitted | None = None
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
@@ -323,16 +327,14 @@ class OpenTurn:
             runner.fitter.observe(
                 self.composed.request.model, self.fitted.raw, response.usage.input_tokens
             )
-        if self.stored is None or self.stored[0] + 1 != version:
+        if self.stored is None or self.stored.version + 1 != version:
             runner.contexts.drop(self.session_id)
             return
         turn = self.committed
         assert turn is not None
-        messages = [] if turn.snapshot else list(self.stored[1])
-        messages.extend(turn.input)
-        if turn.output.parts:
-            messages.append(turn.output)
-        runner.contexts.put(self.session_id, version, messages)
+        added = [*turn.input, *([turn.output] if turn.output.parts else [])]
+        base = CachedContext(0, [], []) if turn.snapshot else self.stored
+        runner.contexts.put(self.session_id, base.extended(version, added))
 
     async def release(self) -> None:
         """Gives the lease back without recording anything (idempotent; survives cancel)."""

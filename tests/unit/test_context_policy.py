@@ -134,3 +134,17 @@ def test_limits_from_defaults_config_and_local_setting():
     assert known_limits("some-model") == FALLBACK
     with pytest.raises(RoutingConfigError, match="context_window"):
         parse_routing_config({"limits": {"x": {"context_window": 0}}})
+
+
+def test_the_estimate_learns_each_models_tokens_from_what_providers_counted():
+    from services.translator.context_size import Calibration
+
+    calibration = Calibration()
+    assert calibration.scale("m", 100) == 101  # uncalibrated: the raw estimate
+    calibration.observe("m", 100, 200)
+    assert calibration.scale("m", 100) == 201
+    calibration.observe("m", 100, 100)  # smoothed toward the newer ratio
+    assert calibration.scale("m", 100) == 151
+    calibration.observe("m", 100, 0)  # no count reported: nothing learned
+    assert calibration.scale("m", 100) == 151
+    assert calibration.scale("other", 100) == 101
