@@ -17,7 +17,7 @@ import yaml
 from rhone.launcher import Cluster, Ports
 from tests.fakes.anthropic_fake import FakeAnthropic
 from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.scenarios import Text
+from tests.fakes.scenarios import Error, Text
 from tests.integration.conftest import API_KEY, UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY
 
 WINDOW = 800
@@ -248,3 +248,18 @@ def test_bad_policies_are_400s_naming_the_field(client: openai.OpenAI, http: htt
     assert failed.value.body["param"] == "rhone.context.max_input_tokens"  # type: ignore[index]
     missing = http.post("/v1/sessions/sess_nope:compact", json={})
     assert missing.status_code == 404
+
+
+def test_a_failed_summary_changes_nothing_and_frees_the_session(
+    client: openai.OpenAI, http: httpx.Client, fake_openai: FakeOpenAI
+):
+    session = new_session(http)
+    for n in range(1, 3):
+        say(client, session, n)
+    before = turns(http, session)
+    fake_openai.script(Error(status=400, message="The summariser refused."))
+    failed = http.post(f"/v1/sessions/{session}:compact", json={})
+    assert failed.status_code == 400
+    assert "The summariser refused." in failed.json()["error"]["message"]
+    assert turns(http, session) == before
+    assert "Turn 3:" in say(client, session, 3)

@@ -6,20 +6,23 @@ does both, with the machinery a call uses (docs/long-sessions.md)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
+import grpc
 import orjson
 from fastapi import APIRouter, Request
 from google.protobuf.json_format import MessageToDict
 from starlette.responses import Response
 
 from rhone.context_policy import parse_policy
-from rhone.errors import RhoneError
+from rhone.errors import Code, RhoneError
 from rhone.v1 import translator_pb2 as tpb
-from services.facade.routes.sessions import _body, _json, _run
+from services.facade.routes.sessions import ERROR_DETAIL_KEY, _body, _json, _run
 from services.facade.state import FacadeState
 
 router = APIRouter()
+T = TypeVar("T")
 
 # A compaction asks a model for a summary: as long as a call may take.
 COMPACT_TIMEOUT_S = 600
@@ -41,14 +44,16 @@ async def get_context(request: Request, session_id: str) -> Response:
                 )
             policy["max_input_tokens"] = int(raw)
         given = parse_policy(policy, "context") if policy else None
-        seen = await state.translator.GetSessionContext(
-            tpb.SessionContextRequest(
-                tenant_id=tenant,
-                session_id=session_id,
-                model=query.get("model", ""),
-                context_policy_json=given.to_json() if given else "",
-            ),
-            timeout=CONTEXT_TIMEOUT_S,
+        seen = await _translated(
+            state.translator.GetSessionContext(
+                tpb.SessionContextRequest(
+                    tenant_id=tenant,
+                    session_id=session_id,
+                    model=query.get("model", ""),
+                    context_policy_json=given.to_json() if given else "",
+                ),
+                timeout=CONTEXT_TIMEOUT_S,
+            )
         )
         return _json(context_json(session_id, seen))
 
@@ -65,9 +70,13 @@ async def compact(request: Request, session_id: str) -> Response:
         model = body.get("model")
         if model is not None and not isinstance(model, str):
             raise RhoneError.invalid("'model' must be a string.", param="model")
-        done = await state.translator.CompactSession(
-            tpb.SessionContextRequest(tenant_id=tenant, session_id=session_id, model=model or ""),
-            timeout=COMPACT_TIMEOUT_S,
+        done = await _translated(
+            state.translator.CompactSession(
+                tpb.SessionContextRequest(
+                    tenant_id=tenant, session_id=session_id, model=model or ""
+                ),
+                timeout=COMPACT_TIMEOUT_S,
+            )
         )
         turn = (
             MessageToDict(done.turn, preserving_proto_field_name=True)
@@ -89,6 +98,20 @@ async def compact(request: Request, session_id: str) -> Response:
         )
 
     return await _run(request, act)
+
+
+async def _translated(call: Awaitable[T]) -> T:
+    """The translator's answer; its UNAVAILABLE (a provider down while compacting, say) keeps
+    the translator's own message instead of the sessions API's generic one."""
+    try:
+        return await call
+    except grpc.aio.AioRpcError as exc:
+        # Only an answer of the translator's own (it names it in the trailing metadata), not
+        # a transport failure, whose details are internal.
+        own = any(key == ERROR_DETAIL_KEY for key, _ in exc.trailing_metadata() or ())
+        if exc.code() == grpc.StatusCode.UNAVAILABLE and own and exc.details():
+            raise RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, exc.details() or "") from None
+        raise
 
 
 def context_json(session_id: str, seen: tpb.SessionContext) -> dict[str, Any]:
