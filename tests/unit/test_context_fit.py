@@ -5,7 +5,6 @@ the same way for one session."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +16,10 @@ from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import sessions_pb2 as spb
-from services.providers.routing import Deployment, weighted_order
+from services.providers.config import ProvidersSettings
+from services.providers.routing import Router
+from services.providers.routing_config import parse_routing_config
+from services.providers.servicer import ProviderServicer
 from services.translator.compaction.compactor import Compactor
 from services.translator.compaction.sealing import CompactionSeal
 from services.translator.compaction.summary import PREAMBLE
@@ -189,6 +191,23 @@ def test_the_context_cache_forgets_the_least_recent_session():
 
 
 def test_one_session_lands_on_the_same_deployment_among_equals():
-    deployments = [Deployment("openai", f"m{i}", weight=1.0, priority=0) for i in range(4)]
-    firsts = {weighted_order(deployments, random.Random(12345))[0].model for _ in range(20)}
-    assert len(firsts) == 1
+    config = parse_routing_config(
+        {
+            "models": {
+                "pool": [{"provider": "openai", "model": f"m{i}", "priority": 0} for i in range(4)]
+            }
+        }
+    )
+    settings = ProvidersSettings(OPENAI_API_KEY="k")  # type: ignore[call-arg]
+    servicer = ProviderServicer(settings, {}, Router(settings, config))
+
+    def first(cache_key: str) -> str:
+        request = gen.GenerateRequest(model="pool", cache_key=cache_key)
+        return servicer.deployments(request)[0].model
+
+    for key in ("rhone-a", "rhone-b", "rhone-c"):
+        assert len({first(key) for _ in range(20)}) == 1
+    # Without a key (no session) the weights spread the calls.
+    assert len({first("") for _ in range(200)}) > 1
+    # Different sessions spread over the deployments too.
+    assert len({first(f"rhone-{i}") for i in range(50)}) > 1
