@@ -14,6 +14,7 @@ from rhone.v1 import generation_pb2 as gen
 MESSAGE_OVERHEAD = 3  # role and separators
 IMAGE_TOKENS = 85 * 4  # a low-detail image's flat cost in OpenAI's accounting, in characters
 _SMOOTHING = 0.5
+_DISTRUST = 1.5
 _RATIO_BOUNDS = (0.2, 5.0)
 
 
@@ -62,3 +63,8 @@ class Calibration:
         seen = min(high, max(low, actual / raw))
         before = self._ratio.get(model)
         self._ratio[model] = seen if before is None else before + _SMOOTHING * (seen - before)
+
+    def distrust(self, model: str) -> None:
+        """A provider refused a prompt this estimate said would fit: count larger from now."""
+        ratio = self._ratio.get(model, 1.0)
+        self._ratio[model] = min(_RATIO_BOUNDS[1], ratio * _DISTRUST)

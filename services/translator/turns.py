@@ -24,7 +24,7 @@ from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.context_cache import CachedContext, ContextCache
 from services.translator.context_fit import ContextFitter, Fitted
-from services.translator.context_policy import ContextPolicy, stored_policy
+from services.translator.context_policy import EXCEEDED, ContextPolicy, stored_policy
 from services.translator.continuity import Composed, Continuity, compose, split_instructions
 from services.translator.prompt_cache import mark_stable_prefix, strip_breakpoints
 
@@ -142,6 +142,7 @@ class TurnRunner:
             policy = (continuity.context or ContextPolicy()).over(
                 stored_policy(session.context_policy_json)
             )
+            turn.policy = policy
             try:
                 turn.fitted = await self.fitter.fit(
                     tenant_id, composed, policy, context_sizes=stored.sizes
@@ -236,14 +237,16 @@ class OpenTurn:
         # translator's context cache), and what the context policy did.
         self.stored: CachedContext | None = None
         self.fitted: Fitted | None = None
+        # The context policy in force (None: no fitting, e.g. a stateless call).
+        self.policy: ContextPolicy | None = None
+        self._call: Any = None
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
         started_at = time.monotonic()
         accumulator = self.accumulator
-        call = self.runner.providers.Generate(self.composed.request)
         try:
-            async for event in call:
+            async for event in self._generate():
                 if self.response_id and event.HasField("started"):
                     event.started.id = self.response_id
                 accumulator.feed(event)
@@ -260,8 +263,42 @@ class OpenTurn:
         except grpc.aio.AioRpcError as exc:
             yield self._failed(rpc_failure(exc, what="providers").failure)
         finally:
-            call.cancel()
+            if self._call is not None:
+                self._call.cancel()
             await self.release()
+
+    async def _generate(self) -> AsyncIterator[gen.GenerationEvent]:
+        """The provider's events. A refusal for length before anything was generated means
+        Rhone's estimate was short: unless the policy is `error`, the context is fitted again
+        with a more cautious estimate and the call made once more."""
+        retried = False
+        while True:
+            self._call = call = self.runner.providers.Generate(self.composed.request)
+            stream = call.__aiter__()
+            try:
+                first = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            if not retried and _overflowed(first) and await self._refit():
+                call.cancel()
+                retried = True
+                continue
+            yield first
+            async for event in stream:
+                yield event
+            return
+
+    async def _refit(self) -> bool:
+        fitter, policy = self.runner.fitter, self.policy
+        if fitter is None or policy is None or policy.effective_strategy == "error":
+            return False
+        fitter.calibration.distrust(self.composed.request.model)
+        try:
+            fitted = await fitter.fit(self.tenant_id, self.composed, policy)
+        except RhoneError:
+            return False  # the provider's own refusal stands
+        self.fitted = fitted
+        return fitted.action != "none"
 
     def kept(self) -> tpb.KeptResponse:
         """What a socket keeps of this (completed) response so that its next call can continue
@@ -349,3 +386,7 @@ class OpenTurn:
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
             # The lease expires by itself; the next call after that proceeds.
             log.warning("could not release session %s: %r", self.session_id, exc)
+
+
+def _overflowed(event: gen.GenerationEvent) -> bool:
+    return event.HasField("failure") and event.failure.detail == EXCEEDED

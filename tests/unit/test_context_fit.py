@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rhone import canonical as ev
-from rhone.errors import RhoneError
+from rhone.errors import RhoneError, make_failure
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
@@ -44,12 +44,21 @@ class StubProviders:
     def __init__(self, window: int) -> None:
         self.window = window
         self.requests: list[gen.GenerateRequest] = []
+        # Refuses (context_length_exceeded) a call of this many messages or more; 0: never.
+        self.refuse_from = 0
 
     async def GetModelLimits(self, request: Any, **_: Any) -> ppb.ModelLimits:
         return ppb.ModelLimits(context_window=self.window, max_output_tokens=self.window // 4)
 
     def Generate(self, request: gen.GenerateRequest, **_: Any) -> StubCall:
-        self.requests.append(request)
+        sent = gen.GenerateRequest()
+        sent.CopyFrom(request)  # as sent: a retry changes the caller's request in place
+        self.requests.append(sent)
+        if self.refuse_from and len(request.messages) >= self.refuse_from:
+            refusal = make_failure(
+                gen.ERROR_CODE_INVALID_REQUEST, "too long", detail="context_length_exceeded"
+            )
+            return StubCall([ev.failed(refusal)])
         answer = "gist" if request.whole and len(request.messages) == 2 else "ok"
         response = gen.GenerateResponse(
             id="r", model=request.model, message=text(content.ROLE_ASSISTANT, answer)
@@ -211,3 +220,21 @@ def test_one_session_lands_on_the_same_deployment_among_equals():
     assert len({first("") for _ in range(200)}) > 1
     # Different sessions spread over the deployments too.
     assert len({first(f"rhone-{i}") for i in range(50)}) > 1
+
+
+async def test_a_provider_refusing_for_length_gets_the_call_fitted_again():
+    turns, _, providers = runner(window=400)
+    providers.refuse_from = 5
+    await call(turns, "", words(60))
+    await call(turns, "sess_1", words(60), strategy="truncate")
+    # Rhone's estimate says three user messages fit; the provider says no: fitted once more.
+    await call(turns, "sess_1", words(60), strategy="truncate")
+    assert [len(r.messages) for r in providers.requests] == [1, 3, 5, 3]
+    assert turns.fitter is not None and turns.fitter.calibration.scale("m", 100) == 151
+    # Under `error` the provider's refusal is the answer: no second try.
+    turns, _, providers = runner(window=400)
+    providers.refuse_from = 3
+    await call(turns, "", "short")
+    with pytest.raises(AssertionError):  # the turn did not complete
+        await call(turns, "sess_1", "short", strategy="error")
+    assert [len(r.messages) for r in providers.requests] == [1, 3]
