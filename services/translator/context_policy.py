@@ -13,11 +13,14 @@ call's fields override the session's. When what a call would send is over its bu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from rhone.context_policy import EXCEEDED, ContextPolicy, parse_policy, stored_policy
 from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
+from services.translator.continuity import Continuity
 
 __all__ = ["ContextPolicy", "parse_policy", "stored_policy"]
 
@@ -80,3 +83,19 @@ def too_long(estimate: int, budget: int, model: str) -> RhoneError:
         param="messages",
         detail=EXCEEDED,
     )
+
+
+# OpenAI Responses' own `truncation`: "auto" drops items from the start of the conversation,
+# "disabled" (OpenAI's default) fails with a 400 when the input is too long
+# (https://platform.openai.com/docs/api-reference/responses/create#responses-create-truncation).
+_RESPONSES_TRUNCATION = {"auto": "truncate", "disabled": "error"}
+
+
+def with_responses_truncation(continuity: Continuity, truncation: Any) -> Continuity:
+    """A Responses call's `truncation`, when sent, as the strategy of its context policy;
+    an explicit `rhone.context.strategy` wins."""
+    strategy = _RESPONSES_TRUNCATION.get(truncation) if isinstance(truncation, str) else None
+    given = continuity.context or ContextPolicy()
+    if strategy is None or given.strategy:
+        return continuity
+    return dataclasses.replace(continuity, context=dataclasses.replace(given, strategy=strategy))

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rhone.context_policy import ContextPolicy, parse_policy
 from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
-from services.translator.context_policy import ContextPolicy, parse_policy
 
 _SYSTEM_ROLES = (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
 

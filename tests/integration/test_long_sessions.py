@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -263,3 +264,38 @@ def test_a_failed_summary_changes_nothing_and_frees_the_session(
     assert "The summariser refused." in failed.json()["error"]["message"]
     assert turns(http, session) == before
     assert "Turn 3:" in say(client, session, 3)
+
+
+def test_each_surface_refuses_in_its_own_shape_and_responses_truncation_maps(
+    long_cluster: Cluster, client: openai.OpenAI, http: httpx.Client
+):
+    session = new_session(http, context={"strategy": "error"})
+    for n in range(1, 4):
+        say(client, session, n, context={"strategy": "truncate"})
+    claude = anthropic.Anthropic(base_url=long_cluster.base_url, api_key=API_KEY, max_retries=0)
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        for n in range(4, 20):
+            claude.messages.create(
+                model="local",
+                max_tokens=50,
+                messages=[{"role": "user", "content": user_text(n)}],
+                extra_body={"rhone": {"session_id": session}},
+            )
+    assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert refused.value.response.headers["x-rhone-error-code"] == "context_length_exceeded"
+    # Responses' own `truncation`: "disabled" (OpenAI's default) fails, "auto" truncates.
+    with pytest.raises(openai.BadRequestError) as disabled:
+        client.responses.create(
+            model="local",
+            input=user_text(30),
+            truncation="disabled",
+            extra_body={"rhone": {"session_id": session}},
+        )
+    assert disabled.value.code == "context_length_exceeded"
+    answered = client.responses.create(
+        model="local",
+        input=user_text(31),
+        truncation="auto",
+        extra_body={"rhone": {"session_id": session}},
+    )
+    assert "Turn 31:" in answered.output_text
