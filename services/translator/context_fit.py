@@ -9,11 +9,13 @@ starts from it and the summary is made once."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import grpc
 
+from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import providers_pb2_grpc
@@ -27,6 +29,8 @@ from services.translator.context_policy import (
 )
 from services.translator.context_size import Calibration, message_size, tools_size
 from services.translator.continuity import Composed
+
+log = logging.getLogger("rhone.translator.context")
 
 LIMITS_TTL_S = 60.0
 # A summary may take at most this share of the input budget, and at most this many tokens.
@@ -158,20 +162,29 @@ class ContextFitter:
                 fitted.action = "compact"
                 if plan_only:
                     return fitted
-                compacted = await self.compactor.compact(
-                    tenant_id,
-                    [*head, *context[:keep]],
-                    model=model,
-                    home_provider=request.home_provider,
-                    max_tokens=allowance,
-                )
-                summary = content.Message(
-                    role=content.ROLE_USER, parts=[summary_part(compacted.summary.text)]
-                )
-                context = [summary, *context[keep:]]
-                part_sizes = [message_size(summary), *part_sizes[keep:]]
-                composed.snapshot = True
-                composed.turn_input = [*context, *new]
+                try:
+                    compacted = await self.compactor.compact(
+                        tenant_id,
+                        [*head, *context[:keep]],
+                        model=model,
+                        home_provider=request.home_provider,
+                        max_tokens=allowance,
+                    )
+                except RhoneError as exc:
+                    if strategy == "compact":
+                        raise
+                    # auto: a call should not fail because its summariser did; this call
+                    # leaves the oldest turns out, and the next one tries to compact again.
+                    log.warning("compaction failed, truncating instead: %s", exc)
+                    fitted.action = "truncate"
+                else:
+                    summary = content.Message(
+                        role=content.ROLE_USER, parts=[summary_part(compacted.summary.text)]
+                    )
+                    context = [summary, *context[keep:]]
+                    part_sizes = [message_size(summary), *part_sizes[keep:]]
+                    composed.snapshot = True
+                    composed.turn_input = [*context, *new]
             elif strategy == "compact":
                 raise too_long(fitted.estimate, budget, model)
         cut = first_fitting_cut(context, fits)

@@ -46,6 +46,7 @@ class StubProviders:
         self.requests: list[gen.GenerateRequest] = []
         # Refuses (context_length_exceeded) a call of this many messages or more; 0: never.
         self.refuse_from = 0
+        self.summaries_fail = False
 
     async def GetModelLimits(self, request: Any, **_: Any) -> ppb.ModelLimits:
         return ppb.ModelLimits(context_window=self.window, max_output_tokens=self.window // 4)
@@ -59,7 +60,10 @@ class StubProviders:
                 gen.ERROR_CODE_INVALID_REQUEST, "too long", detail="context_length_exceeded"
             )
             return StubCall([ev.failed(refusal)])
-        answer = "gist" if request.whole and len(request.messages) == 2 else "ok"
+        summary = request.whole and len(request.messages) == 2
+        if summary and self.summaries_fail:
+            return StubCall([ev.failed(make_failure(gen.ERROR_CODE_UNAVAILABLE, "down"))])
+        answer = "gist" if summary else "ok"
         response = gen.GenerateResponse(
             id="r", model=request.model, message=text(content.ROLE_ASSISTANT, answer)
         )
@@ -238,3 +242,16 @@ async def test_a_provider_refusing_for_length_gets_the_call_fitted_again():
     with pytest.raises(AssertionError):  # the turn did not complete
         await call(turns, "sess_1", "short", strategy="error")
     assert [len(r.messages) for r in providers.requests] == [1, 3]
+
+
+async def test_auto_truncates_when_the_summariser_fails_and_compact_does_not():
+    turns, sessions, providers = runner(window=400)
+    providers.summaries_fail = True
+    await call(turns, "", words(60))
+    for _ in range(4):
+        await call(turns, "sess_1", words(60))
+    assert not any(t.snapshot for t in sessions.turns)
+    assert len(providers.requests[-1].messages) < 9
+    with pytest.raises(RhoneError) as failed:
+        await call(turns, "sess_1", words(60), strategy="compact")
+    assert failed.value.failure.message == "down"
