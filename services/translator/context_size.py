@@ -8,6 +8,8 @@ session's context cache holds (context_cache.py), not on every call."""
 
 from __future__ import annotations
 
+import re
+
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
@@ -15,7 +17,8 @@ MESSAGE_OVERHEAD = 3  # role and separators
 IMAGE_TOKENS = 85 * 4  # a low-detail image's flat cost in OpenAI's accounting, in characters
 _SMOOTHING = 0.5
 _DISTRUST = 1.5
-_RATIO_BOUNDS = (0.2, 5.0)
+_MARGIN = 1.05
+_RATIO_BOUNDS = (0.2, 10.0)
 
 
 def _part_chars(part: content.Part) -> int:
@@ -64,7 +67,27 @@ class Calibration:
         before = self._ratio.get(model)
         self._ratio[model] = seen if before is None else before + _SMOOTHING * (seen - before)
 
-    def distrust(self, model: str) -> None:
-        """A provider refused a prompt this estimate said would fit: count larger from now."""
-        ratio = self._ratio.get(model, 1.0)
-        self._ratio[model] = min(_RATIO_BOUNDS[1], ratio * _DISTRUST)
+    def distrust(self, model: str, raw: int = 0, refusal: str = "") -> None:
+        """A provider refused a prompt this estimate said would fit: count larger from now,
+        by what the refusal says the prompt measured when it says it, else by half again."""
+        ratio = self._ratio.get(model, 1.0) * _DISTRUST
+        measured = refused_size(refusal)
+        if measured and raw > 0:
+            ratio = max(ratio, measured / raw * _MARGIN)
+        self._ratio[model] = min(_RATIO_BOUNDS[1], ratio)
+
+
+# How providers say how long a refused prompt was: OpenAI (and the local model) "...resulted
+# in N tokens", Anthropic "prompt is too long: N tokens > M maximum".
+_REFUSED_SIZE = (
+    re.compile(r"resulted in (\d+) tokens"),
+    re.compile(r"(\d+) tokens > \d+ maximum"),
+)
+
+
+def refused_size(message: str) -> int:
+    for pattern in _REFUSED_SIZE:
+        found = pattern.search(message)
+        if found:
+            return int(found.group(1))
+    return 0

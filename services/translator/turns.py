@@ -279,7 +279,7 @@ class OpenTurn:
                 first = await stream.__anext__()
             except StopAsyncIteration:
                 return
-            if not retried and _overflowed(first) and await self._refit():
+            if not retried and _overflowed(first) and await self._refit(first.failure):
                 call.cancel()
                 retried = True
                 continue
@@ -288,11 +288,12 @@ class OpenTurn:
                 yield event
             return
 
-    async def _refit(self) -> bool:
+    async def _refit(self, refusal: gen.Failure) -> bool:
         fitter, policy = self.runner.fitter, self.policy
         if fitter is None or policy is None or policy.effective_strategy == "error":
             return False
-        fitter.calibration.distrust(self.composed.request.model)
+        raw = self.fitted.raw if self.fitted is not None else 0
+        fitter.calibration.distrust(self.composed.request.model, raw, refusal.message)
         try:
             fitted = await fitter.fit(self.tenant_id, self.composed, policy)
         except RhoneError:

@@ -299,3 +299,27 @@ def test_each_surface_refuses_in_its_own_shape_and_responses_truncation_maps(
         extra_body={"rhone": {"session_id": session}},
     )
     assert "Turn 31:" in answered.output_text
+
+
+def test_a_provider_that_counts_more_than_rhone_gets_a_fitted_retry(
+    client: openai.OpenAI, http: httpx.Client, fake_anthropic: FakeAnthropic
+):
+    session = new_session(http, context={"strategy": "truncate"})
+    say(client, session, 1)
+    too_long = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 1200 tokens > 400 maximum",
+        },
+    }
+    fake_anthropic.script(Error(status=400, body=too_long), Text(chunks=("Fitted.",)))
+    answer = client.chat.completions.create(
+        model="tiny-claude",
+        messages=[{"role": "user", "content": "And now?"}],
+        extra_body={"rhone": {"session_id": session}},
+    )
+    assert answer.choices[0].message.content == "Fitted."
+    refused, accepted = fake_anthropic.requests
+    assert "Turn 1:" in str(refused.body["messages"])
+    assert accepted.body["messages"] == [{"role": "user", "content": "And now?"}]

@@ -148,3 +148,32 @@ def test_the_estimate_learns_each_models_tokens_from_what_providers_counted():
     calibration.observe("m", 100, 0)  # no count reported: nothing learned
     assert calibration.scale("m", 100) == 151
     assert calibration.scale("other", 100) == 101
+
+
+def test_providers_length_refusals_are_recognised_and_measured():
+    import orjson
+
+    from rhone.dialects.anthropic_messages import DIALECT
+    from services.translator.context_size import Calibration, refused_size
+
+    body = {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 213462 tokens > 200000 maximum",
+        },
+    }
+    failure = DIALECT.decode_error(400, orjson.dumps(body))
+    assert failure.detail == "context_length_exceeded"
+    assert refused_size(failure.message) == 213462
+    openai_message = (
+        "This model's maximum context length is 8192 tokens. However, your messages "
+        "resulted in 9001 tokens. Please reduce the length of the messages."
+    )
+    assert refused_size(openai_message) == 9001
+    assert refused_size("something else") == 0
+    calibration = Calibration()
+    calibration.distrust("m", 1000, openai_message)  # 9001 counted where 1000 was estimated
+    assert calibration.scale("m", 1000) > 9001
+    calibration.distrust("n")  # no numbers: half again
+    assert calibration.scale("n", 100) == 151
