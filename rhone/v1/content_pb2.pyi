@@ -106,8 +106,17 @@ class CompactionPart(_message.Message):
     encrypted_content: str
     def __init__(self, id: _Optional[str] = ..., encrypted_content: _Optional[str] = ...) -> None: ...
 
+class CacheControl(_message.Message):
+    __slots__ = ("type", "ttl")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    type: str
+    ttl: str
+    def __init__(self, type: _Optional[str] = ..., ttl: _Optional[str] = ...) -> None: ...
+
 class Part(_message.Message):
-    __slots__ = ("text", "image", "file", "tool_call", "tool_result", "thinking", "compaction")
+    __slots__ = ("cache_control", "text", "image", "file", "tool_call", "tool_result", "thinking", "compaction")
+    CACHE_CONTROL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FILE_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +124,7 @@ class Part(_message.Message):
     TOOL_RESULT_FIELD_NUMBER: _ClassVar[int]
     THINKING_FIELD_NUMBER: _ClassVar[int]
     COMPACTION_FIELD_NUMBER: _ClassVar[int]
+    cache_control: CacheControl
     text: TextPart
     image: ImagePart
     file: FilePart
@@ -122,7 +132,7 @@ class Part(_message.Message):
     tool_result: ToolResultPart
     thinking: ThinkingPart
     compaction: CompactionPart
-    def __init__(self, text: _Optional[_Union[TextPart, _Mapping]] = ..., image: _Optional[_Union[ImagePart, _Mapping]] = ..., file: _Optional[_Union[FilePart, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCallPart, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResultPart, _Mapping]] = ..., thinking: _Optional[_Union[ThinkingPart, _Mapping]] = ..., compaction: _Optional[_Union[CompactionPart, _Mapping]] = ...) -> None: ...
+    def __init__(self, cache_control: _Optional[_Union[CacheControl, _Mapping]] = ..., text: _Optional[_Union[TextPart, _Mapping]] = ..., image: _Optional[_Union[ImagePart, _Mapping]] = ..., file: _Optional[_Union[FilePart, _Mapping]] = ..., tool_call: _Optional[_Union[ToolCallPart, _Mapping]] = ..., tool_result: _Optional[_Union[ToolResultPart, _Mapping]] = ..., thinking: _Optional[_Union[ThinkingPart, _Mapping]] = ..., compaction: _Optional[_Union[CompactionPart, _Mapping]] = ...) -> None: ...
 
 class Message(_message.Message):
     __slots__ = ("role", "parts", "name")

@@ -71,16 +71,18 @@ ERROR_CODE_UNAVAILABLE: ErrorCode
 ERROR_CODE_CANCELLED: ErrorCode
 
 class Tool(_message.Message):
-    __slots__ = ("name", "description", "parameters_json", "strict")
+    __slots__ = ("name", "description", "parameters_json", "strict", "cache_control")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_CONTROL_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     parameters_json: str
     strict: bool
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json: _Optional[str] = ..., strict: _Optional[bool] = ...) -> None: ...
+    cache_control: _content_pb2.CacheControl
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., parameters_json: _Optional[str] = ..., strict: _Optional[bool] = ..., cache_control: _Optional[_Union[_content_pb2.CacheControl, _Mapping]] = ...) -> None: ...
 
 class ToolChoice(_message.Message):
     __slots__ = ("mode", "name")
@@ -153,7 +155,7 @@ class GenerationConfig(_message.Message):
     def __init__(self, max_tokens: _Optional[int] = ..., temperature: _Optional[float] = ..., top_p: _Optional[float] = ..., top_k: _Optional[int] = ..., stop: _Optional[_Iterable[str]] = ..., seed: _Optional[int] = ..., response_format: _Optional[_Union[ResponseFormat, _Mapping]] = ..., reasoning_effort: _Optional[str] = ..., thinking_budget: _Optional[int] = ..., parallel_tool_calls: _Optional[bool] = ..., include_thinking: _Optional[bool] = ...) -> None: ...
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "messages", "tools", "tool_choice", "config", "metadata", "extras", "extras_dialect", "whole", "home_provider")
+    __slots__ = ("model", "messages", "tools", "tool_choice", "config", "metadata", "extras", "extras_dialect", "whole", "home_provider", "cache_key")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -171,6 +173,7 @@ class GenerateRequest(_message.Message):
     EXTRAS_DIALECT_FIELD_NUMBER: _ClassVar[int]
     WHOLE_FIELD_NUMBER: _ClassVar[int]
     HOME_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CACHE_KEY_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
     tools: _containers.RepeatedCompositeFieldContainer[Tool]
@@ -181,7 +184,8 @@ class GenerateRequest(_message.Message):
     extras_dialect: str
     whole: bool
     home_provider: str
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., config: _Optional[_Union[GenerationConfig, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., extras_dialect: _Optional[str] = ..., whole: _Optional[bool] = ..., home_provider: _Optional[str] = ...) -> None: ...
+    cache_key: str
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[ToolChoice, _Mapping]] = ..., config: _Optional[_Union[GenerationConfig, _Mapping]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., extras: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., extras_dialect: _Optional[str] = ..., whole: _Optional[bool] = ..., home_provider: _Optional[str] = ..., cache_key: _Optional[str] = ...) -> None: ...
 
 class Usage(_message.Message):
     __slots__ = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_creation_input_tokens", "reasoning_tokens")

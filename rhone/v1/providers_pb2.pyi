@@ -7,6 +7,24 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class ModelLimitsRequest(_message.Message):
+    __slots__ = ("model", "home_provider")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    HOME_PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    home_provider: str
+    def __init__(self, model: _Optional[str] = ..., home_provider: _Optional[str] = ...) -> None: ...
+
+class ModelLimits(_message.Message):
+    __slots__ = ("context_window", "max_output_tokens", "provider")
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    context_window: int
+    max_output_tokens: int
+    provider: str
+    def __init__(self, context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., provider: _Optional[str] = ...) -> None: ...
+
 class CountTokensResponse(_message.Message):
     __slots__ = ("input_tokens", "estimated")
     INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]

@@ -52,6 +52,11 @@ class ProviderServiceStub:
                 request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_providers__pb2.CountTokensResponse.FromString,
                 _registered_method=True)
+        self.GetModelLimits = channel.unary_unary(
+                '/rhone.v1.ProviderService/GetModelLimits',
+                request_serializer=rhone_dot_v1_dot_providers__pb2.ModelLimitsRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_providers__pb2.ModelLimits.FromString,
+                _registered_method=True)
 
 
 class ProviderServiceServicer:
@@ -79,6 +84,14 @@ class ProviderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelLimits(self, request, context):
+        """The routed model's context window and output limit (defaults for well-known models,
+        overridden by the routing config), so the translator can fit a session's context to it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProviderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -96,6 +109,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
                     servicer.CountTokens,
                     request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_providers__pb2.CountTokensResponse.SerializeToString,
+            ),
+            'GetModelLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelLimits,
+                    request_deserializer=rhone_dot_v1_dot_providers__pb2.ModelLimitsRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_providers__pb2.ModelLimits.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -181,6 +199,33 @@ class ProviderService:
             '/rhone.v1.ProviderService/CountTokens',
             rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
             rhone_dot_v1_dot_providers__pb2.CountTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.ProviderService/GetModelLimits',
+            rhone_dot_v1_dot_providers__pb2.ModelLimitsRequest.SerializeToString,
+            rhone_dot_v1_dot_providers__pb2.ModelLimits.FromString,
             options,
             channel_credentials,
             insecure,

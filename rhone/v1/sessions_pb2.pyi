@@ -20,7 +20,7 @@ TURN_STATUS_COMPLETED: TurnStatus
 TURN_STATUS_INCOMPLETE: TurnStatus
 
 class Session(_message.Message):
-    __slots__ = ("id", "tenant_id", "version", "instructions", "metadata", "default_model", "created_at_ms", "updated_at_ms", "parent_id", "parent_turn_id")
+    __slots__ = ("id", "tenant_id", "version", "instructions", "metadata", "default_model", "created_at_ms", "updated_at_ms", "parent_id", "parent_turn_id", "context_policy_json")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -31,6 +31,7 @@ class Session(_message.Message):
     UPDATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     PARENT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
     id: str
     tenant_id: str
     version: int
@@ -41,7 +42,8 @@ class Session(_message.Message):
     updated_at_ms: int
     parent_id: str
     parent_turn_id: str
-    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., version: _Optional[int] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_model: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., parent_id: _Optional[str] = ..., parent_turn_id: _Optional[str] = ...) -> None: ...
+    context_policy_json: str
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., version: _Optional[int] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_model: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ..., parent_id: _Optional[str] = ..., parent_turn_id: _Optional[str] = ..., context_policy_json: _Optional[str] = ...) -> None: ...
 
 class Turn(_message.Message):
     __slots__ = ("id", "session_id", "seq", "input", "output", "model", "provider", "usage", "status", "created_at_ms", "duration_ms", "snapshot", "finish_reason", "response_id", "response_settings_json")
@@ -110,28 +112,32 @@ class GetSessionRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ...) -> None: ...
 
 class BeginTurnRequest(_message.Message):
-    __slots__ = ("tenant_id", "session_id", "lease_ms", "from_response_id")
+    __slots__ = ("tenant_id", "session_id", "lease_ms", "from_response_id", "known_version")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
     FROM_RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_VERSION_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     session_id: str
     lease_ms: int
     from_response_id: str
-    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_ms: _Optional[int] = ..., from_response_id: _Optional[str] = ...) -> None: ...
+    known_version: int
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_ms: _Optional[int] = ..., from_response_id: _Optional[str] = ..., known_version: _Optional[int] = ...) -> None: ...
 
 class BeginTurnResponse(_message.Message):
-    __slots__ = ("session", "lease_id", "context", "lease_ms")
+    __slots__ = ("session", "lease_id", "context", "lease_ms", "context_is_delta")
     SESSION_FIELD_NUMBER: _ClassVar[int]
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_FIELD_NUMBER: _ClassVar[int]
     LEASE_MS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_IS_DELTA_FIELD_NUMBER: _ClassVar[int]
     session: Session
     lease_id: str
     context: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
     lease_ms: int
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., lease_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., lease_ms: _Optional[int] = ...) -> None: ...
+    context_is_delta: bool
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., lease_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., lease_ms: _Optional[int] = ..., context_is_delta: _Optional[bool] = ...) -> None: ...
 
 class CommitTurnRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id", "lease_id", "turn", "instructions", "set_instructions")
@@ -228,18 +234,20 @@ class MessageList(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ...) -> None: ...
 
 class UpdateSessionRequest(_message.Message):
-    __slots__ = ("tenant_id", "session_id", "metadata", "instructions", "default_model")
+    __slots__ = ("tenant_id", "session_id", "metadata", "instructions", "default_model", "context_policy_json")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     session_id: str
     metadata: _struct_pb2.Struct
     instructions: MessageList
     default_model: str
-    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instructions: _Optional[_Union[MessageList, _Mapping]] = ..., default_model: _Optional[str] = ...) -> None: ...
+    context_policy_json: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., instructions: _Optional[_Union[MessageList, _Mapping]] = ..., default_model: _Optional[str] = ..., context_policy_json: _Optional[str] = ...) -> None: ...
 
 class DeleteSessionRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id")

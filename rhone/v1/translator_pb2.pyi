@@ -1,6 +1,7 @@
 from rhone.v1 import content_pb2 as _content_pb2
 from rhone.v1 import generation_pb2 as _generation_pb2
 from rhone.v1 import providers_pb2 as _providers_pb2
+from rhone.v1 import sessions_pb2 as _sessions_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -33,6 +34,46 @@ SURFACE_VERTEX: Surface
 FRAMING_UNSPECIFIED: Framing
 FRAMING_HTTP: Framing
 FRAMING_WEBSOCKET: Framing
+
+class SessionContextRequest(_message.Message):
+    __slots__ = ("tenant_id", "session_id", "model", "context_policy_json")
+    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    tenant_id: str
+    session_id: str
+    model: str
+    context_policy_json: str
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., model: _Optional[str] = ..., context_policy_json: _Optional[str] = ...) -> None: ...
+
+class SessionContext(_message.Message):
+    __slots__ = ("model", "messages", "estimated_input_tokens", "context_window", "input_budget", "strategy", "action", "dropped_messages")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    INPUT_BUDGET_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    messages: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
+    estimated_input_tokens: int
+    context_window: int
+    input_budget: int
+    strategy: str
+    action: str
+    dropped_messages: int
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., estimated_input_tokens: _Optional[int] = ..., context_window: _Optional[int] = ..., input_budget: _Optional[int] = ..., strategy: _Optional[str] = ..., action: _Optional[str] = ..., dropped_messages: _Optional[int] = ...) -> None: ...
+
+class CompactSessionResponse(_message.Message):
+    __slots__ = ("turn", "version")
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    turn: _sessions_pb2.Turn
+    version: int
+    def __init__(self, turn: _Optional[_Union[_sessions_pb2.Turn, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CallRequest(_message.Message):
     __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body", "kept_previous")

@@ -52,6 +52,16 @@ class TranslatorServiceStub:
                 request_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.GetSessionContext = channel.unary_unary(
+                '/rhone.v1.TranslatorService/GetSessionContext',
+                request_serializer=rhone_dot_v1_dot_translator__pb2.SessionContextRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_translator__pb2.SessionContext.FromString,
+                _registered_method=True)
+        self.CompactSession = channel.unary_unary(
+                '/rhone.v1.TranslatorService/CompactSession',
+                request_serializer=rhone_dot_v1_dot_translator__pb2.SessionContextRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_translator__pb2.CompactSessionResponse.FromString,
+                _registered_method=True)
 
 
 class TranslatorServiceServicer:
@@ -78,6 +88,22 @@ class TranslatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSessionContext(self, request, context):
+        """What the next call of a session would send after its context policy
+        (GET /v1/sessions/{id}/context); takes no lease and makes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompactSession(self, request, context):
+        """Compacts a session now (POST /v1/sessions/{id}:compact): its older turns replaced by a
+        summary, recorded as a snapshot turn.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TranslatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +121,16 @@ def add_TranslatorServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'GetSessionContext': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSessionContext,
+                    request_deserializer=rhone_dot_v1_dot_translator__pb2.SessionContextRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_translator__pb2.SessionContext.SerializeToString,
+            ),
+            'CompactSession': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompactSession,
+                    request_deserializer=rhone_dot_v1_dot_translator__pb2.SessionContextRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_translator__pb2.CompactSessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +216,60 @@ class TranslatorService:
             '/rhone.v1.TranslatorService/ListModels',
             rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
             rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSessionContext(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.TranslatorService/GetSessionContext',
+            rhone_dot_v1_dot_translator__pb2.SessionContextRequest.SerializeToString,
+            rhone_dot_v1_dot_translator__pb2.SessionContext.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompactSession(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.TranslatorService/CompactSession',
+            rhone_dot_v1_dot_translator__pb2.SessionContextRequest.SerializeToString,
+            rhone_dot_v1_dot_translator__pb2.CompactSessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

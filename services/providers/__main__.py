@@ -30,7 +30,7 @@ def build_connectors(settings: ProvidersSettings, pool: ClientPool) -> dict[str,
     exist; routing decides which are reachable (those whose key is set)."""
     tokens = VertexTokens(settings.vertex_access_token)
     return {
-        "local": LocalConnector(settings.local_token_delay_ms),
+        "local": LocalConnector(settings.local_token_delay_ms, settings.local_context_window),
         "openai": OpenAIChatConnector(pool),
         OPENAI_RESPONSES: OpenAIResponsesConnector(pool),
         OPENAI_COMPATIBLE: OpenAICompatibleConnector(pool),

@@ -62,6 +62,9 @@ class ProvidersSettings(PeerSettings):
     )
     # Delay between tokens of the local model (0: as fast as possible).
     local_token_delay_ms: int = Field(default=0, alias="RHONE_LOCAL_TOKEN_DELAY_MS")
+    # The local model's context window in its tokens (words): small enough for tests to
+    # exceed; a longer prompt is refused with context_length_exceeded, as a provider does.
+    local_context_window: int = Field(default=32_768, alias="RHONE_LOCAL_CONTEXT_WINDOW", gt=0)
 
     @property
     def upstream_timeouts(self) -> UpstreamTimeouts:

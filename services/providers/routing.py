@@ -41,6 +41,9 @@ class Deployment:
     priority: int = 0
     # How long to wait for it (the settings' defaults, overridden by the routing config).
     timeouts: UpstreamTimeouts = DEFAULT_TIMEOUTS
+    # The limits the routing config gives this deployment (0: the model's known ones).
+    context_window: int = 0
+    max_output_tokens: int = 0
 
     @property
     def connector_name(self) -> str:
@@ -176,7 +179,14 @@ class Router:
     def _resolve(self, spec: DeploymentSpec, asked: str) -> Deployment:
         provider = spec.provider or self._family(spec.model, asked)
         if provider == "local":
-            return Deployment("local", spec.model, weight=spec.weight, priority=spec.priority)
+            return Deployment(
+                "local",
+                spec.model,
+                weight=spec.weight,
+                priority=spec.priority,
+                context_window=spec.context_window,
+                max_output_tokens=spec.max_output_tokens,
+            )
         named = self.config.providers.get(provider)
         key_env = spec.api_key_env or (named.api_key_env if named else "")
         if key_env:
@@ -207,6 +217,8 @@ class Router:
             weight=spec.weight,
             priority=spec.priority,
             timeouts=timeouts.overridden(spec.timeouts),
+            context_window=spec.context_window,
+            max_output_tokens=spec.max_output_tokens,
         )
 
     def _builtin_key(self, provider: str) -> str:

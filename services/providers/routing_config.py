@@ -17,15 +17,22 @@ models:
     - {provider: vllm, model: llama-3.1-70b, priority: 0, weight: 1}
   reasoner:
     - {provider: openai, model: o3, api: responses, timeouts: {first_byte_s: 600, idle_s: 300}}
+  tiny:                                     # this deployment's own limits
+    - {provider: vllm, model: qwen-7b, context_window: 32768, max_output_tokens: 4096}
+limits:                                     # a model's or an alias's limits, by its name
+  smart: {context_window: 200000, max_output_tokens: 32000}
+  vllm/llama-3.1-70b: {context_window: 131072}
 ```
 
 An entry is ``provider/model``, a bare model name (routed by family), or a mapping with
 ``provider`` and ``model`` and optionally ``base_url``, ``api_key_env``, ``weight`` (> 0,
 default 1), ``priority`` (default: the entry's position) and ``api`` (``chat`` or
-``responses``; OpenAI and named servers only) and ``timeouts`` (any of ``connect_s``,
+``responses``; OpenAI and named servers only), ``timeouts`` (any of ``connect_s``,
 ``first_byte_s``, ``idle_s``, ``whole_s``: services/providers/timeouts.py; a named provider
-may carry them too, an entry's win). Parsing is pure and fails with a message that
-says where the file is wrong, so a bad file stops the service at start, not at the first call.
+may carry them too, an entry's win), ``context_window`` and ``max_output_tokens`` (positive
+integers: this deployment's limits, see model_limits.py). Parsing is pure and fails with a
+message that says where the file is wrong, so a bad file stops the service at start, not at
+the first call.
 """
 
 from __future__ import annotations
@@ -43,8 +50,10 @@ from services.providers.timeouts import TimeoutOverrides, parse_overrides
 
 BUILTIN_PROVIDERS = ("local", "openai", "anthropic", "gemini", "vertex")
 APIS = ("chat", "responses")
+_LIMIT_KEYS = frozenset({"context_window", "max_output_tokens"})
 _ENTRY_KEYS = frozenset(
     {"provider", "model", "base_url", "api_key_env", "weight", "priority", "api", "timeouts"}
+    | _LIMIT_KEYS
 )
 _PROVIDER_KEYS = frozenset({"base_url", "api_key_env", "api", "timeouts"})
 
@@ -65,6 +74,9 @@ class DeploymentSpec:
     priority: int = 0
     api: str = ""
     timeouts: TimeoutOverrides | None = None
+    # This deployment's limits as written (0: the model's known limits).
+    context_window: int = 0
+    max_output_tokens: int = 0
 
     @property
     def label(self) -> str:
@@ -83,9 +95,19 @@ class NamedProvider:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitsSpec:
+    """A model's or an alias's limits as written under ``limits`` (0: not given)."""
+
+    context_window: int = 0
+    max_output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RoutingConfig:
     models: Mapping[str, tuple[DeploymentSpec, ...]] = field(default_factory=dict)
     providers: Mapping[str, NamedProvider] = field(default_factory=dict)
+    # Limits by model name: an alias, ``provider/model``, or a bare upstream model name.
+    limits: Mapping[str, LimitsSpec] = field(default_factory=dict)
 
 
 def load_routing_config(path: str) -> RoutingConfig:
@@ -111,7 +133,7 @@ def parse_routing_config(data: Any) -> RoutingConfig:
     if data is None:
         return RoutingConfig()
     top = _mapping(data, "the routing config")
-    unknown = set(top) - {"models", "providers", "prices"}
+    unknown = set(top) - {"models", "providers", "prices", "limits"}
     if unknown:
         raise RoutingConfigError(
             f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}"
@@ -133,7 +155,31 @@ def parse_routing_config(data: Any) -> RoutingConfig:
         models[name] = tuple(
             _entry(entry, f"{where}[{i}]", i, known, providers) for i, entry in enumerate(entries)
         )
-    return RoutingConfig(models=models, providers=providers)
+    return RoutingConfig(models=models, providers=providers, limits=_limits(top.get("limits")))
+
+
+def _limits(value: Any) -> dict[str, LimitsSpec]:
+    limits: dict[str, LimitsSpec] = {}
+    for name, spec in _mapping(value or {}, "limits").items():
+        where = f"limits.{name}"
+        if not isinstance(name, str) or not name:
+            raise RoutingConfigError(f"{where}: a model name must be a non-empty string")
+        fields = _mapping(spec, where)
+        _only(fields, _LIMIT_KEYS, where)
+        limits[name] = LimitsSpec(
+            context_window=_size(fields.get("context_window"), f"{where}.context_window"),
+            max_output_tokens=_size(fields.get("max_output_tokens"), f"{where}.max_output_tokens"),
+        )
+    return limits
+
+
+def _size(value: Any, where: str) -> int:
+    """A token count: a positive integer, or absent (0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise RoutingConfigError(f"{where}: must be a positive integer")
+    return value
 
 
 def _providers(value: Any) -> dict[str, NamedProvider]:
@@ -191,6 +237,8 @@ def _entry(
         priority=_priority(fields.get("priority", position), f"{where}.priority"),
         api=api,
         timeouts=_timeouts(fields.get("timeouts"), f"{where}.timeouts"),
+        context_window=_size(fields.get("context_window"), f"{where}.context_window"),
+        max_output_tokens=_size(fields.get("max_output_tokens"), f"{where}.max_output_tokens"),
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import zlib
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,6 +20,7 @@ from rhone.v1 import providers_pb2 as pb
 from rhone.v1 import providers_pb2_grpc as pb_grpc
 from services.providers.config import ProvidersSettings
 from services.providers.failover import Connector, generate_with_failover
+from services.providers.model_limits import ModelLimits
 from services.providers.routing import Deployment, Router, weighted_order
 from services.providers.tokens import estimate_tokens
 from services.providers.upstream_errors import NEXT_DEPLOYMENT
@@ -34,11 +36,16 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         self.settings = settings
         self.connectors = connectors
         self.router = router or Router(settings)
+        self.limits = ModelLimits(self.router, settings.local_context_window)
         self._rng = random.Random()
 
     def deployments(self, request: gen.GenerateRequest) -> list[Deployment]:
         """Raises RhoneError (404 model_not_found) for a model nothing serves."""
-        return weighted_order(self.router.route(request.model, request.home_provider), self._rng)
+        deployments = self.router.route(request.model, request.home_provider)
+        # Session affinity: one session's calls (one cache key) draw the same order among
+        # deployments of equal priority, so they land where its prompt is already cached.
+        rng = random.Random(zlib.crc32(request.cache_key.encode())) if request.cache_key else None
+        return weighted_order(deployments, rng or self._rng)
 
     async def Generate(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
@@ -106,3 +113,17 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                     )
                     await context.abort(status, exc.failure.message)
         return pb.CountTokensResponse(input_tokens=estimate_tokens(request), estimated=True)
+
+    async def GetModelLimits(
+        self, request: pb.ModelLimitsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ModelLimits:
+        try:
+            limits, provider = self.limits.of(request.model, request.home_provider)
+        except RhoneError as exc:
+            await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
+            raise
+        return pb.ModelLimits(
+            context_window=limits.context_window,
+            max_output_tokens=limits.max_output_tokens,
+            provider=provider,
+        )

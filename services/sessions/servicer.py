@@ -141,6 +141,9 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
                 list(request.instructions.messages) if request.HasField("instructions") else None
             ),
             default_model=(request.default_model if request.HasField("default_model") else None),
+            context_policy_json=(
+                request.context_policy_json if request.HasField("context_policy_json") else None
+            ),
         )
         try:
             return await self.store.update_session(request.tenant_id, request.session_id, changes)
@@ -176,11 +179,16 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
                 request.session_id,
                 lease_ms,
                 from_response_id=request.from_response_id,
+                known_version=request.known_version,
             )
         except STORE_ERRORS as exc:
             await _abort_for(context, exc)
         return pb.BeginTurnResponse(
-            session=begun.session, lease_id=begun.lease_id, context=begun.context, lease_ms=lease_ms
+            session=begun.session,
+            lease_id=begun.lease_id,
+            context=begun.context,
+            lease_ms=lease_ms,
+            context_is_delta=begun.is_delta,
         )
 
     async def CommitTurn(

@@ -25,7 +25,7 @@ from services.sessions.store import (
 
 SESSION_COLUMNS = (
     "id, tenant_id, version, instructions, metadata, default_model, created_at_ms, "
-    "updated_at_ms, parent_id, parent_turn_id, context_start"
+    "updated_at_ms, parent_id, parent_turn_id, context_start, context_policy"
 )
 LOCKED_COLUMNS = f"{SESSION_COLUMNS}, lease_id, lease_expires_ms"
 TURN_COLUMNS = "session_id, seq, body"
@@ -43,6 +43,7 @@ def session_from_row(row: Row) -> pb.Session:
         updated_at_ms=row["updated_at_ms"],
         parent_id=row["parent_id"],
         parent_turn_id=row["parent_turn_id"],
+        context_policy_json=row["context_policy"],
     )
 
 
@@ -199,7 +200,8 @@ async def insert_session(
     await q.execute(
         "INSERT INTO sessions (id, tenant_id, version, instructions, metadata, default_model, "
         "created_at_ms, updated_at_ms, parent_id, parent_turn_id, context_start, lease_id, "
-        f"lease_expires_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {q.now_ms_sql} + ?) "
+        "lease_expires_ms, context_policy) VALUES "
+        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {q.now_ms_sql} + ?, ?) "
         # Run again after a lost connection, the insert that was kept is not doubled.
         "ON CONFLICT (id) DO NOTHING",
         session.id,
@@ -215,5 +217,6 @@ async def insert_session(
         context_start,
         lease_id,
         lease_ms,
+        session.context_policy_json,
     )
     return session, lease_id or ""

@@ -178,6 +178,9 @@ class SqlSessionStore:
         if changes.default_model is not None:
             sets.append("default_model = ?")
             args.append(changes.default_model)
+        if changes.context_policy_json is not None:
+            sets.append("context_policy = ?")
+            args.append(changes.context_policy_json)
         row = await self.db.fetchone(
             f"UPDATE sessions SET {', '.join(sets)} WHERE id = ? AND tenant_id = ? "
             f"RETURNING {SESSION_COLUMNS}",
@@ -211,7 +214,13 @@ class SqlSessionStore:
     # turns
 
     async def begin_turn(
-        self, tenant_id: str, session_id: str, lease_ms: int, *, from_response_id: str = ""
+        self,
+        tenant_id: str,
+        session_id: str,
+        lease_ms: int,
+        *,
+        from_response_id: str = "",
+        known_version: int = 0,
     ) -> Begun:
         if from_response_id:
             return await self._begin_from_response(
@@ -239,8 +248,14 @@ class SqlSessionStore:
         if row is None:
             await self.get_session(tenant_id, session_id)  # raises SessionNotFound
             raise SessionBusy(session_id)
-        context = context_of(await turns_between(self.db, session_id, row["context_start"]))
-        return Begun(session=session_from_row(row), lease_id=lease_id, context=context)
+        # A caller that holds the context as of `known_version` (and no snapshot came after
+        # it) gets only the newer turns: the cost of a call does not grow with the history.
+        delta = 0 < known_version <= row["version"] and row["context_start"] <= known_version
+        start = known_version + 1 if delta else row["context_start"]
+        context = context_of(await turns_between(self.db, session_id, start))
+        return Begun(
+            session=session_from_row(row), lease_id=lease_id, context=context, is_delta=delta
+        )
 
     async def _begin_from_response(
         self, tenant_id: str, session_id: str, response_id: str, lease_ms: int

@@ -88,6 +88,8 @@ class Begun:
     session: pb.Session
     lease_id: str
     context: list[content.Message]
+    # `context` holds only the turns after the caller's known version.
+    is_delta: bool = False
 
 
 @dataclass(slots=True)
@@ -117,6 +119,7 @@ class SessionChanges:
     metadata: dict[str, Any] | None = None
     instructions: list[content.Message] | None = None
     default_model: str | None = None
+    context_policy_json: str | None = None
 
 
 class SessionStore(Protocol):
@@ -156,7 +159,13 @@ class SessionStore(Protocol):
     ) -> pb.Session: ...
 
     async def begin_turn(
-        self, tenant_id: str, session_id: str, lease_ms: int, *, from_response_id: str = ""
+        self,
+        tenant_id: str,
+        session_id: str,
+        lease_ms: int,
+        *,
+        from_response_id: str = "",
+        known_version: int = 0,
     ) -> Begun: ...
 
     async def load_context(

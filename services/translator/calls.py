@@ -22,6 +22,7 @@ from rhone.jsonutil import loads_object
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.compaction.compactor import Compactor
+from services.translator.context_policy import with_responses_truncation
 from services.translator.continuity import Continuity, parse_continuity
 from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebSocketFramer
 from services.translator.item_references import resolve_item_references
@@ -108,6 +109,8 @@ class CallHandler:
             model = decoded.request.model
             decoded.request.whole = not decoded.stream
             continuity = _with_surface_options(continuity, decoded, request)
+            if request.surface == tpb.SURFACE_OPENAI_RESPONSES:
+                continuity = with_responses_truncation(continuity, body.get("truncation"))
             response_id = (
                 surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""
             )

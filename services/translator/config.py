@@ -16,6 +16,9 @@ class TranslatorSettings(PeerSettings):
     # Seals compaction items; every translator replica needs the same one. Empty: a key of
     # this process only (items do not survive a restart).
     compaction_secret: str = ""
+    # How many sessions' contexts the translator keeps in memory, so that a continuing call
+    # fetches only the turns it has not seen (0: none).
+    context_cache_sessions: int = 1000
 
     @property
     def listen(self) -> str:

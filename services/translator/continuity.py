@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rhone.context_policy import ContextPolicy, parse_policy
 from rhone.errors import RhoneError
 from rhone.ids import check_body_id
 from rhone.v1 import content_pb2 as content
@@ -33,6 +34,8 @@ class Continuity:
     # The response `from_response_id` names, as the caller's WebSocket kept it in memory (a
     # `store: false` response of the same socket): its context, not the database's.
     kept: tpb.KeptResponse | None = None
+    # The call's own `rhone.context` policy (over the session's).
+    context: ContextPolicy | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +46,10 @@ class Composed:
     # The session's new default instructions, when the call sent a system prompt.
     instructions: list[content.Message] | None
     snapshot: bool
+    # Where the stored context lies in request.messages (after the instructions, before the
+    # call's new input): what a context policy may shorten.
+    context_start: int = 0
+    context_end: int = 0
 
 
 def parse_continuity(value: Any) -> Continuity:
@@ -59,13 +66,14 @@ def parse_continuity(value: Any) -> Continuity:
         raise RhoneError.invalid(
             "'rhone.context_mode' must be 'stateful' or 'stateless'.", param="rhone.context_mode"
         )
-    unknown = set(value) - {"session_id", "context_mode"}
+    unknown = set(value) - {"session_id", "context_mode", "context"}
     if unknown:
         raise RhoneError.invalid(
             f"Unknown field(s) in 'rhone': {', '.join(sorted(unknown))}.", param="rhone"
         )
     check_body_id(session_id, "rhone.session_id", "session id")
-    return Continuity(session_id=session_id, stateless=mode == "stateless")
+    context = parse_policy(value.get("context")) if "context" in value else None
+    return Continuity(session_id=session_id, stateless=mode == "stateless", context=context)
 
 
 def split_instructions(
@@ -93,8 +101,16 @@ def compose(
     full = gen.GenerateRequest()
     full.CopyFrom(request)
     del full.messages[:]
-    full.messages.extend([*(system or session_instructions), *context, *rest])
-    return Composed(request=full, turn_input=rest, instructions=system or None, snapshot=False)
+    instructions = system or session_instructions
+    full.messages.extend([*instructions, *context, *rest])
+    return Composed(
+        request=full,
+        turn_input=rest,
+        instructions=system or None,
+        snapshot=False,
+        context_start=len(instructions),
+        context_end=len(instructions) + len(context),
+    )
 
 
 def pair_tool_results(history: list[content.Message], new: list[content.Message]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from rhone import canonical as ev
-from rhone.errors import RhoneError
+from rhone.errors import Code, RhoneError
 from rhone.ids import check_body_id
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
@@ -15,6 +15,7 @@ from rhone.v1 import translator_pb2_grpc as tpb_grpc
 from services.translator.calls import CallHandler
 from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity
+from services.translator.session_context import compact_session, session_context
 from services.translator.turns import TurnRunner
 
 
@@ -54,6 +55,26 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
         finally:
             await turn.release()
 
+    async def GetSessionContext(
+        self, request: tpb.SessionContextRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.SessionContext:
+        assert self.runner.fitter is not None
+        try:
+            return await session_context(self.runner, self.runner.fitter, request)
+        except RhoneError as exc:
+            await _abort_with(context, exc)
+            raise
+
+    async def CompactSession(
+        self, request: tpb.SessionContextRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.CompactSessionResponse:
+        assert self.runner.fitter is not None
+        try:
+            return await compact_session(self.runner, self.runner.fitter, request)
+        except RhoneError as exc:
+            await _abort_with(context, exc)
+            raise
+
     async def ListModels(
         self, request: ppb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> ppb.ListModelsResponse:
@@ -68,3 +89,20 @@ def check_generate_request(request: tpb.TranslatorGenerateRequest) -> None:
             "'request.messages' must hold at least one message.", param="request.messages"
         )
     check_body_id(request.continuity.session_id, "continuity.session_id", "session id")
+
+
+_STATUS_OF_CODE = {
+    Code.ERROR_CODE_INVALID_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    Code.ERROR_CODE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.ERROR_CODE_CONFLICT: grpc.StatusCode.ABORTED,
+}
+
+
+async def _abort_with(context: grpc.aio.ServicerContext, exc: RhoneError) -> None:
+    """A failure of a by-id session RPC as the gRPC status the facade maps back (the trailing
+    `rhone-error-detail` names it, as the sessions service's errors do)."""
+    failure = exc.failure
+    status = _STATUS_OF_CODE.get(failure.code, grpc.StatusCode.UNAVAILABLE)
+    await context.abort(
+        status, failure.message, trailing_metadata=(("rhone-error-detail", failure.detail),)
+    )

@@ -26,7 +26,11 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
+from services.translator.context_cache import CachedContext, ContextCache
+from services.translator.context_fit import ContextFitter, Fitted
+from services.translator.context_policy import EXCEEDED, ContextPolicy, stored_policy
 from services.translator.continuity import Composed, Continuity, compose, split_instructions
+from services.translator.prompt_cache import mark_stable_prefix, strip_breakpoints
 
 log = logging.getLogger("rhone.translator.turns")
 
@@ -82,6 +86,10 @@ class TurnRunner:
         self.providers = providers
         self.lease_ms = lease_ms
         self._background: set[asyncio.Future[None]] = set()
+        # Context windows and policies (context_fit.py); None: calls are sent as composed.
+        self.fitter: ContextFitter | None = None
+        # Recent sessions' contexts by version (context_cache.py).
+        self.contexts = ContextCache(0)
 
     async def open(
         self,
@@ -96,6 +104,11 @@ class TurnRunner:
         if continuity.kept is not None:
             return await self._open_from_kept(tenant_id, request, continuity, response_id)
         lease_ms = 0
+        cached = (
+            self.contexts.get(continuity.session_id)
+            if continuity.session_id and not continuity.from_response_id
+            else None
+        )
         try:
             if continuity.record:
                 begun = await self._begin(
@@ -104,9 +117,15 @@ class TurnRunner:
                         session_id=continuity.session_id,
                         from_response_id=continuity.from_response_id,
                         lease_ms=self.lease_ms,
+                        known_version=cached.version if cached else 0,
                     )
                 )
-                session, lease_id, context = begun.session, begun.lease_id, begun.context
+                session, lease_id = begun.session, begun.lease_id
+                stored = (
+                    cached.extended(session.version, list(begun.context))
+                    if cached and begun.context_is_delta
+                    else CachedContext.of(session.version, list(begun.context))
+                )
                 lease_ms = begun.lease_ms
             elif continuity.session_id or continuity.from_response_id:
                 loaded = await self.sessions.LoadContext(
@@ -116,17 +135,36 @@ class TurnRunner:
                         from_response_id=continuity.from_response_id,
                     )
                 )
-                session, lease_id, context = loaded.session, "", loaded.context
+                session, lease_id = loaded.session, ""
+                stored = CachedContext.of(session.version, list(loaded.context))
             else:
-                session, lease_id, context = spb.Session(), "", []
+                session, lease_id, stored = spb.Session(), "", CachedContext(0, [], [])
         except grpc.aio.AioRpcError as exc:
             raise rpc_failure(
                 exc, what="response" if continuity.from_response_id else "session"
             ) from None
-        composed = compose(request, list(context), list(session.instructions), continuity.stateless)
-        return OpenTurn(
+        composed = compose(
+            request, stored.messages, list(session.instructions), continuity.stateless
+        )
+        turn = OpenTurn(
             self, tenant_id, session.id, lease_id, composed, response_id, lease_ms=lease_ms
         )
+        turn.stored = stored
+        if self.fitter is not None and not continuity.stateless:
+            policy = (continuity.context or ContextPolicy()).over(
+                stored_policy(session.context_policy_json)
+            )
+            turn.policy = policy
+            try:
+                turn.fitted = await self.fitter.fit(
+                    tenant_id, composed, policy, context_sizes=stored.sizes
+                )
+            except BaseException:
+                await turn.release()
+                raise
+        if not continuity.stateless:
+            mark_stable_prefix(composed, tenant_id, session.id)
+        return turn
 
     async def _open_from_kept(
         self,
@@ -221,19 +259,25 @@ class OpenTurn:
         self.lease_ms = lease_ms
         # Set when a renewal finds the lease taken over: the call stops, recording nothing.
         self._lease_lost: gen.Failure | None = None
+        # The session's stored context as of its version when the call began (for the
+        # translator's context cache), and what the context policy did.
+        self.stored: CachedContext | None = None
+        self.fitted: Fitted | None = None
+        # The context policy in force (None: no fitting, e.g. a stateless call).
+        self.policy: ContextPolicy | None = None
+        self._call: Any = None
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
         started_at = time.monotonic()
         accumulator = self.accumulator
-        call = self.runner.providers.Generate(self.composed.request)
         renewal = (
             asyncio.ensure_future(self._keep_lease())
             if self.lease_id and self.lease_ms and not self._released
             else None
         )
         try:
-            async for event in call:
+            async for event in self._generate():
                 if self._lease_lost is not None:
                     yield self._failed(self._lease_lost)
                     return
@@ -257,8 +301,43 @@ class OpenTurn:
         finally:
             if renewal is not None:
                 renewal.cancel()
-            call.cancel()
+            if self._call is not None:
+                self._call.cancel()
             await self.release()
+
+    async def _generate(self) -> AsyncIterator[gen.GenerationEvent]:
+        """The provider's events. A refusal for length before anything was generated means
+        Rhone's estimate was short: unless the policy is `error`, the context is fitted again
+        with a more cautious estimate and the call made once more."""
+        retried = False
+        while True:
+            self._call = call = self.runner.providers.Generate(self.composed.request)
+            stream = call.__aiter__()
+            try:
+                first = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            if not retried and _overflowed(first) and await self._refit(first.failure):
+                call.cancel()
+                retried = True
+                continue
+            yield first
+            async for event in stream:
+                yield event
+            return
+
+    async def _refit(self, refusal: gen.Failure) -> bool:
+        fitter, policy = self.runner.fitter, self.policy
+        if fitter is None or policy is None or policy.effective_strategy == "error":
+            return False
+        raw = self.fitted.raw if self.fitted is not None else 0
+        fitter.calibration.distrust(self.composed.request.model, raw, refusal.message)
+        try:
+            fitted = await fitter.fit(self.tenant_id, self.composed, policy)
+        except RhoneError:
+            return False  # the provider's own refusal stands
+        self.fitted = fitted
+        return fitted.action != "none"
 
     def kept(self) -> tpb.KeptResponse:
         """What a socket keeps of this (completed) response so that its next call can continue
@@ -316,6 +395,9 @@ class OpenTurn:
         )
         if self.response_settings is not None:
             turn.response_settings_json = orjson.dumps(self.response_settings).decode()
+        # A client's cache breakpoints belong to its call: replayed later they would pile up
+        # past the provider's limit (Anthropic takes four); Rhone places its own each call.
+        strip_breakpoints(turn.input)
         try:
             committed = await self.runner.sessions.CommitTurn(
                 spb.CommitTurnRequest(
@@ -331,7 +413,25 @@ class OpenTurn:
             return rpc_failure(exc, what="session").failure
         self.committed = committed.turn
         self._released = True
+        self._remember(committed.version, response)
         return None
+
+    def _remember(self, version: int, response: gen.GenerateResponse) -> None:
+        """Keeps the session's context as of the committed version (context_cache.py), and
+        calibrates the size estimate with the input tokens the provider counted."""
+        runner = self.runner
+        if self.fitted is not None and runner.fitter is not None:
+            runner.fitter.observe(
+                self.composed.request.model, self.fitted.raw, response.usage.input_tokens
+            )
+        if self.stored is None or self.stored.version + 1 != version:
+            runner.contexts.drop(self.session_id)
+            return
+        turn = self.committed
+        assert turn is not None
+        added = [*turn.input, *([turn.output] if turn.output.parts else [])]
+        base = CachedContext(0, [], []) if turn.snapshot else self.stored
+        runner.contexts.put(self.session_id, base.extended(version, added))
 
     async def release(self) -> None:
         """Gives the lease back without recording anything (idempotent; survives cancel)."""
@@ -346,3 +446,7 @@ class OpenTurn:
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
             # The lease expires by itself; the next call after that proceeds.
             log.warning("could not release session %s: %r", self.session_id, exc)
+
+
+def _overflowed(event: gen.GenerationEvent) -> bool:
+    return event.HasField("failure") and event.failure.detail == EXCEEDED

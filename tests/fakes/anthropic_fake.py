@@ -78,7 +78,7 @@ class MessagesWire:
         return orjson.dumps(message)
 
     def stream(self, reply: Text) -> list[Frame]:
-        frames = self._preamble(reply.usage[0])
+        frames = self._preamble(reply.usage[0], reply.cached_tokens)
         index = 0
         start: dict[str, Any]
         if reply.thinking is not None:
@@ -124,9 +124,9 @@ class MessagesWire:
     def keepalive(self) -> bytes:
         return _event("ping").data
 
-    def _preamble(self, input_tokens: int) -> list[Frame]:
+    def _preamble(self, input_tokens: int, cached: int = 0) -> list[Frame]:
         """``message_start`` (output_tokens 1, as upstream) then the first ``ping``."""
-        start = self._message([], None, _usage_at_start(input_tokens))
+        start = self._message([], None, _usage_at_start(input_tokens, cached))
         return [_event("message_start", message=start), _event("ping")]
 
     def _message(
@@ -231,14 +231,18 @@ def _stop_reason(reply: Text) -> str:
 
 
 def _usage(reply: Text, output_tokens: int) -> dict[str, Any]:
-    return {**_usage_at_start(reply.usage[0]), "output_tokens": output_tokens}
-
-
-def _usage_at_start(input_tokens: int) -> dict[str, Any]:
     return {
-        "input_tokens": input_tokens,
+        **_usage_at_start(reply.usage[0], reply.cached_tokens),
+        "output_tokens": output_tokens,
+    }
+
+
+def _usage_at_start(input_tokens: int, cached: int = 0) -> dict[str, Any]:
+    # Anthropic's input_tokens leaves out what was read from the cache.
+    return {
+        "input_tokens": input_tokens - cached,
         "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+        "cache_read_input_tokens": cached,
         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "output_tokens": 1,
         "service_tier": "standard",

@@ -156,6 +156,8 @@ class GeminiWire:
             usage["candidatesTokenCount"] = output
             usage["totalTokenCount"] = prompt + output
             usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
+            if reply.cached_tokens:
+                usage["cachedContentTokenCount"] = reply.cached_tokens
             if self.vertex:
                 usage["candidatesTokensDetails"] = [{"modality": "TEXT", "tokenCount": output}]
         else:

@@ -65,6 +65,8 @@ class Text:
     thinking: Thinking | None = None
     stop: StopKind = "stop"
     chunk_delay_s: float = 0.0
+    # Input tokens read from the provider's prompt cache (part of usage[0]).
+    cached_tokens: int = 0
 
     @property
     def text(self) -> str:

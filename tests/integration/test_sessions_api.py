@@ -17,6 +17,7 @@ import pytest
 from tests.integration.conftest import API_KEY, OTHER_KEY
 
 SESSION_KEYS = {
+    "context",
     "id",
     "object",
     "created_at",

@@ -124,8 +124,18 @@ DECODE_CASES = [
                 {"type": "text", "text": "Use French.", "cache_control": {"type": "ephemeral"}},
             ],
         ),
-        request(msg(SYSTEM, text("Be brief."), text("Use French.")), HI_MSG),
-        id="system-blocks",
+        request(
+            msg(
+                SYSTEM,
+                text("Be brief."),
+                content.Part(
+                    text=content.TextPart(text="Use French."),
+                    cache_control=content.CacheControl(type="ephemeral"),
+                ),
+            ),
+            HI_MSG,
+        ),
+        id="system-blocks-cache-control-carried",
     ),
     pytest.param(
         body(

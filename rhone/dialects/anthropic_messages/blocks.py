@@ -79,6 +79,7 @@ def decode_system(value: Any) -> list[content.Message]:
         if kind != "text":
             raise bad_tag(f"system.{j}.type", kind, ("text",))
         parts.append(text_part(required_str(block, "text", f"system.{j}.text")))
+        decode_cache_control(block, f"system.{j}", parts[-1].cache_control)
     return [_message(content.ROLE_SYSTEM, parts)] if parts else []
 
 
@@ -92,8 +93,10 @@ def _decode_user(body: Any, param: str, names: dict[str, str]) -> list[content.M
         kind = required(block, "type", f"{block_param}.type")
         if kind == "tool_result":
             results.append(_tool_result(block, block_param, names))
+            decode_cache_control(block, block_param, results[-1].cache_control)
         elif kind in _USER_TAGS:
             rest.append(_media_block(block, kind, block_param))
+            decode_cache_control(block, block_param, rest[-1].cache_control)
         else:
             raise bad_tag(f"{block_param}.type", kind, _USER_TAGS)
     messages = []
@@ -129,6 +132,7 @@ def _decode_assistant(body: Any, param: str, names: dict[str, str]) -> content.M
             parts.append(content.Part(thinking=content.ThinkingPart(redacted=True, data=data)))
         else:
             raise bad_tag(f"{block_param}.type", kind, _ASSISTANT_TAGS)
+        decode_cache_control(block, block_param, parts[-1].cache_control)
     return _message(content.ROLE_ASSISTANT, parts)
 
 
@@ -235,6 +239,28 @@ def _tool_result(block: Mapping[str, Any], param: str, names: dict[str, str]) ->
     return content.Part(tool_result=result)
 
 
+def decode_cache_control(
+    block: Mapping[str, Any], param: str, target: content.CacheControl
+) -> None:
+    """A block's ``cache_control`` breakpoint onto its canonical part (or tool), so that it
+    reaches Anthropic again instead of being dropped."""
+    value = block.get("cache_control")
+    if value is None:
+        return
+    fields = as_object(value, f"{param}.cache_control")
+    target.type = required_str(fields, "type", f"{param}.cache_control.type")
+    target.ttl = optional_str(fields, "ttl", f"{param}.cache_control.ttl") or ""
+
+
+def encode_cache_control(block: dict[str, Any], control: content.CacheControl) -> dict[str, Any]:
+    """Adds a part's (or tool's) breakpoint to its encoded block."""
+    if control.type:
+        block["cache_control"] = {"type": control.type}
+        if control.ttl:
+            block["cache_control"]["ttl"] = control.ttl
+    return block
+
+
 def text_part(text: str) -> content.Part:
     return content.Part(text=content.TextPart(text=text))
 
@@ -255,7 +281,11 @@ def encode_messages(messages: Iterable[content.Message]) -> list[dict[str, Any]]
     for i, message in enumerate(messages):
         role = message.role
         if role == content.ROLE_TOOL:
-            blocks = [_encode_tool_result(p.tool_result) for p in message.parts if _is_result(p)]
+            blocks = [
+                encode_cache_control(_encode_tool_result(p.tool_result), p.cache_control)
+                for p in message.parts
+                if _is_result(p)
+            ]
             results_turn = {"role": "user", "content": blocks} if blocks else None
             if results_turn is not None:
                 encoded.append(results_turn)
@@ -282,7 +312,7 @@ def _is_result(part: content.Part) -> bool:
 
 def _compact(blocks: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     """A turn of one text travels as a plain string (how most clients write it)."""
-    if len(blocks) == 1 and blocks[0]["type"] == "text":
+    if len(blocks) == 1 and blocks[0]["type"] == "text" and "cache_control" not in blocks[0]:
         text: str = blocks[0]["text"]
         return text
     return _non_empty(blocks)
@@ -294,6 +324,13 @@ def _non_empty(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _encode_assistant_part(part: content.Part) -> dict[str, Any] | None:
+    block = _encode_assistant_block(part)
+    if block is not None and block["type"] in ("text", "tool_use"):
+        encode_cache_control(block, part.cache_control)
+    return block
+
+
+def _encode_assistant_block(part: content.Part) -> dict[str, Any] | None:
     kind = part.WhichOneof("kind")
     if kind == "text":
         return {"type": "text", "text": part.text.text}
@@ -339,6 +376,11 @@ def _encode_tool_result(result: content.ToolResultPart) -> dict[str, Any]:
 
 
 def _encode_user_part(part: content.Part) -> dict[str, Any] | None:
+    block = _encode_user_block(part)
+    return None if block is None else encode_cache_control(block, part.cache_control)
+
+
+def _encode_user_block(part: content.Part) -> dict[str, Any] | None:
     kind = part.WhichOneof("kind")
     if kind == "text":
         return {"type": "text", "text": part.text.text}

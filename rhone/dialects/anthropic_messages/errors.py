@@ -40,6 +40,7 @@ _CODE_FOR_TYPE: dict[str, int] = {
     "timeout_error": gen.ERROR_CODE_TIMEOUT,
     "overloaded_error": gen.ERROR_CODE_OVERLOADED,
 }
+_TOO_LONG = "prompt is too long"
 # No canonical code means "billing"; the 402 status keeps it on the way to a client.
 _BILLING_STATUS = 402
 
@@ -99,4 +100,7 @@ def decode_error(status: int, body: bytes) -> gen.Failure:
         message,
         http_status=status,
         retryable=status == 429 or status >= 500,
+        # "prompt is too long: N tokens > M maximum": named as OpenAI names it, so that Rhone
+        # can fit the context and retry (services/translator/turns.py).
+        detail="context_length_exceeded" if message.startswith(_TOO_LONG) else "",
     )

@@ -21,7 +21,13 @@ from rhone.jsonutil import compact_json, dict_from_struct, struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
-from .blocks import decode_messages, decode_system, encode_messages
+from .blocks import (
+    decode_cache_control,
+    decode_messages,
+    decode_system,
+    encode_cache_control,
+    encode_messages,
+)
 from .fields import (
     as_int,
     as_list,
@@ -164,6 +170,7 @@ def _decode_tools(value: Any, request: gen.GenerateRequest) -> list[Any]:
         strict = optional_bool(tool, "strict", f"{param}.strict")
         if strict is not None:
             decoded.strict = strict
+        decode_cache_control(tool, param, decoded.cache_control)
         request.tools.append(decoded)
     return server_tools
 
@@ -278,18 +285,23 @@ def encode_request(req: gen.GenerateRequest, stream: bool) -> dict[str, Any]:
 
 def _encode_system(messages: Iterable[content.Message]) -> str | list[dict[str, Any]] | None:
     """Every system/developer message's text (Anthropic has one system prompt, not turns)."""
-    texts = [
-        part.text.text
+    parts = [
+        part
         for message in messages
         if message.role in (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
         for part in message.parts
         if part.HasField("text")
     ]
-    if not texts:
+    if not parts:
         return None
-    if len(texts) == 1:
-        return texts[0]
-    return [{"type": "text", "text": text} for text in texts if text]
+    if len(parts) == 1 and not parts[0].cache_control.type:
+        return parts[0].text.text
+    # Blocks: more than one text, or a cache breakpoint to carry.
+    return [
+        encode_cache_control({"type": "text", "text": part.text.text}, part.cache_control)
+        for part in parts
+        if part.text.text
+    ]
 
 
 def _encode_tool(tool: gen.Tool, j: int) -> dict[str, Any]:
@@ -304,7 +316,7 @@ def _encode_tool(tool: gen.Tool, j: int) -> dict[str, Any]:
     encoded["input_schema"] = schema
     if tool.HasField("strict"):
         encoded["strict"] = tool.strict
-    return encoded
+    return encode_cache_control(encoded, tool.cache_control)
 
 
 def _encode_tool_choice(

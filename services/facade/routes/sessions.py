@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from google.protobuf.json_format import MessageToDict
 from starlette.responses import Response
 
+from rhone.context_policy import parse_policy, stored_policy
 from rhone.dialects.openai_chat import DIALECT
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id, check_cursor, check_name, check_path_id
@@ -34,7 +35,7 @@ RPC_TIMEOUT_S = 10
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 ERROR_DETAIL_KEY = "rhone-error-detail"  # trailing metadata the sessions service sets
-_SETTINGS = ("metadata", "instructions", "default_model")
+_SETTINGS = ("metadata", "instructions", "default_model", "context")
 
 Action = Callable[[FacadeState, str], Awaitable[Response]]
 
@@ -55,6 +56,11 @@ async def create_session(request: Request) -> Response:
             ),
             timeout=RPC_TIMEOUT_S,
         )
+        if fields.get("context") is not None:
+            session = await state.sessions.UpdateSession(
+                update_request(tenant, session.id, {"context": fields["context"]}),
+                timeout=RPC_TIMEOUT_S,
+            )
         return _json(session_json(session), status=201)
 
     return await _run(request, act)
@@ -222,6 +228,7 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
             raise RhoneError.invalid(f"'{name}' must be a string or null.", param=name)
     if body.get("default_model"):
         check_name(body["default_model"], "default_model")
+    parse_policy(body.get("context"), "context")
     return body
 
 
@@ -268,6 +275,8 @@ def update_request(
         request.instructions.messages.extend(instruction_messages(fields["instructions"]))
     if "default_model" in fields:
         request.default_model = fields["default_model"] or ""
+    if "context" in fields:
+        request.context_policy_json = parse_policy(fields["context"], "context").to_json()
     return request
 
 
@@ -288,4 +297,5 @@ def session_json(session: spb.Session) -> dict[str, Any]:
         "default_model": session.default_model or None,
         "parent_id": session.parent_id or None,
         "parent_turn_id": session.parent_turn_id or None,
+        "context": stored_policy(session.context_policy_json).to_dict(),
     }

@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncGenerator
 
 from rhone import canonical as ev
+from rhone.errors import Code, make_failure
 from rhone.v1 import generation_pb2 as gen
 from services.providers.connectors.local_model import count_tokens, reply_to
 from services.providers.routing import Deployment
@@ -21,13 +22,26 @@ def _words(text: str) -> list[str]:
 class LocalConnector:
     provider = "local"
 
-    def __init__(self, token_delay_ms: int = 0) -> None:
+    def __init__(self, token_delay_ms: int = 0, context_window: int = 0) -> None:
         self._delay = token_delay_ms / 1000
+        # 0: no limit. Beyond it the prompt is refused, as an upstream refuses one too long.
+        self.context_window = context_window
 
     async def stream(
         self, request: gen.GenerateRequest, deployment: Deployment
     ) -> AsyncGenerator[gen.GenerationEvent, None]:
         reply = reply_to(request)
+        if self.context_window and reply.input_tokens > self.context_window:
+            yield ev.failed(
+                make_failure(
+                    Code.ERROR_CODE_INVALID_REQUEST,
+                    f"This model's maximum context length is {self.context_window} tokens, "
+                    f"but the messages resulted in {reply.input_tokens} tokens.",
+                    detail="context_length_exceeded",
+                    param="messages",
+                )
+            )
+            return
         yield ev.started("local-" + secrets.token_hex(12), deployment.model, self.provider)
         index = 0
         if reply.thinking:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rhone.dialects.openai_chat import DIALECT
 from rhone.v1 import generation_pb2 as gen
 from services.providers.connectors.http import HttpConnector
+from services.providers.connectors.prompt_cache import with_prompt_cache_key
 from services.providers.routing import Deployment
 
 
@@ -24,3 +27,6 @@ class OpenAIChatConnector(HttpConnector):
 
     async def headers(self, deployment: Deployment) -> dict[str, str]:
         return bearer(deployment)
+
+    def body(self, deployment: Deployment, request: gen.GenerateRequest) -> dict[str, Any]:
+        return with_prompt_cache_key(super().body(deployment, request), deployment, request)

@@ -6,10 +6,13 @@ continues across turns from Rhone's session, not from state kept at OpenAI."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from rhone.dialects.openai_responses import DIALECT
 from rhone.v1 import generation_pb2 as gen
 from services.providers.connectors.http import HttpConnector
 from services.providers.connectors.openai import bearer
+from services.providers.connectors.prompt_cache import with_prompt_cache_key
 from services.providers.routing import Deployment
 
 
@@ -22,3 +25,6 @@ class OpenAIResponsesConnector(HttpConnector):
 
     async def headers(self, deployment: Deployment) -> dict[str, str]:
         return bearer(deployment)
+
+    def body(self, deployment: Deployment, request: gen.GenerateRequest) -> dict[str, Any]:
+        return with_prompt_cache_key(super().body(deployment, request), deployment, request)

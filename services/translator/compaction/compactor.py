@@ -65,11 +65,13 @@ class Compactor:
         *,
         model: str,
         home_provider: str = "",
+        max_tokens: int = 0,
     ) -> Compacted:
         """Summarises `messages` (compaction parts already opened) with the configured model,
-        or `model`, through the providers service like any call."""
+        or `model`, through the providers service like any call; `max_tokens` bounds the
+        summary (a session's compaction must leave room in the window)."""
         messages = list(messages)
-        request = summary_request(self.model or model, messages)
+        request = summary_request(self.model or model, messages, max_tokens)
         request.home_provider = home_provider
         accumulator = StreamAccumulator()
         try:
