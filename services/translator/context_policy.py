@@ -29,9 +29,13 @@ def input_budget(
     context_window: int, max_output_tokens: int, requested_max_tokens: int, max_input: int
 ) -> int:
     """What the input may take: the window less the room kept for the answer (the call's
-    max_tokens, else the model's output limit up to a quarter of the window), and at most the
-    policy's max_input_tokens."""
-    reserve = requested_max_tokens or min(max_output_tokens, context_window // 4)
+    max_tokens, capped by the model's output limit since it never writes more; without one,
+    the model's output limit up to a quarter of the window), and at most the policy's
+    max_input_tokens."""
+    if requested_max_tokens:
+        reserve = min(requested_max_tokens, max_output_tokens or requested_max_tokens)
+    else:
+        reserve = min(max_output_tokens, context_window // 4)
     budget = max(1, context_window - reserve)
     return min(budget, max_input) if max_input else budget
 

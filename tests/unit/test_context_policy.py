@@ -91,7 +91,10 @@ def test_cut_points_skip_an_open_tool_exchange():
 def test_input_budget_keeps_room_for_the_answer():
     assert input_budget(1000, 4096, 0, 0) == 750
     assert input_budget(1000, 100, 0, 0) == 900
-    assert input_budget(1000, 100, 300, 0) == 700
+    assert input_budget(1000, 400, 300, 0) == 700
+    # A max_tokens above what the model can write reserves only what it can write.
+    assert input_budget(1000, 100, 300, 0) == 900
+    assert input_budget(32768, 4096, 100_000, 0) == 32768 - 4096
     assert input_budget(1000, 100, 0, 500) == 500
 
 
