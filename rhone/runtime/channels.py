@@ -11,6 +11,7 @@ import json
 import grpc
 
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
+from rhone.runtime.interceptors import client_interceptors
 
 # While the sessions service restarts (a rolling deploy), its short calls wait for it, within
 # 5 s, instead of failing at once. Calls to the translator and providers fail fast instead
@@ -38,4 +39,6 @@ CHANNEL_OPTIONS = [
 
 
 def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(
+        target, options=CHANNEL_OPTIONS, interceptors=client_interceptors()
+    )

@@ -13,6 +13,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rhone.observability.metrics import serve_metrics
+from rhone.runtime.interceptors import server_interceptors
+
 log = logging.getLogger("rhone.grpc")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -35,7 +38,8 @@ async def serve(
     grace_s: float = 10.0,
 ) -> None:
     """Runs a gRPC server until SIGTERM or SIGINT."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=server_interceptors(name))
+    serve_metrics(name)
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 
 from rhone.dialects.base import Dialect
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
@@ -25,6 +26,7 @@ log = logging.getLogger("rhone.facade")
 
 
 def error_response(dialect: Dialect, failure: gen.Failure) -> Response:
+    scope.note_failure(failure)
     status, body = dialect.encode_error(failure)
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -61,6 +63,7 @@ class Relay:
         kept_previous: tpb.KeptResponse | None = None,
     ) -> OpenedCall:
         """Starts a translator call and reads its head; raises RhoneError when there is none."""
+        scope.current().tenant = tenant_id
         call = self.translator.Call(
             tpb.CallRequest(
                 surface=surface,  # type: ignore[arg-type]
@@ -137,6 +140,8 @@ async def _frames(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[tpb.CallFrame
     """The frames after the head (read() and iteration cannot be mixed on one call)."""
     while (frame := await call.read()) is not grpc.aio.EOF:
         yield frame
+    # What the translator learned (model, provider, usage, error code), for metrics and logs.
+    scope.current().absorb_trailer(await call.trailing_metadata())
 
 
 async def _stream_body(call: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from rhone import canonical as ev
 from rhone.errors import Code, make_failure
+from rhone.observability.upstream import attempt_started
 from rhone.v1 import generation_pb2 as gen
 from services.providers.routing import Deployment
 
@@ -46,6 +47,7 @@ async def generate_with_failover(
     max_backoff_s: float,
 ) -> AsyncGenerator[gen.GenerationEvent, None]:
     last = make_failure(Code.ERROR_CODE_UNAVAILABLE, "No deployment could serve the request.")
+    previous = ""
     for deployment in deployments:
         connector = connectors.get(deployment.connector_name)
         if connector is None:  # a routing config naming a connector this process lacks
@@ -54,6 +56,7 @@ async def generate_with_failover(
             )
             continue
         for attempt in range(1, max_attempts + 1):
+            attempt_started(deployment.provider, deployment.model, attempt, previous)
             stream = connector.stream(request, deployment)
             try:
                 first = await anext(stream, None)
@@ -80,4 +83,5 @@ async def generate_with_failover(
                 )
                 await asyncio.sleep(delay)
         log.info("%r gave up after %d attempts: %s", deployment, max_attempts, last.message)
+        previous = deployment.provider
     yield ev.failed(last)

@@ -17,6 +17,7 @@ import orjson
 from rhone.dialects.base import DecodedCall, Dialect
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.jsonutil import loads_object
+from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.compaction.compactor import Compactor
@@ -52,6 +53,7 @@ def data(payload: bytes) -> tpb.CallFrame:
 def error_frames(
     dialect: Dialect, failure: gen.Failure, headers: dict[str, str] | None = None
 ) -> list[tpb.CallFrame]:
+    scope.note_failure(failure)
     status, body = dialect.encode_error(failure)
     headers = dict(headers or {})
     if failure.detail:

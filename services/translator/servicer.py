@@ -8,6 +8,7 @@ import grpc
 
 from rhone import canonical as ev
 from rhone.errors import RhoneError
+from rhone.observability import scope
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
@@ -30,6 +31,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
         async for frame in self.calls.call(request):
             yield frame
+        context.set_trailing_metadata(scope.current().trailer())
 
     async def Generate(
         self, request: tpb.TranslatorGenerateRequest, context: grpc.aio.ServicerContext

@@ -16,6 +16,7 @@ import grpc
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
+from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
@@ -191,6 +192,7 @@ class OpenTurn:
         # The call's events folded as they pass: what is recorded, and a whole answer's body.
         self.accumulator = StreamAccumulator()
         self._released = not lease_id
+        scope.note_session(session_id)
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
@@ -216,6 +218,9 @@ class OpenTurn:
             yield self._failed(rpc_failure(exc, what="providers").failure)
         finally:
             call.cancel()
+            scope.note_response(
+                self.composed.request.model, accumulator.response, accumulator.failure
+            )
             await self.release()
 
     def kept(self) -> tpb.KeptResponse:

@@ -15,6 +15,7 @@ from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
 from rhone.errors import RhoneError, http_status_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
+from services.facade.observe import observed_ws_call
 from services.facade.relay import Relay
 
 
@@ -70,6 +71,7 @@ class CallOutcome:
         return not self.code
 
 
+@observed_ws_call
 async def run_shaped_call(
     relay: Relay,
     *,

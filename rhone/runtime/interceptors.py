@@ -1,0 +1,19 @@
+"""The gRPC interceptors of every Rhone server and channel, registered here and nowhere else.
+
+Order matters: the first interceptor is the outermost, so observability comes first and its
+metrics and spans cover whatever the interceptors after it refuse. Add new interceptors
+(service identity, ...) to these lists."""
+
+from __future__ import annotations
+
+import grpc
+
+from rhone.observability.grpc_interceptors import ClientObserver, ServerObserver
+
+
+def server_interceptors(service: str) -> list[grpc.aio.ServerInterceptor]:
+    return [ServerObserver(service)]
+
+
+def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
+    return [ClientObserver()]
