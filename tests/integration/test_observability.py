@@ -5,14 +5,11 @@ operator would: the /metrics pages, the spans the receiver got, the log files.""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import openai
-import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
