@@ -58,16 +58,15 @@ def _code_of(context: grpc.aio.ServicerContext) -> str:
 class _Rpc:
     """The bookkeeping of one RPC on the server."""
 
-    __slots__ = ("bound", "code", "context_token", "scope_token", "span", "started")
+    __slots__ = ("bound", "code", "span", "started")
 
     def __init__(self, bound: _Bound, metadata: Any) -> None:
         self.bound = bound
         self.started = time.perf_counter()
         self.code = "OK"
         call_scope = scope.from_metadata(metadata)
-        self.scope_token = scope.enter(call_scope)
+        scope.enter(call_scope)
         self.span: trace.Span | None = None
-        self.context_token: object = None
         bound.inflight.inc()
         if tracing.enabled():
             carrier = {k: v for k, v in metadata or () if isinstance(v, str)}
@@ -83,7 +82,7 @@ class _Rpc:
                     "rhone.request_id": call_scope.request_id,
                 },
             )
-            self.context_token = otel_context.attach(trace.set_span_in_context(self.span))
+            otel_context.attach(trace.set_span_in_context(self.span))
 
     def failed(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, asyncio.CancelledError | GeneratorExit):
@@ -100,18 +99,8 @@ class _Rpc:
             if self.code not in ("OK", "CANCELLED"):
                 self.span.set_status(Status(StatusCode.ERROR, self.code))
             self.span.end()
-            _detach(self.context_token)
-        try:
-            scope.leave(self.scope_token)
-        except ValueError:  # finished from another context (a generator closed late)
-            pass
-
-
-def _detach(token: object) -> None:
-    try:
-        otel_context.detach(token)  # type: ignore[arg-type]
-    except ValueError:
-        pass
+        # Nothing to restore: each RPC runs in a task of its own, whose context ends with it
+        # (and a stream closed by the server from outside that task could not restore it).
 
 
 class ServerObserver(grpc.aio.ServerInterceptor):
@@ -185,7 +174,7 @@ def _method_name(details: grpc.aio.ClientCallDetails) -> str:
     return (method.decode() if isinstance(method, bytes) else method).lstrip("/")
 
 
-class ClientObserver(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+class _ClientObserver:
     """Puts the call's ids (and, tracing, a CLIENT span's context) into outgoing metadata."""
 
     def _prepare(
@@ -217,7 +206,7 @@ class ClientObserver(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamC
         metadata = grpc.aio.Metadata(*(details.metadata or ()), *extra)
         return details._replace(metadata=metadata), span  # type: ignore[attr-defined]
 
-    async def intercept_unary_unary(
+    async def _intercept(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         client_call_details: grpc.aio.ClientCallDetails,
@@ -229,14 +218,24 @@ class ClientObserver(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamC
             call.add_done_callback(lambda _: span.end())
         return call
 
+
+# A channel files each interceptor under one kind of call only (the first kind it is), so each
+# kind has its own class.
+class UnaryClientObserver(_ClientObserver, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
+        client_call_details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        return await self._intercept(continuation, client_call_details, request)
+
+
+class StreamClientObserver(_ClientObserver, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(
         self,
         continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
         client_call_details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        details, span = self._prepare(client_call_details)
-        call = await continuation(details, request)
-        if span is not None:
-            call.add_done_callback(lambda _: span.end())
-        return call
+        return await self._intercept(continuation, client_call_details, request)

@@ -135,7 +135,9 @@ async def _generation_span(
     span = tracing.tracer().start_span(
         f"chat {request.model}", kind=SpanKind.CLIENT, attributes=attributes
     )
-    token = otel_context.attach(trace.set_span_in_context(span))
+    # Current while the generation runs, so that each attempt's HTTP span is its child. Not
+    # restored after: the RPC's task (and its context) ends with the generation.
+    otel_context.attach(trace.set_span_in_context(span))
     accumulator = StreamAccumulator() if capture else None
     try:
         async for event in events:
@@ -150,10 +152,6 @@ async def _generation_span(
                 "gen_ai.output.messages", orjson.dumps([MessageToDict(message)]).decode()
             )
         span.end()
-        try:
-            otel_context.detach(token)
-        except ValueError:
-            pass
 
 
 def _note(span: trace.Span, event: gen.GenerationEvent) -> None:

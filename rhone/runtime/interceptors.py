@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import grpc
 
-from rhone.observability.grpc_interceptors import ClientObserver, ServerObserver
+from rhone.observability.grpc_interceptors import (
+    ServerObserver,
+    StreamClientObserver,
+    UnaryClientObserver,
+)
 
 
 def server_interceptors(service: str) -> list[grpc.aio.ServerInterceptor]:
@@ -16,4 +20,4 @@ def server_interceptors(service: str) -> list[grpc.aio.ServerInterceptor]:
 
 
 def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
-    return [ClientObserver()]
+    return [UnaryClientObserver(), StreamClientObserver()]

@@ -38,7 +38,14 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         finally:
             await state.close()
 
-    app = FastAPI(title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Rhone",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        **observe.fastapi_options(),
+    )
     observe.install(app)
     app.include_router(health.router)
     app.include_router(openai_chat.router)

@@ -14,6 +14,7 @@ The Anthropic surface names its request id `request-id` and also puts it in erro
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -411,6 +412,23 @@ class _WsExchange(_Exchange):
                 attributes={"rhone.surface": surface, "rhone.request_id": self.call.request_id},
             )
             self.span_token = otel_context.attach(trace.set_span_in_context(self.span))
+
+
+def fastapi_options() -> dict[str, Any]:
+    """FastAPI's own telemetry off (newer FastAPI traces every request through the global
+    tracer provider): the middleware here makes the facade's spans, with Rhone's attributes,
+    and nothing else runs per request when tracing is off."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {
+        "telemetry": {
+            "tracing": False,
+            "metrics": False,
+            "logs": False,
+            "operation_spans": False,
+            "auto_configure": False,
+        }
+    }
 
 
 def install(app: FastAPI) -> None:

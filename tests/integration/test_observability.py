@@ -5,11 +5,14 @@ operator would: the /metrics pages, the spans the receiver got, the log files.""
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import openai
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -226,3 +229,143 @@ def test_metrics_count_each_kind_of_call_exactly(
     call = {"service": "translator", "grpc_method": "Call"}
     assert value(translator, "rhone_grpc_server_handled_total", **call, grpc_code="OK") == 5
     assert value(translator, "rhone_grpc_server_handled_total", **call, grpc_code="CANCELLED") == 1
+
+
+def test_one_call_is_one_trace_across_the_four_services(
+    observed: Cluster, client: openai.OpenAI, fake_openai: FakeOpenAI, receiver: OtlpReceiver
+) -> None:
+    trace_id, client_span = secrets.token_hex(16), secrets.token_hex(8)
+    fake_openai.script(Text(chunks=["traced"], usage=(11, 4)))
+    client.chat.completions.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": PROMPT}],
+        extra_headers={
+            "traceparent": f"00-{trace_id}-{client_span}-01",
+            "x-request-id": "trace-me-1",
+        },
+    )
+    spans = receiver.wait_for(trace_id, 11)
+    by_id = {s.span_id: s for s in spans}
+
+    def one(service: str, name: str) -> object:
+        found = [s for s in spans if s.service == f"rhone-{service}" and s.name == name]
+        assert len(found) == 1, (service, name, [(s.service, s.name) for s in spans])
+        return found[0]
+
+    def parent_of(span: object) -> object:
+        return by_id[span.parent_span_id]  # type: ignore[attr-defined]
+
+    root = one("facade", "POST openai_chat")
+    assert root.parent_span_id == client_span  # type: ignore[attr-defined]
+    assert root.kind == SPAN_KIND_SERVER  # type: ignore[attr-defined]
+    assert root.attributes["rhone.request_id"] == "trace-me-1"  # type: ignore[attr-defined]
+    assert root.attributes["http.response.status_code"] == 200  # type: ignore[attr-defined]
+    assert [s for s in spans if s.parent_span_id == client_span] == [root]
+
+    translator = one("translator", "rhone.v1.TranslatorService/Call")
+    assert parent_of(translator).service == "rhone-facade"  # type: ignore[attr-defined]
+    assert parent_of(parent_of(translator)) is root
+    for method in ("BeginTurn", "CommitTurn"):
+        served = one("sessions", f"rhone.v1.SessionService/{method}")
+        assert parent_of(served).service == "rhone-translator"  # type: ignore[attr-defined]
+        assert parent_of(parent_of(served)) is translator
+    generate = one("providers", "rhone.v1.ProviderService/Generate")
+    assert parent_of(parent_of(generate)) is translator
+    chat = one("providers", "chat gpt-4o")
+    assert parent_of(chat) is generate
+    assert chat.attributes["gen_ai.operation.name"] == "chat"  # type: ignore[attr-defined]
+    assert chat.attributes["gen_ai.provider.name"] == "openai"  # type: ignore[attr-defined]
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 11  # type: ignore[attr-defined]
+    assert chat.attributes["gen_ai.usage.output_tokens"] == 4  # type: ignore[attr-defined]
+    assert chat.attributes["gen_ai.response.finish_reasons"] == ["stop"]  # type: ignore[attr-defined]
+    upstream = one("providers", "POST")
+    assert parent_of(upstream) is chat
+    assert upstream.kind == SPAN_KIND_CLIENT  # type: ignore[attr-defined]
+    assert upstream.attributes["http.response.status_code"] == 200  # type: ignore[attr-defined]
+    assert upstream.attributes["rhone.attempt"] == 1  # type: ignore[attr-defined]
+    assert upstream.attributes["gen_ai.request.model"] == "gpt-4o"  # type: ignore[attr-defined]
+    # Never the prompt or the completion, unless a setting asks for them.
+    assert PROMPT not in repr(spans) and "traced" not in repr(spans)
+
+
+def _log_lines(cluster: Cluster) -> dict[str, list[dict[str, object]]]:
+    assert cluster.log_dir is not None
+    lines: dict[str, list[dict[str, object]]] = {}
+    for service in ("facade", "translator", "sessions", "providers"):
+        text = (Path(cluster.log_dir) / f"{service}.log").read_text()
+        lines[service] = [orjson.loads(line) for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def test_json_logs_carry_the_ids_and_never_a_key_or_a_prompt(
+    observed: Cluster, client: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.script(Error(503, message="busy"), Text(chunks=["fine"], usage=(3, 1)))
+    answered = client.chat.completions.with_raw_response.create(
+        model="gpt-4o",
+        messages=[{"role": "user", "content": PROMPT}],
+        extra_headers={"x-request-id": "logs-me-1"},
+    )
+    assert answered.headers["x-request-id"] == "logs-me-1"
+    session = answered.headers["x-rhone-session-id"]
+
+    def access_line() -> dict[str, object] | None:
+        for line in _log_lines(observed)["facade"]:
+            if line.get("logger") == "rhone.access" and line.get("request_id") == "logs-me-1":
+                return line
+        return None
+
+    wait_until(lambda: access_line() is not None)
+    access = access_line()
+    assert access is not None
+    assert access["service"] == "facade"
+    assert access["tenant"] == "default" and access["session_id"] == session
+    assert len(str(access["trace_id"])) == 32
+    assert {k: access[k] for k in ("surface", "transport", "model", "provider", "status")} == {
+        "surface": "openai_chat",
+        "transport": "http",
+        "model": "gpt-4o",
+        "provider": "openai",
+        "status": 200,
+    }
+    assert access["tokens_in"] == 3 and access["tokens_out"] == 1
+    assert float(access["latency_ms"]) > 0  # type: ignore[arg-type]
+    # The providers service logged the retry with the same ids.
+    retry = [
+        line for line in _log_lines(observed)["providers"] if line.get("request_id") == "logs-me-1"
+    ]
+    assert retry and all(line["trace_id"] == access["trace_id"] for line in retry)
+    assert all(line["tenant"] == "default" and line["service"] == "providers" for line in retry)
+
+    for service, lines in _log_lines(observed).items():
+        text = orjson.dumps(lines).decode()
+        for secret in (API_KEY, UPSTREAM_OPENAI_KEY, PROMPT):
+            assert secret not in text, (service, secret)
+
+
+def test_every_response_has_a_request_id_and_anthropic_errors_carry_it(
+    observed: Cluster,
+) -> None:
+    import httpx
+
+    with httpx.Client(base_url=observed.base_url) as http:
+        listed = http.get("/v1/models", headers={"authorization": f"Bearer {API_KEY}"})
+        assert listed.headers["x-request-id"].startswith("req_")
+        kept = http.get("/healthz", headers={"x-request-id": "mine-42"})
+        assert kept.headers["x-request-id"] == "mine-42"
+        # An id that is not safe to echo and log is replaced.
+        replaced = http.get("/healthz", headers={"x-request-id": "x" * 500})
+        assert replaced.headers["x-request-id"].startswith("req_")
+        refused = http.post(
+            "/v1/messages",
+            json={"model": "claude-x", "max_tokens": 5, "messages": []},
+            headers={
+                "x-api-key": "wrong-key",
+                "anthropic-version": "2023-06-01",
+                "x-request-id": "anthropic-7",
+            },
+        )
+        assert refused.status_code == 401
+        assert refused.headers["request-id"] == refused.headers["x-request-id"] == "anthropic-7"
+        assert refused.json()["request_id"] == "anthropic-7"
+        assert refused.json()["type"] == "error"
