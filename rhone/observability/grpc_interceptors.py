@@ -1,5 +1,6 @@
-"""gRPC interceptors: per-RPC metrics and the call's scope on the server, the ids and the
-trace context on the client. Registered in rhone/runtime/interceptors.py with the others.
+"""gRPC observability: per-RPC metrics and the call's scope on the server (an interceptor,
+registered in rhone/runtime/interceptors.py with the others), the ids and the trace context
+on the client (a channel wrapper, see PropagatingChannel).
 
 Server: each RPC (health and reflection aside) gets a CallScope from the caller's metadata,
 counts in rhone_grpc_server_* and, with tracing on, a SERVER span whose parent is the
@@ -106,13 +107,8 @@ class _Rpc:
 class ServerObserver(grpc.aio.ServerInterceptor):
     def __init__(self, service: str) -> None:
         self.service = service
-        self._bound: dict[str, _Bound] = {}
-
-    def _bind(self, method: str) -> _Bound:
-        bound = self._bound.get(method)
-        if bound is None:
-            bound = self._bound[method] = _Bound(self.service, method)
-        return bound
+        # The wrapped handler of each method, made on its first call: per RPC, one dict lookup.
+        self._handlers: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
 
     async def intercept_service(
         self,
@@ -120,29 +116,36 @@ class ServerObserver(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        method = handler_call_details.method
+        if handler is None:
+            return handler
+        key = (handler_call_details.method, id(handler))
+        wrapped = self._handlers.get(key)
+        if wrapped is None:
+            wrapped = self._handlers[key] = self._wrap(handler_call_details.method, handler)
+        return wrapped
+
+    def _wrap(self, method: str | bytes, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if isinstance(method, bytes):
             method = method.decode()
-        if handler is None or method.startswith("/grpc."):
+        if method.startswith("/grpc."):  # health and reflection
             return handler
-        bound = self._bind(method)
-        metadata = handler_call_details.invocation_metadata
+        bound = _Bound(self.service, method)
         if handler.unary_unary is not None:
             return handler._replace(  # type: ignore[attr-defined, no-any-return]
-                unary_unary=_unary(handler.unary_unary, bound, metadata)
+                unary_unary=_unary(handler.unary_unary, bound)
             )
         if handler.unary_stream is not None and not inspect.iscoroutinefunction(
             handler.unary_stream
         ):
             return handler._replace(  # type: ignore[attr-defined, no-any-return]
-                unary_stream=_unary_stream(handler.unary_stream, bound, metadata)
+                unary_stream=_unary_stream(handler.unary_stream, bound)
             )
         return handler
 
 
-def _unary(inner: Callable[..., Any], bound: _Bound, metadata: Any) -> Callable[..., Any]:
+def _unary(inner: Callable[..., Any], bound: _Bound) -> Callable[..., Any]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        rpc = _Rpc(bound, metadata)
+        rpc = _Rpc(bound, context.invocation_metadata())
         try:
             return await inner(request, context)
         except BaseException as exc:
@@ -154,9 +157,9 @@ def _unary(inner: Callable[..., Any], bound: _Bound, metadata: Any) -> Callable[
     return behavior
 
 
-def _unary_stream(inner: Callable[..., Any], bound: _Bound, metadata: Any) -> Callable[..., Any]:
+def _unary_stream(inner: Callable[..., Any], bound: _Bound) -> Callable[..., Any]:
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        rpc = _Rpc(bound, metadata)
+        rpc = _Rpc(bound, context.invocation_metadata())
         try:
             async for message in inner(request, context):
                 yield message
@@ -169,73 +172,74 @@ def _unary_stream(inner: Callable[..., Any], bound: _Bound, metadata: Any) -> Ca
     return behavior
 
 
-def _method_name(details: grpc.aio.ClientCallDetails) -> str:
-    method = details.method
-    return (method.decode() if isinstance(method, bytes) else method).lstrip("/")
-
-
-class _ClientObserver:
-    """Puts the call's ids (and, tracing, a CLIENT span's context) into outgoing metadata."""
-
-    def _prepare(
-        self, details: grpc.aio.ClientCallDetails
-    ) -> tuple[grpc.aio.ClientCallDetails, trace.Span | None]:
-        call_scope = scope.current_or_none()
-        extra = call_scope.outgoing_metadata() if call_scope is not None else []
-        span = None
-        if tracing.enabled():
-            name = _method_name(details)
-            rpc_service, _, method = name.rpartition("/")
-            span = tracing.tracer().start_span(
-                name,
-                kind=SpanKind.CLIENT,
-                attributes={
-                    "rpc.system": "grpc",
-                    "rpc.service": rpc_service,
-                    "rpc.method": method,
-                },
-            )
-            carrier: dict[str, str] = {}
-            propagate.inject(carrier, context=trace.set_span_in_context(span))
-            extra.extend(carrier.items())
-        elif call_scope is not None and call_scope.traceparent:
+def _outgoing(method: str) -> tuple[list[tuple[str, str]], trace.Span | None]:
+    """The metadata an outgoing call adds, and its CLIENT span when tracing."""
+    call_scope = scope.current_or_none()
+    extra = call_scope.outgoing_metadata() if call_scope is not None else []
+    if not tracing.enabled():
+        if call_scope is not None and call_scope.traceparent:
             # Not tracing here: the client's own trace id still reaches every service's logs.
             extra.append((TRACEPARENT, call_scope.traceparent))
-        if not extra:
-            return details, None
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *extra)
-        return details._replace(metadata=metadata), span  # type: ignore[attr-defined]
+        return extra, None
+    name = method.lstrip("/")
+    rpc_service, _, rpc_method = name.rpartition("/")
+    span = tracing.tracer().start_span(
+        name,
+        kind=SpanKind.CLIENT,
+        attributes={"rpc.system": "grpc", "rpc.service": rpc_service, "rpc.method": rpc_method},
+    )
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span))
+    extra.extend(carrier.items())
+    return extra, span
 
-    async def _intercept(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        details, span = self._prepare(client_call_details)
-        call = await continuation(details, request)
+
+class _PropagatingCall:
+    """A channel's multicallable that adds the call's ids (and trace context) to each call."""
+
+    __slots__ = ("inner", "method")
+
+    def __init__(self, inner: Any, method: str) -> None:
+        self.inner = inner
+        self.method = method
+
+    def __call__(self, request: Any, *, metadata: Any = None, **options: Any) -> Any:
+        extra, span = _outgoing(self.method)
+        if extra:
+            metadata = (*(metadata or ()), *extra)
+        call = self.inner(request, metadata=metadata, **options)
         if span is not None:
             call.add_done_callback(lambda _: span.end())
         return call
 
-
-# A channel files each interceptor under one kind of call only (the first kind it is), so each
-# kind has its own class.
-class UnaryClientObserver(_ClientObserver, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await self._intercept(continuation, client_call_details, request)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
-class StreamClientObserver(_ClientObserver, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(
-        self,
-        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Any],
-        client_call_details: grpc.aio.ClientCallDetails,
-        request: Any,
-    ) -> Any:
-        return await self._intercept(continuation, client_call_details, request)
+class PropagatingChannel:
+    """Wraps a channel so that every unary-request call carries the caller's ids and, with
+    tracing on, a CLIENT span's traceparent.
+
+    A wrapper, not a client interceptor: grpc.aio runs an intercepted call through an extra
+    task and re-yields every streamed message through Python generators (tens of
+    microseconds per message, on every chunk of every stream); this costs one function call
+    per RPC. Client interceptors (rhone/runtime/interceptors.py) still compose beneath it."""
+
+    def __init__(self, channel: grpc.aio.Channel) -> None:
+        self._channel = channel
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _PropagatingCall(self._channel.unary_unary(method, *args, **kwargs), method)
+
+    def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _PropagatingCall(self._channel.unary_stream(method, *args, **kwargs), method)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._channel, name)
+
+    async def __aenter__(self) -> PropagatingChannel:
+        await self._channel.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._channel.__aexit__(*exc)

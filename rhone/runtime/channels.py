@@ -10,6 +10,7 @@ import json
 
 import grpc
 
+from rhone.observability.grpc_interceptors import PropagatingChannel
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
 from rhone.runtime.interceptors import client_interceptors
 
@@ -39,6 +40,9 @@ CHANNEL_OPTIONS = [
 
 
 def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
-        target, options=CHANNEL_OPTIONS, interceptors=client_interceptors()
+    """A channel whose calls carry the caller's ids and trace context (PropagatingChannel)."""
+    interceptors = client_interceptors()
+    channel = grpc.aio.insecure_channel(
+        target, options=CHANNEL_OPTIONS, interceptors=interceptors or None
     )
+    return PropagatingChannel(channel)  # type: ignore[return-value]
