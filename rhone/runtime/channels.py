@@ -10,7 +10,7 @@ import json
 
 import grpc
 
-from rhone.observability.grpc_interceptors import PropagatingChannel
+from rhone.observability.grpc_hooks import PropagatingChannel
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
 from rhone.runtime.interceptors import client_interceptors
 

@@ -13,6 +13,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rhone.observability.grpc_hooks import ObservedServer
 from rhone.observability.metrics import serve_metrics
 from rhone.runtime.interceptors import server_interceptors
 
@@ -38,9 +39,10 @@ async def serve(
     grace_s: float = 10.0,
 ) -> None:
     """Runs a gRPC server until SIGTERM or SIGINT."""
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=server_interceptors(name))
+    interceptors = server_interceptors(name)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
     serve_metrics(name)
-    register(server)
+    register(ObservedServer(server, name))  # type: ignore[arg-type]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -1,18 +1,18 @@
 """The gRPC interceptors of every Rhone server and channel, registered here and nowhere else.
 
-Order matters: the first interceptor is the outermost, so observability comes first and its
-metrics and spans cover whatever the interceptors after it refuse. Add new interceptors
-(service identity, ...) to these lists."""
+Add new interceptors (service identity, ...) to these lists; the first is the outermost.
+Observability is not an interceptor (grpc.aio's interceptor machinery costs every RPC, and
+every streamed message of an intercepted client call, more than the whole bookkeeping): it
+wraps the handlers as they are registered (ObservedServer) and the channels
+(PropagatingChannel), so interceptors added here run inside it."""
 
 from __future__ import annotations
 
 import grpc
 
-from rhone.observability.grpc_interceptors import ServerObserver
-
 
 def server_interceptors(service: str) -> list[grpc.aio.ServerInterceptor]:
-    return [ServerObserver(service)]
+    return []
 
 
 def client_interceptors() -> list[grpc.aio.ClientInterceptor]:

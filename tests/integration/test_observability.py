@@ -244,7 +244,7 @@ def test_one_call_is_one_trace_across_the_four_services(
             "x-request-id": "trace-me-1",
         },
     )
-    spans = receiver.wait_for(trace_id, 11)
+    spans = receiver.wait_for(trace_id, 7)
     by_id = {s.span_id: s for s in spans}
 
     def one(service: str, name: str) -> object:
@@ -263,14 +263,13 @@ def test_one_call_is_one_trace_across_the_four_services(
     assert [s for s in spans if s.parent_span_id == client_span] == [root]
 
     translator = one("translator", "rhone.v1.TranslatorService/Call")
-    assert parent_of(translator).service == "rhone-facade"  # type: ignore[attr-defined]
-    assert parent_of(parent_of(translator)) is root
+    assert parent_of(translator) is root
     for method in ("BeginTurn", "CommitTurn"):
         served = one("sessions", f"rhone.v1.SessionService/{method}")
-        assert parent_of(served).service == "rhone-translator"  # type: ignore[attr-defined]
-        assert parent_of(parent_of(served)) is translator
+        assert parent_of(served) is translator
+        assert served.kind == SPAN_KIND_SERVER  # type: ignore[attr-defined]
     generate = one("providers", "rhone.v1.ProviderService/Generate")
-    assert parent_of(parent_of(generate)) is translator
+    assert parent_of(generate) is translator
     chat = one("providers", "chat gpt-4o")
     assert parent_of(chat) is generate
     assert chat.attributes["gen_ai.operation.name"] == "chat"  # type: ignore[attr-defined]
