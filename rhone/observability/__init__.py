@@ -5,6 +5,6 @@ ids every log line carries. Services reach it through small hooks; everything el
   provider, usage, error code), held in a context variable for the length of one call.
 - `metrics`: every metric, defined once, and the HTTP server of a gRPC service's metrics.
 - `tracing`: OpenTelemetry setup from the standard OTEL_* variables; off (and free) by default.
-- `grpc_hooks`: per-RPC metrics, trace and id propagation: registered handlers and channels, wrapped.
+- `grpc_hooks`: per-RPC metrics, trace and id propagation (wrapped handlers and channels).
 - `upstream`: the span and metrics of one upstream HTTP attempt.
 """
