@@ -76,6 +76,16 @@ class CallScope:
             metadata.append((SESSION_KEY, self.session_id))
         return metadata
 
+    def started(self) -> tuple[tuple[str, str], ...]:
+        """What a stream's head can already say (model, provider): the translator sends it as
+        initial metadata, so that a call cancelled mid-stream still has its labels."""
+        items = []
+        if self.model:
+            items.append((MODEL_KEY, self.model))
+        if self.provider:
+            items.append((PROVIDER_KEY, self.provider))
+        return tuple(items)
+
     def trailer(self) -> tuple[tuple[str, str], ...]:
         """What this call learned, for the caller (the translator's answer to the facade)."""
         items = []
@@ -166,6 +176,13 @@ def note_session(session_id: str) -> None:
     scope = _SCOPE.get()
     if scope is not None and session_id:
         scope.session_id = session_id
+
+
+def note_started(model: str, provider: str) -> None:
+    """A stream's first event has come: its model and the provider that answers."""
+    scope = _SCOPE.get()
+    if scope is not None:
+        scope.model, scope.provider = model, provider
 
 
 def note_failure(failure: gen.Failure) -> None:

@@ -83,6 +83,7 @@ class Relay:
         if first is grpc.aio.EOF or not first.HasField("head"):
             call.cancel()
             raise RhoneError(make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
+        scope.current().absorb_trailer(await call.initial_metadata())
         return OpenedCall(first.head, call)
 
     async def call(

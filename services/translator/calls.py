@@ -141,6 +141,7 @@ class CallHandler:
             for frame in error_frames(dialect, failure, headers):
                 yield frame
             return
+        scope.note_started(turn.composed.request.model, turn.accumulator.response.provider)
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, _meta(turn))
         yield data(framer.frame(encoder.encode(first)))

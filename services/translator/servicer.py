@@ -29,7 +29,11 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     ) -> AsyncIterator[tpb.CallFrame]:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        heading = True
         async for frame in self.calls.call(request):
+            if heading:  # a stream's model and provider, with its head (observability)
+                heading = False
+                await context.send_initial_metadata(scope.current().started())
             yield frame
         context.set_trailing_metadata(scope.current().trailer())
 

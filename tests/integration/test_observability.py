@@ -129,12 +129,8 @@ def test_metrics_count_each_kind_of_call_exactly(
             extra_body={"rhone": {"session_id": session}},
         )
     hanging.close()
-    # A call cancelled mid-stream never hears the translator's trailer: no model, no provider.
-    cancelled = {
-        **chat_labels("sse", status="200", error_code="cancelled"),
-        "model": "",
-        "provider": "",
-    }
+    # A call cancelled mid-stream has its labels from the stream's head.
+    cancelled = chat_labels("sse", status="200", error_code="cancelled")
     wait_until(
         lambda: (
             value(scrape(observed.base_url + "/metrics"), "rhone_requests_total", **cancelled) == 1
@@ -164,7 +160,7 @@ def test_metrics_count_each_kind_of_call_exactly(
         ("http", "gpt-4o", "200", ""): 1,
         ("sse", "gpt-4o", "200", ""): 1,
         ("http", "gpt-4o", "400", "invalid_request"): 1,
-        ("sse", "", "200", "cancelled"): 1,
+        ("sse", "gpt-4o", "200", "cancelled"): 1,
         ("http", "", "409", "session_busy"): 1,
         ("ws", "gpt-4o", "200", ""): 1,
     }
@@ -176,9 +172,8 @@ def test_metrics_count_each_kind_of_call_exactly(
     }
     assert durations == {
         ("http", "gpt-4o", "openai"): 1,
-        ("sse", "gpt-4o", "openai"): 1,
+        ("sse", "gpt-4o", "openai"): 2,
         ("http", "gpt-4o", ""): 1,
-        ("sse", "", ""): 1,
         ("http", "", ""): 1,
         ("ws", "gpt-4o", "openai"): 1,
     }
@@ -187,7 +182,7 @@ def test_metrics_count_each_kind_of_call_exactly(
         for (name, labels), count in samples.items()
         if name == "rhone_time_to_first_token_seconds_count"
     }
-    assert first_tokens == {("sse", "gpt-4o"): 1, ("sse", ""): 1, ("ws", "gpt-4o"): 1}
+    assert first_tokens == {("sse", "gpt-4o"): 2, ("ws", "gpt-4o"): 1}
     tokens = {
         dict(labels)["type"]: count
         for (name, labels), count in samples.items()
