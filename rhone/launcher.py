@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import IO
 
 SERVICES = ("sessions", "providers", "translator", "facade")
+# The gRPC services serve Prometheus metrics on ports of their own (the facade on its HTTP port).
+GRPC_SERVICES = ("sessions", "providers", "translator")
 
 
 def free_port() -> int:
@@ -53,6 +55,9 @@ class Cluster:
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     only: tuple[str, ...] = SERVICES
+    metrics_ports: dict[str, int] = field(
+        default_factory=lambda: {name: free_port() for name in GRPC_SERVICES}
+    )
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
 
@@ -68,6 +73,11 @@ class Cluster:
             "RHONE_TRANSLATOR_ADDR": f"127.0.0.1:{self.ports.translator}",
             "RHONE_SESSIONS_ADDR": f"127.0.0.1:{self.ports.sessions}",
             "RHONE_PROVIDERS_ADDR": f"127.0.0.1:{self.ports.providers}",
+            "RHONE_METRICS_HOST": "127.0.0.1",
+            **{
+                f"RHONE_{name.upper()}_METRICS_PORT": str(port)
+                for name, port in self.metrics_ports.items()
+            },
             **self.env,
         }
 

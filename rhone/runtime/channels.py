@@ -10,7 +10,9 @@ import json
 
 import grpc
 
+from rhone.observability.grpc_hooks import PropagatingChannel
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
+from rhone.runtime.interceptors import client_interceptors
 
 # While the sessions service restarts (a rolling deploy), its short calls wait for it, within
 # 5 s, instead of failing at once. Calls to the translator and providers fail fast instead
@@ -38,4 +40,9 @@ CHANNEL_OPTIONS = [
 
 
 def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    """A channel whose calls carry the caller's ids and trace context (PropagatingChannel)."""
+    interceptors = client_interceptors()
+    channel = grpc.aio.insecure_channel(
+        target, options=CHANNEL_OPTIONS, interceptors=interceptors or None
+    )
+    return PropagatingChannel(channel)  # type: ignore[return-value]

@@ -13,6 +13,10 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from rhone.observability.grpc_hooks import ObservedServer
+from rhone.observability.metrics import serve_metrics
+from rhone.runtime.interceptors import server_interceptors
+
 log = logging.getLogger("rhone.grpc")
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -37,8 +41,10 @@ async def serve(
 ) -> None:
     """Runs a gRPC server until SIGTERM or SIGINT. `on_start` gets the health servicer once
     serving (a service whose health depends on more than its process sets it there)."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    register(server)
+    interceptors = server_interceptors(name)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
+    serve_metrics(name)
+    register(ObservedServer(server, name))  # type: ignore[arg-type]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from services.facade import observe
 from services.facade.config import FacadeSettings
 from services.facade.routes import (
     admin,
@@ -42,7 +43,15 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         finally:
             await state.close()
 
-    app = FastAPI(title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(
+        title="Rhone",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        **observe.fastapi_options(),
+    )
+    observe.install(app)
     app.include_router(health.router)
     app.include_router(openai_chat.router)
     app.include_router(openai_responses.router)

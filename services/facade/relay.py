@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from rhone.dialects.base import Dialect
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
@@ -41,6 +42,7 @@ class CallObserver(Protocol):
 
 
 def error_response(dialect: Dialect, failure: gen.Failure) -> Response:
+    scope.note_failure(failure)
     status, body = dialect.encode_error(failure)
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -77,6 +79,7 @@ class Relay:
         kept_previous: tpb.KeptResponse | None = None,
     ) -> OpenedCall:
         """Starts a translator call and reads its head; raises RhoneError when there is none."""
+        scope.current().tenant = tenant_id
         call = self.translator.Call(
             tpb.CallRequest(
                 surface=surface,  # type: ignore[arg-type]
@@ -96,6 +99,7 @@ class Relay:
         if first is grpc.aio.EOF or not first.HasField("head"):
             call.cancel()
             raise RhoneError(make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
+        scope.current().absorb_trailer(await call.initial_metadata())
         return OpenedCall(first.head, call)
 
     async def call(
@@ -182,6 +186,8 @@ async def _frames(
         if observer is not None:
             observer.on_frame(frame)
         yield frame
+    # What the translator learned (model, provider, usage, error code), for metrics and logs.
+    scope.current().absorb_trailer(await call.trailing_metadata())
 
 
 async def _stream_body(

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from rhone import canonical as ev
 from rhone.errors import Code, make_failure
+from rhone.observability.upstream import attempt_started
 from rhone.v1 import generation_pb2 as gen
 from services.providers.routing import Deployment
 from services.providers.upstream_errors import NEXT_DEPLOYMENT
@@ -49,6 +50,7 @@ async def generate_with_failover(
     max_backoff_s: float,
 ) -> AsyncGenerator[gen.GenerationEvent, None]:
     last = make_failure(Code.ERROR_CODE_UNAVAILABLE, "No deployment could serve the request.")
+    previous = ""
     for deployment in deployments:
         connector = connectors.get(deployment.connector_name)
         if connector is None:  # a routing config naming a connector this process lacks
@@ -58,6 +60,7 @@ async def generate_with_failover(
             continue
         attempt = 0
         for attempt in range(1, max_attempts + 1):
+            attempt_started(deployment.provider, deployment.model, attempt, previous)
             stream = connector.stream(request, deployment)
             try:
                 first = await anext(stream, None)
@@ -86,4 +89,5 @@ async def generate_with_failover(
                 )
                 await asyncio.sleep(delay)
         log.info("%r gave up after attempt %d: %s", deployment, attempt, last.message)
+        previous = deployment.provider
     yield ev.failed(last)

@@ -15,6 +15,7 @@ import grpc
 
 from rhone import canonical as ev
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.observability.upstream import observe_generation
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as pb
 from rhone.v1 import providers_pb2_grpc as pb_grpc
@@ -64,9 +65,10 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
             max_attempts=self.settings.max_attempts,
             max_backoff_s=self.settings.max_backoff_s,
         )
+        observed = observe_generation(request, events)
         try:
             async with asyncio.timeout(deadline):
-                async for event in events:
+                async for event in observed:
                     yield event
         except TimeoutError:
             yield ev.failed(
@@ -76,6 +78,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                 )
             )
         finally:
+            await observed.aclose()
             await events.aclose()
 
     async def ListModels(

@@ -12,6 +12,7 @@ from typing import NoReturn
 import grpc
 
 from rhone.jsonutil import dict_from_struct
+from rhone.observability.metrics import LEASE_CONFLICTS
 from rhone.v1 import sessions_pb2 as pb
 from rhone.v1 import sessions_pb2_grpc as pb_grpc
 from services.sessions.sql_store import SqlSessionStore
@@ -56,6 +57,7 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
         message = f"No response found with id '{exc}'."
         return grpc.StatusCode.NOT_FOUND, message, "response_not_found"
     if isinstance(exc, SessionBusy):
+        LEASE_CONFLICTS.inc()
         message = f"Session '{exc}' is busy with another call; retry when that call has finished."
         return grpc.StatusCode.ABORTED, message, "session_busy"
     if isinstance(exc, LeaseLost):

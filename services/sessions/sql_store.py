@@ -26,6 +26,7 @@ from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 from services.sessions.backends.base import Database, Queries
+from services.sessions.backends.timed import TimedDatabase
 from services.sessions.migrations import at_startup, migrate, take_startup_lock
 from services.sessions.sql_queries import (
     SESSION_COLUMNS,
@@ -428,9 +429,11 @@ def open_store(database_url: str) -> SqlSessionStore:
     if database_url.startswith("sqlite:///"):
         from services.sessions.backends.sqlite import SqliteDatabase
 
-        return SqlSessionStore(SqliteDatabase(database_url.removeprefix("sqlite:///")))
+        return SqlSessionStore(
+            TimedDatabase(SqliteDatabase(database_url.removeprefix("sqlite:///")))
+        )
     if database_url.startswith(("postgresql://", "postgres://")):
         from services.sessions.backends.postgres import PostgresDatabase
 
-        return SqlSessionStore(PostgresDatabase(database_url))
+        return SqlSessionStore(TimedDatabase(PostgresDatabase(database_url)))
     raise ValueError("RHONE_DATABASE_URL must start with sqlite:/// or postgresql://")

@@ -19,6 +19,7 @@ from rhone.dialects.base import DecodedCall, Dialect
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id
 from rhone.jsonutil import loads_object
+from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.compaction.compactor import Compactor
@@ -56,6 +57,7 @@ def data(payload: bytes) -> tpb.CallFrame:
 def error_frames(
     dialect: Dialect, failure: gen.Failure, headers: dict[str, str] | None = None
 ) -> list[tpb.CallFrame]:
+    scope.note_failure(failure)
     status, body = dialect.encode_error(failure)
     headers = dict(headers or {})
     if failure.detail:
@@ -157,6 +159,7 @@ class CallHandler:
                 yield frame
             yield meter.trailer(turn, failure)
             return
+        scope.note_started(turn.composed.request.model, turn.accumulator.response.provider)
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, _meta(turn))
         yield data(framer.frame(encoder.encode(first)))

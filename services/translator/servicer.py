@@ -9,6 +9,7 @@ import grpc
 from rhone import canonical as ev
 from rhone.errors import Code, RhoneError
 from rhone.ids import check_body_id
+from rhone.observability import scope
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
@@ -30,8 +31,13 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     ) -> AsyncIterator[tpb.CallFrame]:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        heading = True
         async for frame in self.calls.call(request):
+            if heading:  # a stream's model and provider, with its head (observability)
+                heading = False
+                await context.send_initial_metadata(scope.current().started())
             yield frame
+        context.set_trailing_metadata(scope.current().trailer())
 
     async def Generate(
         self, request: tpb.TranslatorGenerateRequest, context: grpc.aio.ServicerContext

@@ -22,6 +22,7 @@ import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
+from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
@@ -266,6 +267,7 @@ class OpenTurn:
         # The context policy in force (None: no fitting, e.g. a stateless call).
         self.policy: ContextPolicy | None = None
         self._call: Any = None
+        scope.note_session(session_id)
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events; the turn is recorded just before `finished`."""
@@ -303,6 +305,9 @@ class OpenTurn:
                 renewal.cancel()
             if self._call is not None:
                 self._call.cancel()
+            scope.note_response(
+                self.composed.request.model, accumulator.response, accumulator.failure
+            )
             await self.release()
 
     async def _generate(self) -> AsyncIterator[gen.GenerationEvent]:

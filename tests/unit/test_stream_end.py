@@ -193,6 +193,7 @@ class _CutTurn:
     completed = False
     response_id = ""
     accumulator = SimpleNamespace(response=gen.GenerateResponse())
+    composed = SimpleNamespace(request=gen.GenerateRequest(model="m"))
 
     async def events(self) -> AsyncIterator[gen.GenerationEvent]:
         for event in BEGUN:

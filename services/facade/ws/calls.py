@@ -20,6 +20,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.auth import Principal
 from services.facade.metering import LimitExceeded, Metering
+from services.facade.observe import observed_ws_call
 from services.facade.relay import OpenedCall, Relay
 from services.facade.stream_end import INTERRUPTED, stream_end_for
 
@@ -78,6 +79,7 @@ class CallOutcome:
         return not self.code
 
 
+@observed_ws_call
 async def run_shaped_call(
     relay: Relay,
     *,

@@ -22,6 +22,7 @@ import orjson
 from rhone import canonical as ev
 from rhone.dialects.base import Dialect, StreamDecoder
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.observability.upstream import ObservedTransport
 from rhone.sse import SseDecoder, SseEvent
 from rhone.v1 import generation_pb2 as gen
 from services.providers.routing import Deployment
@@ -52,7 +53,8 @@ class ClientPool:
     def client(self, base_url: str) -> httpx.AsyncClient:
         client = self._clients.get(base_url)
         if client is None:
-            client = httpx.AsyncClient(limits=POOL_LIMITS, timeout=TIMEOUT, http2=False)
+            transport = ObservedTransport(httpx.AsyncHTTPTransport(limits=POOL_LIMITS))
+            client = httpx.AsyncClient(transport=transport, timeout=TIMEOUT)
             self._clients[base_url] = client
         return client
 
