@@ -8,6 +8,10 @@ BIN := $(VENV)/bin
 LOCKS := requirements.lock requirements-dev.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | cksum | cut -d' ' -f1)
 NODE_TESTS := tests/node
+# kustomize's Go library, from a pinned, hash-checked PyPI wheel, to hold deploy/kustomize.py
+# to kustomize's own output (deploy/kustomize_reference.py). Defined before `test` names it.
+KUSTOMIZE_DIR := $(VENV)/kustomize
+KUSTOMIZE_LIB := $(KUSTOMIZE_DIR)/libpykustomize.so
 
 .PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference k8s-validate lock image
 
@@ -80,11 +84,7 @@ image: ## build the container image with docker or podman
 		{ echo "make image needs docker or podman" >&2; exit 1; }; \
 	echo "$$engine build -t $(IMAGE) ."; $$engine build -t $(IMAGE) .
 
-# kustomize itself (its Go library from a pinned, hash-checked PyPI wheel) to hold
-# deploy/kustomize.py to kustomize's own output; see deploy/kustomize_reference.py.
-KUSTOMIZE_DIR := $(VENV)/kustomize
-KUSTOMIZE_LIB := $(KUSTOMIZE_DIR)/libpykustomize.so
-
+# kustomize itself (its Go library: KUSTOMIZE_LIB, defined above `test`, which needs it).
 $(KUSTOMIZE_LIB): deploy/kustomize-reference.txt | $(STAMP)
 	rm -rf $(KUSTOMIZE_DIR) && mkdir -p $(KUSTOMIZE_DIR)
 	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.14 \
