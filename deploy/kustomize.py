@@ -22,7 +22,11 @@ implement rather than ignoring it:
   `commonAnnotations`, `replicas`, `images` (newName, newTag, digest);
 - output in kustomize's default ("legacy") order: namespaces and config first, workloads after.
 
-Not supported, and an error if used: components, namePrefix/nameSuffix, replacements, vars,
+- `components` (directories whose kustomization is `kind: Component`): as in kustomize, each
+  is built on top of what the including kustomization has accumulated so far (its resources,
+  then earlier components), before that kustomization's own generators and transformers.
+
+Not supported, and an error if used: namePrefix/nameSuffix, replacements, vars,
 helmCharts, crds, openapi, the deprecated patchesStrategicMerge/patchesJson6902, remote
 resources, and a `namespace` that renames a Namespace object."""
 
@@ -58,6 +62,7 @@ SUPPORTED_FIELDS = frozenset(
         "configMapGenerator",
         "secretGenerator",
         "generatorOptions",
+        "components",
     }
 )
 # Kinds that have no namespace (those these manifests may use).
@@ -135,11 +140,20 @@ def _kustomization(directory: Path) -> tuple[Path, dict[str, Any]]:
     raise KustomizeError(f"{directory}: no kustomization.yaml")
 
 
-def _build(directory: Path, stack: tuple[Path, ...]) -> list[Resource]:
+def _build(
+    directory: Path, stack: tuple[Path, ...], accumulated: list[Resource] | None = None
+) -> list[Resource]:
+    """A kustomization's output. A Component is built on `accumulated`, the including
+    kustomization's resources so far (kustomize's accumulateComponents)."""
     if directory in stack:
         raise KustomizeError(f"{directory}: cycle in resources")
     path, k = _kustomization(directory)
-    resources: list[Resource] = []
+    component = k.get("kind") == "Component"
+    if component != (accumulated is not None):
+        raise KustomizeError(
+            f"{path}: a Component must be listed under components, and only a Component there"
+        )
+    resources: list[Resource] = accumulated if accumulated is not None else []
     for entry in k.get("resources") or []:
         if "://" in str(entry):
             raise KustomizeError(f"{path}: remote resource {entry!r} not supported")
@@ -147,6 +161,11 @@ def _build(directory: Path, stack: tuple[Path, ...]) -> list[Resource]:
         found = _build(target, (*stack, directory)) if target.is_dir() else _load_file(target, path)
         for resource in found:
             _add(resources, resource, path)
+    for entry in k.get("components") or []:
+        target = (directory / str(entry)).resolve()
+        if not target.is_dir():
+            raise KustomizeError(f"{path}: component {entry!r} is not a directory")
+        resources = _build(target, (*stack, directory), resources)
     for kind in ("ConfigMap", "Secret"):
         field = "configMapGenerator" if kind == "ConfigMap" else "secretGenerator"
         for spec in k.get(field) or []:

@@ -334,7 +334,13 @@ def _network_problems(objects: list[dict[str, Any]]) -> Iterator[str]:
     for workload in workloads:
         labels, component = _pod_labels(workload), _component(workload)
         selecting = [p for p in policies if _selects(p["spec"].get("podSelector") or {}, labels)]
-        own = [p for p in selecting if p["spec"].get("podSelector")]
+        # Its own: selects it by name, and lets in more than Prometheus.
+        own = [
+            p
+            for p in selecting
+            if p["spec"].get("podSelector")
+            and not all(_is_scrape_rule(rule) for rule in p["spec"].get("ingress") or [{}])
+        ]
         ingress = [p for p in selecting if "Ingress" in (p["spec"].get("policyTypes") or [])]
         if workload["kind"] != "Job" and not any(p in own for p in ingress):
             yield f"{_id(workload)}: no NetworkPolicy of its own allows its ingress"
@@ -355,12 +361,35 @@ def _network_problems(objects: list[dict[str, Any]]) -> Iterator[str]:
             yield f"{_id(workload)}: may reach the internet; only providers may"
 
 
+# Prometheus scrapes from a namespace labelled so (deploy/k8s/observability); the rule that
+# lets it in may open the metrics port and nothing else.
+SCRAPE_LABEL = "rhone.dev/scrape"
+METRICS_PORT = 9090
+
+
+def _is_scrape_rule(rule: dict[str, Any]) -> bool:
+    peers = rule.get("from") or []
+    ports = rule.get("ports") or []
+    return (
+        bool(peers)
+        and bool(ports)
+        and all(
+            set(peer) == {"namespaceSelector"}
+            and SCRAPE_LABEL in ((peer["namespaceSelector"] or {}).get("matchLabels") or {})
+            for peer in peers
+        )
+        and all(port.get("port") == METRICS_PORT for port in ports)
+    )
+
+
 def _ingress_sources(policies: list[dict[str, Any]], workloads: list[dict[str, Any]]) -> set[str]:
     """The components (or "anywhere") the policies let in; peers outside the namespace count
     as anywhere."""
     sources: set[str] = set()
     for policy in policies:
         for rule in policy["spec"].get("ingress") or []:
+            if _is_scrape_rule(rule):
+                continue  # Prometheus, on the metrics port only
             peers = rule.get("from") or []
             if not peers:
                 sources.add("anywhere")

@@ -44,13 +44,17 @@ class Workload:
         """This container's env for a process on this machine: it listens on host:port, each
         `dns:///rhone-<component>:<port>` target becomes `peers[component]` (any gRPC target,
         e.g. `ipv4:127.0.0.2:7001,127.0.0.3:7001` for several replicas), mounted files are
-        written under files_dir and the env points at them; `overrides` apply last."""
+        written under files_dir and the env points at them; a gRPC service's metrics port is
+        off (processes here share one address); `overrides` apply last."""
         env = dict(self.env)
         for name, value in env.items():
             if match := PEER_TARGET.match(value):
                 env[name] = peers[match.group(1)]
             elif name.endswith("_LISTEN"):
                 env[name] = f"{host}:{port}"
+            elif name.endswith("_METRICS_PORT"):
+                # Every pod has the metrics port to itself; local processes share one host.
+                env[name] = "0"
         if self.component == "facade":
             env |= {"RHONE_HOST": host, "RHONE_PORT": str(port)}
         for path, text in self.files.items():

@@ -207,4 +207,4 @@ def test_the_command_exits_non_zero_and_names_the_problem(tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     assert "dev: Service/rhone-sessions: a gRPC backend's Service must be headless" in result.stdout
-    assert "production: 24 objects" in result.stdout
+    assert "production: 27 objects" in result.stdout
