@@ -20,6 +20,7 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
+from services.facade.admission import Admission
 
 log = logging.getLogger("rhone.facade")
 
@@ -34,9 +35,13 @@ class Relay:
         self,
         translator: translator_pb2_grpc.TranslatorServiceStub,
         max_body_bytes: int,
+        admission: Admission,
+        call_timeout_s: float,
     ) -> None:
         self.translator = translator
         self.max_body_bytes = max_body_bytes
+        self.admission = admission
+        self.call_timeout_s = call_timeout_s
 
     async def read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -59,7 +64,9 @@ class Relay:
         params: Mapping[str, str] | None = None,
         framing: int = tpb.FRAMING_HTTP,
     ) -> OpenedCall:
-        """Starts a translator call and reads its head; raises RhoneError when there is none."""
+        """Starts a translator call and reads its head; raises RhoneError when there is none.
+        The call holds an admission slot until it ends, however it ends."""
+        self.admission.enter()
         call = self.translator.Call(
             tpb.CallRequest(
                 surface=surface,  # type: ignore[arg-type]
@@ -68,8 +75,10 @@ class Relay:
                 params=dict(params or {}),
                 tenant_id=tenant_id,
                 body=body,
-            )
+            ),
+            timeout=self.call_timeout_s,
         )
+        call.add_done_callback(lambda _: self.admission.leave())
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as exc:
@@ -158,6 +167,9 @@ def _too_large(limit: int) -> RhoneError:
 
 
 def _unavailable(exc: grpc.aio.AioRpcError) -> gen.Failure:
-    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+    if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return make_failure(Code.ERROR_CODE_TIMEOUT, "The call did not finish within its deadline.")
+    # RESOURCE_EXHAUSTED: the translator replica is at its concurrent-call limit.
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
         return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable.")
     return make_failure(Code.ERROR_CODE_INTERNAL, "The call failed inside Rhone.")

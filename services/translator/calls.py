@@ -144,7 +144,7 @@ class CallHandler:
         self, surface: Surface, decoded: DecodedCall, turn: OpenTurn
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
-        async for _ in turn.events():
+        async for _ in turn.events(restartable=True):
             pass
         accumulator = turn.accumulator
         if accumulator.failure is not None or not turn.completed:

@@ -8,6 +8,7 @@ import grpc
 
 from rhone import canonical as ev
 from rhone.errors import RhoneError
+from rhone.runtime import deadlines
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
@@ -26,6 +27,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     ) -> AsyncIterator[tpb.CallFrame]:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        deadlines.hold(context)
         async for frame in self.calls.call(request):
             yield frame
 
@@ -34,6 +36,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     ) -> AsyncIterator[tpb.TranslatorGenerateEvent]:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        deadlines.hold(context)
         continuity = Continuity(
             session_id=request.continuity.session_id, stateless=request.continuity.stateless
         )

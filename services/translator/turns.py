@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
+from rhone.runtime import deadlines
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
@@ -29,6 +30,8 @@ _PARAM_OF = {
     "response_not_found": "previous_response_id",
     "turn_not_found": "previous_response_id",
 }
+# How many times a whole answer starts over when its providers replica is lost midway.
+_MAX_RESTARTS = 2
 # The sessions service names each error in this trailing metadata key.
 _DETAIL_KEY = "rhone-error-detail"
 
@@ -55,7 +58,12 @@ def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
         return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or f"{what}_conflict")
     if status == grpc.StatusCode.INVALID_ARGUMENT:
         return RhoneError.invalid(details, detail=detail)
-    if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    if status in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ):
+        # RESOURCE_EXHAUSTED: the replica the call reached is at its concurrent-call limit.
         return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
     return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed: {details}")
 
@@ -162,15 +170,18 @@ class OpenTurn:
         self.accumulator = StreamAccumulator()
         self._released = not lease_id
 
-    async def events(self) -> AsyncIterator[gen.GenerationEvent]:
-        """The call's canonical events; the turn is recorded just before `finished`."""
+    async def events(self, *, restartable: bool = False) -> AsyncIterator[gen.GenerationEvent]:
+        """The call's canonical events; the turn is recorded just before `finished`.
+
+        `restartable`: the caller passes nothing on before the end (a whole answer), so a
+        provider replica lost midway is replaced by a fresh call (see `_generate`)."""
         started_at = time.monotonic()
-        accumulator = self.accumulator
-        call = self.runner.providers.Generate(self.composed.request)
+        generated = self._generate(restartable)
         try:
-            async for event in call:
+            async for event in generated:
                 if self.response_id and event.HasField("started"):
                     event.started.id = self.response_id
+                accumulator = self.accumulator
                 accumulator.feed(event)
                 if event.HasField("finished"):
                     if self.lease_id:
@@ -185,8 +196,31 @@ class OpenTurn:
         except grpc.aio.AioRpcError as exc:
             yield self._failed(rpc_failure(exc, what="providers").failure)
         finally:
-            call.cancel()
+            await generated.aclose()
             await self.release()
+
+    async def _generate(self, restartable: bool) -> AsyncGenerator[gen.GenerationEvent, None]:
+        """The providers' events. Until the first event, the channel itself retries a call
+        whose replica is lost (rhone/runtime/channels.py); after it, only a restartable call
+        starts over, from an empty fold, on another replica."""
+        restarts = 0
+        while True:
+            call = self.runner.providers.Generate(
+                self.composed.request, timeout=deadlines.remaining()
+            )
+            try:
+                async for event in call:
+                    yield event
+                return
+            except grpc.aio.AioRpcError as exc:
+                lost = exc.code() == grpc.StatusCode.UNAVAILABLE and not self.completed
+                if not (restartable and lost and restarts < _MAX_RESTARTS):
+                    raise
+                restarts += 1
+                log.warning("providers replica lost mid-answer; starting over (%d)", restarts)
+                self.accumulator = StreamAccumulator()
+            finally:
+                call.cancel()
 
     def _failed(self, failure: gen.Failure) -> gen.GenerationEvent:
         """A failure of the turn itself, folded like the provider's own."""
