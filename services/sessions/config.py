@@ -15,6 +15,9 @@ class SessionsSettings(PeerSettings):
     sessions_listen: str = ""
     # sqlite:///path/to/file.db (embedded default) or postgresql://user@host:port/db
     database_url: str = "sqlite:///.rhone/rhone.db"
+    # Apply pending schema migrations at start. false: only check the schema is current (its
+    # database role then needs no DDL rights; `python -m services.sessions migrate` migrates).
+    migrate_on_start: bool = True
     # The key of the default tenant.
     api_key: str = Field(default="", repr=False)
     # More tenants: "tenant_a:key1,tenant_b:key2".

@@ -1,6 +1,10 @@
 """Schema migrations: numbered .sql files per backend, applied in order on start-up, each once
 (recorded in schema_migrations). Idempotent, and safe when many replicas start together
-(PostgreSQL takes an advisory lock)."""
+(PostgreSQL takes an advisory lock).
+
+In Kubernetes a Job runs them (`python -m services.sessions migrate`) with the schema owner's
+credentials, and the serving pods start with RHONE_MIGRATE_ON_START=false: they only check
+that the schema is current (`pending`), so their database role needs no DDL rights."""
 
 from __future__ import annotations
 
@@ -52,3 +56,30 @@ async def migrate(db: Database) -> list[int]:
             )
             applied.append(version)
     return applied
+
+
+class SchemaBehind(RuntimeError):
+    """The database lacks migrations this build needs; the migrate command applies them."""
+
+
+async def pending(db: Database) -> list[int]:
+    """The versions this build has and the database has not applied; reads only."""
+    exists = (
+        "SELECT to_regclass('schema_migrations') IS NOT NULL AS found"
+        if db.name == "postgres"
+        else "SELECT count(*) > 0 AS found FROM sqlite_master WHERE name = 'schema_migrations'"
+    )
+    found = await db.fetchone(exists)
+    rows = []
+    if found is not None and found["found"]:
+        rows = list(await db.fetchall("SELECT version FROM schema_migrations"))
+    applied = {int(row["version"]) for row in rows}
+    return [version for version, _ in migration_files(db.name) if version not in applied]
+
+
+async def require_current(db: Database) -> None:
+    if missing := await pending(db):
+        raise SchemaBehind(
+            f"the database lacks schema migrations {missing}: "
+            "run `python -m services.sessions migrate` first (or set RHONE_MIGRATE_ON_START=true)"
+        )

@@ -1,0 +1,97 @@
+"""What a rendered overlay would run, in a form a test can start as local processes: for each
+Deployment, its replica count, and its container's command, environment (values from the
+overlay's own ConfigMaps and Secrets resolved) and mounted ConfigMap files.
+
+`workloads(render(Path("deploy/k8s/overlays/production")))["providers"]` gives the providers
+Deployment; a value that comes from a Secret the overlay does not create (production's
+database URL, say) is listed in `unresolved` instead of `env`."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str  # the Deployment's name
+    component: str  # its app.kubernetes.io/component label
+    replicas: int
+    container: str
+    command: list[str]
+    env: dict[str, str]
+    # Env names whose Secret or ConfigMap is not in the render (not optional ones).
+    unresolved: list[str] = field(default_factory=list)
+    # Mounted ConfigMap files: path in the container -> content.
+    files: dict[str, str] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+
+def _data(obj: dict[str, Any]) -> dict[str, str]:
+    data = dict(obj.get("data") or {})
+    if obj.get("kind") == "Secret":
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+    return {k: str(v) for k, v in data.items()}
+
+
+def workloads(objects: list[dict[str, Any]]) -> dict[str, Workload]:
+    """Each Deployment's first container, keyed by its component label."""
+    sources = {
+        (obj["kind"], obj["metadata"]["name"]): _data(obj)
+        for obj in objects
+        if obj.get("kind") in ("ConfigMap", "Secret")
+    }
+    found = {}
+    for obj in objects:
+        if obj.get("kind") != "Deployment":
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        container = pod["containers"][0]
+        env: dict[str, str] = {}
+        unresolved: list[str] = []
+        for source in container.get("envFrom") or []:
+            for kind, ref in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+                if ref in source:
+                    data = sources.get((kind, source[ref]["name"]))
+                    if data is not None:
+                        env.update(data)
+                    elif not source[ref].get("optional"):
+                        unresolved.append(f"envFrom {kind} {source[ref]['name']}")
+        for item in container.get("env") or []:
+            if "value" in item:
+                env[item["name"]] = str(item["value"])
+                continue
+            value_from = item.get("valueFrom") or {}
+            for kind, ref in (("ConfigMap", "configMapKeyRef"), ("Secret", "secretKeyRef")):
+                if ref in value_from:
+                    key_ref = value_from[ref]
+                    value = sources.get((kind, key_ref["name"]), {}).get(key_ref["key"])
+                    if value is not None:
+                        env[item["name"]] = value
+                    elif not key_ref.get("optional"):
+                        unresolved.append(item["name"])
+        volumes = {volume["name"]: volume for volume in pod.get("volumes") or []}
+        files = {}
+        for mount in container.get("volumeMounts") or []:
+            config_map = volumes.get(mount["name"], {}).get("configMap")
+            if config_map:
+                for key, text in sources.get(("ConfigMap", config_map["name"]), {}).items():
+                    files[f"{mount['mountPath'].rstrip('/')}/{key}"] = text
+        labels = obj["spec"]["template"]["metadata"].get("labels") or {}
+        component = labels.get("app.kubernetes.io/component", obj["metadata"]["name"])
+        found[component] = Workload(
+            name=obj["metadata"]["name"],
+            component=component,
+            replicas=int(obj["spec"].get("replicas", 1)),
+            container=container["name"],
+            command=[*container.get("command", []), *container.get("args", [])],
+            env=env,
+            unresolved=unresolved,
+            files=files,
+            ports={
+                p.get("name", str(p["containerPort"])): p["containerPort"]
+                for p in container.get("ports") or []
+            },
+        )
+    return found
