@@ -10,13 +10,16 @@ steady load of streamed and whole calls across many sessions (tests/cluster/load
    a headless Service's name resolves to a new pod): it serves calls within a bounded time;
 3. SIGTERM a translator: its streams in flight complete, new calls go to the other one, it
    exits within its grace;
-4. SIGTERM a sessions replica: sessions go on, on the other one.
+4. SIGTERM a sessions replica: sessions go on, on the other one;
+5. (calls that name no session) kill -9 a translator: every call that had not started
+   streaming succeeds, on the other translator; only streams cut midway fail.
 
 At the end, every session's turn count in PostgreSQL equals its successful calls. The figures
 (calls, failures, recovery times) are printed.
 
-Sessions leases: the replicas stopped here stop by SIGTERM and drain, and the killed process
-is a provider, which holds no lease; so no call waits on the lease of a dead translator."""
+Sessions leases: phases 1-4 stop replicas by SIGTERM (they drain) or kill a provider, which
+holds no lease; phase 5 kills a translator, under calls that hold no lease of a session they
+would use again. So no call waits on the lease of a dead translator."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -39,7 +43,7 @@ OVERLAY = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "overlays" / 
 GENERATE = "/rhone.v1.ProviderService/Generate"
 CALL = "/rhone.v1.TranslatorService/Call"
 # A call open this long on a replica is a stream (whole answers are short, tests/cluster/load.py).
-STREAM_OPEN_S = 1.0
+STREAM_OPEN_S = 1.2
 # How long a new provider replica may take to get its first call.
 NEW_REPLICA_BOUND_S = 20.0
 
@@ -67,7 +71,7 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[LocalCluster]:
             "rhone-provider-keys": {},
         },
         overrides={
-            "providers": {**debug, "RHONE_LOCAL_TOKEN_DELAY_MS": "25"},
+            "providers": {**debug, "RHONE_LOCAL_TOKEN_DELAY_MS": "40"},
             "translator": debug,
             "sessions": debug,
         },
@@ -97,30 +101,34 @@ async def until(condition, within_s: float, what: str) -> float:  # type: ignore
     return time.monotonic()
 
 
-def open_calls(replica: Replica, method: str) -> set[str]:
-    """Serials of the calls the replica has begun and not ended (rhone/runtime/call_limit.py)."""
+def open_calls(replica: Replica, method: str) -> dict[str, float]:
+    """The calls the replica has begun and not ended (rhone/runtime/call_limit.py), serial ->
+    when it began (the log's clock; a restarted replica counts from 1 again, so the log is
+    read in order)."""
     assert replica.log is not None
-    begun, ended = set(), set()
+    open_now: dict[str, float] = {}
     for line in replica.log.read_text(errors="replace").splitlines():
+        if "call #" not in line:
+            continue
+        serial = line.split("call #")[1].split()[0]
         if method in line:
-            begun.add(line.split("call #")[1].split()[0])
-        elif line.endswith(" ended") and "call #" in line:
-            ended.add(line.split("call #")[1].split()[0])
-    return begun - ended
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            open_now[serial] = stamp.timestamp()
+        elif line.endswith(" ended"):
+            open_now.pop(serial, None)
+    return open_now
 
 
 async def replica_streaming(replicas: list[Replica], method: str, within_s: float = 60) -> Replica:
-    """A replica with a call open for STREAM_OPEN_S: a stream, whose first chunks have
-    reached the client."""
-    seen: dict[tuple[int, str], float] = {}
+    """A replica with a call begun STREAM_OPEN_S ago and still open: a stream (whole answers
+    are short), whose first chunks have reached the client and whose end is far."""
     deadline = time.monotonic() + within_s
     while time.monotonic() < deadline:
-        now = time.monotonic()
         for replica in replicas:
-            for serial in open_calls(replica, method):
-                if now - seen.setdefault((replica.index, serial), now) >= STREAM_OPEN_S:
-                    return replica
-        await asyncio.sleep(0.1)
+            ages = [time.time() - began for began in open_calls(replica, method).values()]
+            if any(STREAM_OPEN_S <= age <= 2 * STREAM_OPEN_S for age in ages):
+                return replica
+        await asyncio.sleep(0.05)
     raise AssertionError("no replica had a stream in flight")
 
 
@@ -222,22 +230,59 @@ async def test_the_production_overlay_survives_losing_and_gaining_replicas_under
     finally:
         await load.stop()
 
+    # 5. kill -9 a translator. The calls so far have ended, and these name no session: a
+    # killed translator's leases stay taken until they expire, and calls on its sessions
+    # would wait for that (another branch shortens leases held by a dead call).
+    before_restart = served(translators[0], CALL)
+    restarted = cluster.start("translator", 0)
+    await asyncio.to_thread(cluster.wait_ready, [restarted], 60)
+    free = Load(facades, API_KEY, workers=8, sessionless=True)
+    phase_began = time.monotonic()
+    await free.start()
+    try:
+        await free.wait_ok(20, since=phase_began)
+        assert served(restarted, CALL) > before_restart, "the restarted translator got no call"
+        victim = await replica_streaming([t for t in translators if t.running], CALL)
+        killed_at = time.monotonic()
+        cluster.signal(victim, signal.SIGKILL)
+        await free.wait_ok(30, since=killed_at)
+        failed = free.failures_since(killed_at)
+        assert all(o.stream and o.streaming for o in failed), describe(failed)
+        assert failed, "no stream was cut: the kill missed every stream in flight"
+        spanning = [o for o in free.outcomes if o.started_at < killed_at < o.ended_at]
+        clean = sum(o.error == "APIError" for o in failed)
+        figures.append(
+            f"kill -9 translator {victim.index} (restarted translator 0 took calls again): "
+            f"{len(spanning)} calls in flight ({sum(o.stream for o in spanning)} streamed); "
+            f"{len(failed)} streams cut midway ({clean} with the surface's error, "
+            f"{len(failed) - clean} ended short without one), every other call answered"
+        )
+    finally:
+        await free.stop()
+
     assert not load.wrong_turns, load.wrong_turns[:5]
+    assert not free.wrong_turns, free.wrong_turns[:5]
     connection = await asyncpg.connect(database_url)
     try:
         rows = await connection.fetch("SELECT session_id, count(*) AS n FROM turns GROUP BY 1")
     finally:
         await connection.close()
     stored = {row["session_id"]: row["n"] for row in rows}
-    assert stored == {s: n for s, n in load.ok_per_session.items() if n}
+    sessioned = {s: n for s, n in stored.items() if s in load.ok_per_session}
+    assert sessioned == {s: n for s, n in load.ok_per_session.items() if n}
+    # Each answered sessionless call began a session with one turn; a cut one stored none.
+    assert (
+        sorted(n for s, n in stored.items() if s not in sessioned) == [1] * free.ok_per_session[""]
+    )
 
-    calls = len(load.outcomes)
-    ok = sum(o.ok for o in load.outcomes)
+    outcomes = load.outcomes + free.outcomes
+    calls = len(outcomes)
+    ok = sum(o.ok for o in outcomes)
     per_provider = [served(p, GENERATE) for p in providers if p.log is not None]
     with capsys.disabled():
         print(
-            f"\nmulti-replica: {calls} calls ({sum(o.stream for o in load.outcomes)} streamed) "
-            f"over {len(load.ok_per_session)} sessions in {time.monotonic() - began:.1f}s; "
+            f"\nmulti-replica: {calls} calls ({sum(o.stream for o in outcomes)} streamed) "
+            f"over {len(stored)} sessions in {time.monotonic() - began:.1f}s; "
             f"{ok} answered, {calls - ok} failed; turns in PostgreSQL: {sum(stored.values())}"
         )
         print(f"  Generate calls per provider replica: {per_provider}")
