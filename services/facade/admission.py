@@ -31,14 +31,18 @@ class Admission:
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def enter(self) -> None:
-        """Takes a slot for one call; raises RhoneError (503) when there is none."""
+    def check_open(self) -> None:
+        """Raises RhoneError (503) while draining: a new WebSocket belongs on another replica."""
         if self.draining:
             raise RhoneError.of(
                 Code.ERROR_CODE_UNAVAILABLE,
                 "This Rhone replica is shutting down; retry and another one will answer.",
                 detail="draining",
             )
+
+    def enter(self) -> None:
+        """Takes a slot for one call; raises RhoneError (503) when there is none."""
+        self.check_open()
         if self.in_flight >= self.max_calls:
             raise RhoneError.of(
                 Code.ERROR_CODE_UNAVAILABLE,

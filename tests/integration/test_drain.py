@@ -18,7 +18,7 @@ import openai
 import orjson
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from rhone.launcher import Cluster, Ports
 from tests.integration.conftest import API_KEY
@@ -94,7 +94,15 @@ async def test_sigterm_lets_streams_and_socket_calls_finish_then_exits(draining_
     assert refused.value.status_code == 503
     assert refused.value.body["type"] == "server_error"  # type: ignore[index]
 
-    # A new call on the open socket is refused the socket's way; the one in flight goes on.
+    # A new socket is refused at the upgrade, a new call on the open one the socket's way;
+    # the call in flight goes on.
+    with pytest.raises(InvalidStatus) as denied:
+        await connect(
+            cluster.base_url.replace("http://", "ws://") + "/v1/ws",
+            subprotocols=["rhone.ws.v1"],  # type: ignore[list-item]
+            additional_headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+    assert denied.value.response.status_code == 503
     await socket.send(
         orjson.dumps(
             {"type": "call.create", "call_id": "c2", "shape": "openai.chat", "body": body}

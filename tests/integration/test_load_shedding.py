@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 
@@ -60,6 +61,15 @@ def hold_a_stream(cluster: Cluster) -> openai.Stream:  # type: ignore[type-arg]
     return stream
 
 
+def slot_back(cluster: Cluster, within_s: float = 5) -> None:
+    """Until the facade counts no call in flight: a slot is given back when the translator's
+    call has ended, a moment after the client has read the stream's last byte."""
+    deadline = time.monotonic() + within_s
+    while httpx.get(cluster.base_url + "/readyz").json()["calls_in_flight"]:
+        assert time.monotonic() < deadline, "the slot never came back"
+        time.sleep(0.05)
+
+
 def test_one_call_over_the_facade_limit_is_a_fast_503_in_the_surface_shape(
     facade_limited: Cluster,
 ):
@@ -74,6 +84,7 @@ def test_one_call_over_the_facade_limit_is_a_fast_503_in_the_surface_shape(
     # The call in flight is not disturbed, and its slot comes back when it ends.
     text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
     assert text.startswith('You said: "a long answer".'), text
+    slot_back(facade_limited)
     answer = client.chat.completions.create(
         model="local", messages=[{"role": "user", "content": "now"}]
     )
