@@ -149,3 +149,53 @@ async def test_a_call_over_the_bound_is_refused_at_once_and_health_still_answers
     finally:
         await channel.close()
         await server.stop(None)
+
+
+class Slow(pb_grpc.ProviderServiceServicer):
+    """Streams for `seconds`, an event every 0.1 s."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.peers: list[str] = []  # the client's address and port: one per connection
+
+    async def Generate(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gen.GenerationEvent]:
+        self.peers.append(context.peer())
+        yield ev.started("slow", "m", "p")
+        for _ in range(int(self.seconds / 0.1)):
+            await asyncio.sleep(0.1)
+            yield ev.usage(1, 1)
+        yield ev.finished(gen.FINISH_REASON_STOP)
+
+
+async def test_connections_age_out_without_cutting_a_stream_or_failing_a_call():
+    """A connection older than its max age is closed once its streams end (so the client
+    connects again, and re-resolves its target); a stream longer than the age runs on, and
+    calls made across the ageing all succeed."""
+    settings = ServingSettings(grpc_max_connection_age_s=0.3, grpc_max_connection_age_grace_s=30)
+    server = grpc.aio.server(options=server_options(settings))
+    slow = Slow(1.5)
+    pb_grpc.add_ProviderServiceServicer_to_server(slow, server)
+    address = f"127.0.0.2:{free_port()}"
+    server.add_insecure_port(address)
+    await server.start()
+    channel = open_channel(address)
+    stub = pb_grpc.ProviderServiceStub(channel)
+    try:
+
+        async def later(delay_s: float) -> list[gen.GenerationEvent]:
+            await asyncio.sleep(delay_s)  # calls spread over several connection ages
+            return await collect(stub)
+
+        long, *others = await asyncio.gather(collect(stub), *(later(0.4 * i) for i in range(1, 4)))
+        assert long[-1].HasField("finished") and len(long) == 17
+        assert all(events[-1].HasField("finished") for events in others)
+        assert len(set(slow.peers)) >= 2, "the connection never aged out"
+    finally:
+        await channel.close()
+        await server.stop(None)
+
+
+async def collect(stub: pb_grpc.ProviderServiceStub) -> list[gen.GenerationEvent]:
+    return [e async for e in stub.Generate(gen.GenerateRequest(model="m"))]
