@@ -4,18 +4,23 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# Every install, here and in the Dockerfile, is from these hash-pinned lock files (`make lock`).
+LOCKS := requirements.lock requirements-dev.lock
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCKS) | cksum | cut -d' ' -f1)
 NODE_TESTS := tests/node
 
-.PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference
+.PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference k8s-validate lock image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCKS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes --only-binary=:all: $(LOCKS:%=-r %)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m pip check >/dev/null || { $(BIN)/python -m pip check; \
+		echo "the lock files miss what pyproject.toml asks for: run make lock" >&2; exit 1; }
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -37,22 +42,43 @@ clients/js/%/node_modules/.make-installed: clients/js/%/package.json clients/js/
 	cd clients/js/$* && npm install --no-audit --no-fund --loglevel=error
 	mkdir -p $(@D) && touch $@
 
-test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint ## everything CI runs
+test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint k8s-validate ## everything CI runs
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP) ## only the fast tests
 	$(BIN)/python -m pytest -q tests/unit
 
-lint: $(STAMP) ## ruff and mypy
+lint: $(STAMP) ## ruff, mypy and hadolint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 proto: $(STAMP) ## regenerate rhone/v1 from proto/
 	./scripts/gen_proto.sh
 
 proto-check: $(STAMP) ## fail when rhone/v1 drifts from proto/
 	./scripts/check_proto.sh
+
+# The lock files: every version and hash, from pyproject.toml, for Linux x86-64 and Python 3.11
+# (the image's). The dev lock is constrained by the runtime one, so both agree.
+LOCK_TOOL := .venv-lock
+UV_COMPILE := $(LOCK_TOOL)/bin/uv pip compile pyproject.toml --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command 'make lock'
+
+lock: ## regenerate requirements.lock and requirements-dev.lock from pyproject.toml
+	test -x $(LOCK_TOOL)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOL) && \
+		$(LOCK_TOOL)/bin/pip install -q uv==0.13.9; }
+	$(UV_COMPILE) --quiet -o requirements.lock
+	$(UV_COMPILE) --quiet --extra dev -c requirements.lock -o requirements-dev.lock
+
+# The image: one for all four services (README, "Deploy on Kubernetes").
+IMAGE ?= rhone:dev
+
+image: ## build the container image with docker or podman
+	@engine=$$(command -v docker || command -v podman) || \
+		{ echo "make image needs docker or podman" >&2; exit 1; }; \
+	echo "$$engine build -t $(IMAGE) ."; $$engine build -t $(IMAGE) .
 
 # kustomize itself (its Go library from a pinned, hash-checked PyPI wheel) to hold
 # deploy/kustomize.py to kustomize's own output; see deploy/kustomize_reference.py.
@@ -69,6 +95,9 @@ $(KUSTOMIZE_LIB): deploy/kustomize-reference.txt | $(STAMP)
 
 kustomize-reference: $(KUSTOMIZE_LIB) ## kustomize's library, for the renderer's tests
 
+k8s-validate: $(STAMP) ## render each deploy/k8s overlay; check Kubernetes schemas and policy
+	$(BIN)/python -m deploy.validate
+
 # The peer gateway lives in its own venv: its dependencies never mix with Rhone's.
 PEER_VENV := .venv-bench
 PEER_STAMP := $(PEER_VENV)/.installed-litellm-1.80.0
@@ -82,4 +111,4 @@ bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: 
 	$(BIN)/python -m bench.run --peer-python $(PEER_VENV)/bin/python
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) .rhone $(NODE_TESTS)/node_modules clients/js/*/node_modules
+	rm -rf $(VENV) $(PEER_VENV) $(LOCK_TOOL) .rhone $(NODE_TESTS)/node_modules clients/js/*/node_modules

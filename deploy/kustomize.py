@@ -275,8 +275,13 @@ def _generate(
         data = {k: _base64_lines(v) for k, v in data.items()}
     namespace = str(spec.get("namespace", ""))
     behavior = spec.get("behavior", "create")
+    # A generator without a namespace merges into its namesake from any base namespace.
     existing = next(
-        (r for r in resources if r.kind == kind and r.name == name and r.namespace == namespace),
+        (
+            r
+            for r in resources
+            if r.kind == kind and r.name == name and namespace in ("", r.namespace)
+        ),
         None,
     )
     if behavior == "create":

@@ -9,8 +9,13 @@ database URL, say) is listed in `unresolved` instead of `env`."""
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+# A peer target in the manifests: the headless Service of a component.
+PEER_TARGET = re.compile(r"^dns:///rhone-(\w+):\d+$")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,34 @@ class Workload:
     # Mounted ConfigMap files: path in the container -> content.
     files: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+
+    def local_env(
+        self,
+        *,
+        host: str,
+        port: int,
+        peers: dict[str, str],
+        files_dir: Path,
+        overrides: dict[str, str] | None = None,
+    ) -> dict[str, str]:
+        """This container's env for a process on this machine: it listens on host:port, each
+        `dns:///rhone-<component>:<port>` target becomes `peers[component]` (any gRPC target,
+        e.g. `ipv4:127.0.0.2:7001,127.0.0.3:7001` for several replicas), mounted files are
+        written under files_dir and the env points at them; `overrides` apply last."""
+        env = dict(self.env)
+        for name, value in env.items():
+            if match := PEER_TARGET.match(value):
+                env[name] = peers[match.group(1)]
+            elif name.endswith("_LISTEN"):
+                env[name] = f"{host}:{port}"
+        if self.component == "facade":
+            env |= {"RHONE_HOST": host, "RHONE_PORT": str(port)}
+        for path, text in self.files.items():
+            local = files_dir / self.component / path.lstrip("/")
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_text(text)
+            env = {k: str(local) if v == path else v for k, v in env.items()}
+        return env | (overrides or {})
 
 
 def _data(obj: dict[str, Any]) -> dict[str, str]:
