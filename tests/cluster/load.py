@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import openai
+import orjson
 
 
 @dataclass(slots=True)
@@ -37,9 +38,9 @@ class Load:
     api_key: str
     workers: int = 10
     sessions_per_worker: int = 3
-    # Streamed calls ask for a long answer (the local model repeats the message), whole ones a
-    # short one: a call on a replica for long is a stream.
-    stream_words: int = 60
+    # Streamed calls ask for a long answer, whole ones a one-token answer: a call open on a
+    # replica for long is a stream.
+    stream_words: int = 40
     # Every call begins a session of its own (none named): nothing a dead translator's
     # lease could block; ok_per_session[""] counts them.
     sessionless: bool = False
@@ -89,26 +90,37 @@ class Load:
     ) -> None:
         expected = self.ok_per_session[session] + 1 if session else 1
         outcome = Outcome(session, stream, facade, time.monotonic(), 0.0, False)
-        words = " ".join(["more"] * self.stream_words) if stream else ""
-        messages = [{"role": "user", "content": f"call {expected} of {session} {words}"}]
         extra = {"rhone": {"session_id": session}} if session else None
-        text = ""
         try:
             if stream:
+                # A long answer (the local model repeats the message), word by word.
+                words = " ".join(["more"] * self.stream_words)
+                text = ""
                 chunks = await client.chat.completions.create(
-                    model="local", messages=messages, stream=True, extra_body=extra
+                    model="local",
+                    messages=[{"role": "user", "content": f"call {expected} {words}"}],
+                    stream=True,
+                    extra_body=extra,
                 )
                 async for chunk in chunks:
                     outcome.streaming = True
                     if chunk.choices:
                         text += chunk.choices[0].delta.content or ""
+                # Every prose answer ends so; one that does not was cut short without an error.
+                outcome.ok = text.endswith('".')
+                turn = int(text.split("This is user turn ")[1].split(";")[0]) if outcome.ok else 0
             else:
+                # A one-token answer (a JSON object with no space in it), so a whole call is
+                # short next to a stream.
                 completion = await client.chat.completions.create(
-                    model="local", messages=messages, extra_body=extra
+                    model="local",
+                    messages=[{"role": "user", "content": f"call-{expected}"}],
+                    response_format={"type": "json_object"},
+                    extra_body=extra,
                 )
                 text = completion.choices[0].message.content or ""
-            # Every answer ends so; one that does not was cut short without an error.
-            outcome.ok = text.endswith('".')
+                turn = int(orjson.loads(text)["user_turns"])
+                outcome.ok = True
             outcome.error = "" if outcome.ok else "truncated"
         except openai.APIStatusError as exc:
             outcome.error = f"{type(exc).__name__} {exc.status_code}"
@@ -119,7 +131,7 @@ class Load:
         outcome.ended_at = time.monotonic()
         if outcome.ok:
             self.ok_per_session[session] += 1
-            if f"This is user turn {expected};" not in text:
+            if turn != expected:
                 self.wrong_turns.append(f"{session}: expected turn {expected}: {text!r}")
         self.outcomes.append(outcome)
 

@@ -43,7 +43,7 @@ OVERLAY = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "overlays" / 
 GENERATE = "/rhone.v1.ProviderService/Generate"
 CALL = "/rhone.v1.TranslatorService/Call"
 # A call open this long on a replica is a stream (whole answers are short, tests/cluster/load.py).
-STREAM_OPEN_S = 1.2
+STREAM_OPEN_S = 0.6
 # How long a new provider replica may take to get its first call.
 NEW_REPLICA_BOUND_S = 20.0
 
