@@ -241,7 +241,9 @@ async def test_the_production_overlay_survives_losing_and_gaining_replicas_under
     await free.start()
     try:
         await free.wait_ok(20, since=phase_began)
-        assert served(restarted, CALL) > before_restart, "the restarted translator got no call"
+        await until(
+            lambda: served(restarted, CALL) > before_restart, 20, "a call on the restarted one"
+        )
         victim = await replica_streaming([t for t in translators if t.running], CALL)
         killed_at = time.monotonic()
         cluster.signal(victim, signal.SIGKILL)
