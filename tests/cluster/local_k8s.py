@@ -1,10 +1,11 @@
 """A rendered overlay, run as local processes: what the multi-replica test stands on.
 
-Each Deployment's container command and env come from the render (deploy.workloads); each
-replica is a process on a loopback address of its own (127.0.0.2, 127.0.0.3, ...), all the
-replicas of a Deployment on one port, as pods share their container port. A headless
-Service's `dns:///name:port` target becomes `ipv4:addr1:port,addr2:port,...`: every replica's
-address, as its DNS name resolves to every pod (https://grpc.github.io/grpc/core/md_doc_naming.html).
+Each Deployment's container command and env come from the render (deploy.workloads, whose
+`local_env` places them on this machine); each replica is a process on a loopback address of
+its own (127.0.0.2, 127.0.0.3, ...), all the replicas of a Deployment on one port, as pods
+share their container port. A headless Service's `dns:///name:port` target becomes
+`ipv4:addr1:port,addr2:port,...`: every replica's address, as its DNS name resolves to every
+pod (https://grpc.github.io/grpc/core/md_doc_naming.html).
 A Deployment may have spare addresses, listed in its target from the start but with no process
 yet: where a replica scaled up later comes to life.
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -32,8 +32,6 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.workloads import Workload, workloads
-
-_DNS_TARGET = re.compile(r"^dns:///(?P<name>[a-z0-9-]+)(?:\.[a-z0-9.-]+)?:(?P<port>\d+)$")
 
 
 def secret(name: str, data: dict[str, str]) -> dict[str, Any]:
@@ -84,7 +82,6 @@ class Deployment:
 
     workload: Workload
     probe: dict[str, Any]
-    container_port: int
     port: int
     replicas: list[Replica]
 
@@ -129,24 +126,12 @@ class LocalCluster:
             count = workload.replicas + self.spares.get(name, 0)
             addresses = [f"127.0.0.{next_address + i}" for i in range(count)]
             next_address += count
-            (container_port,) = workload.ports.values()
             self.deployments[name] = Deployment(
                 workload=workload,
                 probe=containers[name]["readinessProbe"],
-                container_port=container_port,
                 port=free_port_on(addresses),
                 replicas=[Replica(name, i, a) for i, a in enumerate(addresses)],
             )
-        self._services = self._headless_services()
-
-    def _headless_services(self) -> dict[str, Deployment]:
-        """Each headless Service's name -> the Deployment its selector picks."""
-        services = {}
-        for obj in self.objects:
-            if obj["kind"] == "Service" and obj["spec"].get("clusterIP") == "None":
-                component = obj["spec"]["selector"]["app.kubernetes.io/component"]
-                services[obj["metadata"]["name"]] = self.deployments[component]
-        return services
 
     # -- what a replica runs
 
@@ -158,25 +143,13 @@ class LocalCluster:
 
     def env_of(self, replica: Replica) -> dict[str, str]:
         deployment = self.deployments[replica.deployment]
-        workload = deployment.workload
-        env = {}
-        for key, value in {**workload.env, **self.overrides.get(replica.deployment, {})}.items():
-            env[key] = self._local_value(value, deployment, replica)
-        return env
-
-    def _local_value(self, value: str, deployment: Deployment, replica: Replica) -> str:
-        if match := _DNS_TARGET.match(value):
-            return self._services[match["name"]].target
-        if value == f"0.0.0.0:{deployment.container_port}":
-            return f"{replica.address}:{deployment.port}"
-        if value == "0.0.0.0":
-            return replica.address
-        if value == str(deployment.container_port):
-            return str(deployment.port)
-        for path in deployment.workload.files:
-            if value == path:
-                return str(self.files_dir() / path.lstrip("/"))
-        return value
+        return deployment.workload.local_env(
+            host=replica.address,
+            port=deployment.port,
+            peers={name: d.target for name, d in self.deployments.items()},
+            files_dir=self.files_dir(),
+            overrides=self.overrides.get(replica.deployment),
+        )
 
     def command_of(self, workload_command: list[str]) -> list[str]:
         command = list(workload_command)
@@ -185,13 +158,6 @@ class LocalCluster:
         return command
 
     # -- lifecycle
-
-    def write_files(self) -> None:
-        for deployment in self.deployments.values():
-            for path, text in deployment.workload.files.items():
-                local = self.files_dir() / path.lstrip("/")
-                local.parent.mkdir(parents=True, exist_ok=True)
-                local.write_text(text)
 
     def run_jobs(self, timeout: float = 60) -> None:
         """Every Job of the render, to completion (the schema migration)."""
@@ -229,7 +195,6 @@ class LocalCluster:
         return replica
 
     def start_all(self) -> None:
-        self.write_files()
         for name, deployment in self.deployments.items():
             for index in range(deployment.workload.replicas):
                 self.start(name, index)
