@@ -3,8 +3,9 @@
 `python -m rhone.launcher` (what `make run` does): services on 127.0.0.1, the facade on
 RHONE_PORT (8080), SQLite under ./.rhone/, and an API key: RHONE_API_KEY, or one generated
 once and kept in ./.rhone/api_key (so are the admin key, RHONE_ADMIN_KEY, and the secret keys
-are hashed with, RHONE_KEY_HMAC_SECRET). The integration tests start the same Cluster on free
-ports."""
+are hashed with, RHONE_KEY_HMAC_SECRET). RHONE_TRANSLATOR_ADDR, RHONE_SESSIONS_ADDR and
+RHONE_PROVIDERS_ADDR, when set, are where those services listen and are reached. The
+integration tests start the same Cluster on free ports."""
 
 from __future__ import annotations
 
@@ -20,9 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 SERVICES = ("sessions", "providers", "translator", "facade")
 # The gRPC services serve Prometheus metrics on ports of their own (the facade on its HTTP port).
 GRPC_SERVICES = ("sessions", "providers", "translator")
+# The gRPC services, and the variable that holds each one's address.
+ADDRESS_VARS = {
+    "sessions": "RHONE_SESSIONS_ADDR",
+    "providers": "RHONE_PROVIDERS_ADDR",
+    "translator": "RHONE_TRANSLATOR_ADDR",
+}
 
 
 def free_port() -> int:
@@ -111,18 +121,25 @@ class Cluster:
             process.wait()
 
     def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(self.base_url + "/readyz", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
+        """Until every service started here is ready: the facade's /readyz, and the gRPC
+        health of the others (the facade's readiness does not depend on its peers)."""
+        env = self.service_env()
+        targets = {name: env[var] for name, var in ADDRESS_VARS.items() if name in self.processes}
+        channels = {name: grpc.insecure_channel(target) for name, target in targets.items()}
+        try:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        raise RuntimeError(f"{name} exited with {process.returncode}")
+                if all(_serving(channel) for channel in channels.values()) and (
+                    "facade" not in self.processes or _http_ready(self.base_url + "/readyz")
+                ):
+                    return
+                time.sleep(0.1)
+        finally:
+            for channel in channels.values():
+                channel.close()
         raise TimeoutError("Rhone did not become ready in time")
 
     def stop(self) -> None:
@@ -131,6 +148,24 @@ class Cluster:
         for out in self._logs:
             out.close()
         self._logs.clear()
+
+
+def _serving(channel: grpc.Channel) -> bool:
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=2
+        )
+    except grpc.RpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def _http_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
 
 
 def api_key(state_dir: Path) -> str:
@@ -172,6 +207,7 @@ def main() -> None:
     key = api_key(state_dir)
     admin_key = kept_secret(state_dir, "RHONE_ADMIN_KEY", "admin_key", "rhone_admin_")
     hmac_secret = kept_secret(state_dir, "RHONE_KEY_HMAC_SECRET", "key_hmac_secret")
+    addresses = {var: os.environ[var] for var in ADDRESS_VARS.values() if os.environ.get(var)}
     cluster = Cluster(
         Ports.default(),
         env={
@@ -179,6 +215,7 @@ def main() -> None:
             "RHONE_ADMIN_KEY": admin_key,
             "RHONE_KEY_HMAC_SECRET": hmac_secret,
             "RHONE_COMPACTION_SECRET": compaction_secret(state_dir),
+            **addresses,
         },
     )
     stopping = False

@@ -14,13 +14,36 @@ from rhone.observability.grpc_hooks import PropagatingChannel
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
 from rhone.runtime.interceptors import client_interceptors
 
+# A streamed call that has not yet received its first message is retried on another replica
+# when it fails UNAVAILABLE: the pod was killed, or refused it while draining. gRPC commits a
+# call (no more retries) as soon as the first response message or header arrives, so once the
+# translator has sent its head, or a provider its first event, nothing is ever sent twice
+# (https://github.com/grpc/proposal/blob/master/A6-client-retries.md). Each attempt is a new
+# pick, so round_robin sends it to the next pod.
+RETRY_BEFORE_FIRST_MESSAGE = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.05s",
+    "maxBackoff": "1s",
+    "backoffMultiplier": 3,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
 # While the sessions service restarts (a rolling deploy), its short calls wait for it, within
 # 5 s, instead of failing at once. Calls to the translator and providers fail fast instead
 # (a 503 the SDKs retry): they stream for minutes, and no deadline could bound the wait.
 SERVICE_CONFIG = {
     "methodConfig": [
         {"name": [{"service": "rhone.v1.SessionService"}], "waitForReady": True, "timeout": "5s"},
-    ]
+        {
+            "name": [
+                {"service": "rhone.v1.TranslatorService"},
+                {"service": "rhone.v1.ProviderService"},
+            ],
+            "retryPolicy": RETRY_BEFORE_FIRST_MESSAGE,
+        },
+    ],
+    # Many failures at once (a whole zone gone) stop the retries instead of doubling the load.
+    "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.2},
 }
 
 CHANNEL_OPTIONS = [
@@ -35,6 +58,8 @@ CHANNEL_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.enable_retries", 1),
+    # A retried call keeps its request until it is committed; a body may be this large.
+    ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
     ("grpc.dns_min_time_between_resolutions_ms", 5_000),
 ]
 

@@ -1,6 +1,13 @@
 """Starting a Rhone gRPC service: the standard health and reflection services, bounded message
-sizes, and a graceful stop on SIGTERM (health goes NOT_SERVING, in-flight calls get a grace
-period)."""
+sizes and concurrent calls, connections that age out, and a drain on SIGTERM.
+
+SIGTERM drains: health turns NOT_SERVING at once (the pod leaves its Service's endpoints), the
+server refuses new calls (clients retry them on another pod, see rhone/runtime/channels.py),
+and the calls in flight get RHONE_SHUTDOWN_GRACE_S to finish before the process exits.
+
+A connection is closed (GOAWAY) after RHONE_GRPC_MAX_CONNECTION_AGE_S, once its streams have
+ended, so that clients resolve their target again and new pods get calls
+(https://github.com/grpc/proposal/blob/master/A9-server-side-conn-mgt.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +22,9 @@ from grpc_reflection.v1alpha import reflection
 
 from rhone.observability.grpc_hooks import ObservedServer
 from rhone.observability.metrics import serve_metrics
+from rhone.runtime.call_limit import CallLimiter
 from rhone.runtime.interceptors import server_interceptors
+from rhone.runtime.settings import ServingSettings, max_concurrent_calls
 
 log = logging.getLogger("rhone.grpc")
 
@@ -24,9 +33,20 @@ SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # A port another process holds is an error at start, never a port shared with it.
+    ("grpc.so_reuseport", 0),
 ]
+
+
+def server_options(settings: ServingSettings) -> list[tuple[str, int]]:
+    return [
+        *SERVER_OPTIONS,
+        ("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.grpc_max_connection_age_grace_s * 1000)),
+    ]
 
 
 async def serve(
@@ -36,13 +56,17 @@ async def serve(
     register: Callable[[grpc.aio.Server], None],
     service_names: list[str],
     on_stop: Callable[[], Awaitable[None]] | None = None,
-    grace_s: float = 10.0,
     on_start: Callable[[health.aio.HealthServicer], Awaitable[None]] | None = None,
 ) -> None:
-    """Runs a gRPC server until SIGTERM or SIGINT. `on_start` gets the health servicer once
-    serving (a service whose health depends on more than its process sets it there)."""
-    interceptors = server_interceptors(name)
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors or None)
+    """Runs a gRPC server until SIGTERM or SIGINT, then drains it. `on_start` gets the health
+    servicer once serving (a service whose health depends on more than its process sets it
+    there)."""
+    settings = ServingSettings()
+    limit = max_concurrent_calls(name)
+    server = grpc.aio.server(
+        options=server_options(settings),
+        interceptors=[CallLimiter(name, limit), *server_interceptors(name)],
+    )
     serve_metrics(name)
     register(ObservedServer(server, name))  # type: ignore[arg-type]
     health_servicer = health.aio.HealthServicer()
@@ -50,13 +74,20 @@ async def serve(
     reflection.enable_server_reflection(
         [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
     )
-    port = server.add_insecure_port(listen)
+    cause: RuntimeError | None = None
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError as exc:
+        port, cause = 0, exc
     if port == 0:
-        raise RuntimeError(f"{name}: cannot listen on {listen}")
+        # Exits with this one line (status 1), not a traceback.
+        message = f"{name}: cannot listen on {listen}: {cause or 'the address is taken'}"
+        log.error(message)
+        raise SystemExit(message)
     await server.start()
     for service in ["", *service_names]:
         await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s listening on %s", name, listen)
+    log.info("%s listening on %s (at most %d concurrent calls)", name, listen, limit)
     if on_start is not None:
         await on_start(health_servicer)
 
@@ -66,8 +97,9 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
 
-    log.info("%s stopping", name)
+    log.info("%s draining: up to %.0fs for the calls in flight", name, settings.shutdown_grace_s)
     await health_servicer.enter_graceful_shutdown()
-    await server.stop(grace_s)
+    await server.stop(settings.shutdown_grace_s)
+    log.info("%s stopped", name)
     if on_stop is not None:
         await on_stop()

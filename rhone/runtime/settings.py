@@ -18,3 +18,34 @@ class PeerSettings(BaseSettings):
     translator_addr: str = DEFAULT_TRANSLATOR_ADDR
     sessions_addr: str = DEFAULT_SESSIONS_ADDR
     providers_addr: str = DEFAULT_PROVIDERS_ADDR
+
+
+class ServingSettings(BaseSettings):
+    """How every service serves and stops (env, prefix RHONE_). The same for all four, so
+    that a Deployment's `terminationGracePeriodSeconds` can match one number."""
+
+    model_config = SettingsConfigDict(env_prefix="RHONE_", extra="ignore")
+
+    # SIGTERM: readiness goes false at once, calls in flight get this long to finish.
+    shutdown_grace_s: float = 30.0
+    # A gRPC connection older than this is closed (GOAWAY) once its streams end, so that
+    # clients resolve their target again and spread onto pods that started since.
+    grpc_max_connection_age_s: float = 60.0
+    # How long streams on a connection past its age may still run before it is cut.
+    grpc_max_connection_age_grace_s: float = 600.0
+
+
+class CallLimitSettings(BaseSettings):
+    """Read with the service's own prefix: RHONE_<SERVICE>_MAX_CONCURRENT_CALLS (the prefix
+    below only names it; max_concurrent_calls() gives the real one)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_prefix="RHONE_<SERVICE>_")
+
+    # Calls this process runs at once; one more is refused at once (RESOURCE_EXHAUSTED, a
+    # 503 at the edge) instead of queueing in memory.
+    max_concurrent_calls: int = 1000
+
+
+def max_concurrent_calls(service: str) -> int:
+    settings = CallLimitSettings(_env_prefix=f"RHONE_{service.upper()}_")  # type: ignore[call-arg]
+    return settings.max_concurrent_calls

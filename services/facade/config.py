@@ -14,6 +14,8 @@ class FacadeSettings(PeerSettings):
     port: int = 8080
     # Bodies larger than this are refused with 413 before they reach the translator.
     max_body_bytes: int = 32 * 1024 * 1024
+    # A call's whole deadline, passed on to every hop behind the facade.
+    call_timeout_s: float = 600.0
     # How long a resolved API key is trusted before it is checked again.
     key_cache_s: float = 30.0
     # How often the keys' version is polled; a revoked key fails on every replica within it.

@@ -24,6 +24,7 @@ from rhone.observability import scope
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
+from services.facade.admission import Admission
 from services.facade.stream_end import INTERRUPTED, StreamEnd, stream_end_for
 
 log = logging.getLogger("rhone.facade")
@@ -52,9 +53,13 @@ class Relay:
         self,
         translator: translator_pb2_grpc.TranslatorServiceStub,
         max_body_bytes: int,
+        admission: Admission,
+        call_timeout_s: float,
     ) -> None:
         self.translator = translator
         self.max_body_bytes = max_body_bytes
+        self.admission = admission
+        self.call_timeout_s = call_timeout_s
 
     async def read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -78,8 +83,10 @@ class Relay:
         framing: int = tpb.FRAMING_HTTP,
         kept_previous: tpb.KeptResponse | None = None,
     ) -> OpenedCall:
-        """Starts a translator call and reads its head; raises RhoneError when there is none."""
+        """Starts a translator call and reads its head; raises RhoneError when there is none.
+        The call holds an admission slot until it ends, however it ends."""
         scope.current().tenant = tenant_id
+        self.admission.enter()
         call = self.translator.Call(
             tpb.CallRequest(
                 surface=surface,  # type: ignore[arg-type]
@@ -89,8 +96,10 @@ class Relay:
                 tenant_id=tenant_id,
                 body=body,
                 kept_previous=kept_previous,
-            )
+            ),
+            timeout=self.call_timeout_s,
         )
+        call.add_done_callback(lambda _: self.admission.leave())
         try:
             first = await call.read()
         except grpc.aio.AioRpcError as exc:
@@ -230,6 +239,9 @@ def _too_large(limit: int) -> RhoneError:
 
 
 def _unavailable(exc: grpc.aio.AioRpcError) -> gen.Failure:
-    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+    if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return make_failure(Code.ERROR_CODE_TIMEOUT, "The call did not finish within its deadline.")
+    # RESOURCE_EXHAUSTED: the translator replica is at its concurrent-call limit.
+    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
         return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable.")
     return make_failure(Code.ERROR_CODE_INTERNAL, "The call failed inside Rhone.")

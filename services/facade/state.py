@@ -8,7 +8,9 @@ import grpc
 
 from rhone.pricing import load_price_table
 from rhone.runtime.channels import open_channel
+from rhone.runtime.settings import max_concurrent_calls
 from rhone.v1 import admin_pb2_grpc, sessions_pb2_grpc, tenancy_pb2_grpc, translator_pb2_grpc
+from services.facade.admission import Admission
 from services.facade.auth import Authenticator
 from services.facade.config import FacadeSettings
 from services.facade.limits import Limiter
@@ -30,6 +32,7 @@ class FacadeState:
     relay: Relay
     metering: Metering
     ws_limits: SocketLimits
+    admission: Admission
 
     @classmethod
     def open(cls, settings: FacadeSettings) -> FacadeState:
@@ -38,6 +41,7 @@ class FacadeState:
         translator = translator_pb2_grpc.TranslatorServiceStub(translator_channel)
         sessions = sessions_pb2_grpc.SessionServiceStub(sessions_channel)
         tenancy = tenancy_pb2_grpc.TenancyServiceStub(sessions_channel)
+        admission = Admission(max_concurrent_calls("facade"))
         return cls(
             translator_channel=translator_channel,
             sessions_channel=sessions_channel,
@@ -46,7 +50,7 @@ class FacadeState:
             tenancy=tenancy,
             admin=admin_pb2_grpc.AdminServiceStub(sessions_channel),
             auth=Authenticator(tenancy, settings.key_cache_s, settings.key_version_poll_s),
-            relay=Relay(translator, settings.max_body_bytes),
+            relay=Relay(translator, settings.max_body_bytes, admission, settings.call_timeout_s),
             metering=Metering(
                 Limiter(
                     settings.redis_url,
@@ -65,6 +69,7 @@ class FacadeState:
                 max_kept_responses=settings.ws_kept_responses,
                 max_kept_bytes=settings.ws_kept_bytes,
             ),
+            admission=admission,
         )
 
     async def close(self) -> None:

@@ -192,7 +192,7 @@ class CallHandler:
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
         meter = _Meter(decoded)
-        async for _ in turn.events():
+        async for _ in turn.events(restartable=True):
             meter.first_event()
         accumulator = turn.accumulator
         if accumulator.failure is not None or not turn.completed:

@@ -10,6 +10,7 @@ from rhone import canonical as ev
 from rhone.errors import Code, RhoneError
 from rhone.ids import check_body_id
 from rhone.observability import scope
+from rhone.runtime import deadlines
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
@@ -31,6 +32,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     ) -> AsyncIterator[tpb.CallFrame]:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        deadlines.hold(context)
         heading = True
         async for frame in self.calls.call(request):
             if heading:  # a stream's model and provider, with its head (observability)
@@ -44,6 +46,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     ) -> AsyncIterator[tpb.TranslatorGenerateEvent]:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        deadlines.hold(context)
         continuity = Continuity(
             session_id=request.continuity.session_id, stateless=request.continuity.stateless
         )

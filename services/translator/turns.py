@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import grpc
@@ -23,6 +23,7 @@ import orjson
 from rhone.canonical import StreamAccumulator
 from rhone.errors import Code, RhoneError
 from rhone.observability import scope
+from rhone.runtime import deadlines
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
@@ -41,6 +42,8 @@ _PARAM_OF = {
     "response_not_found": "previous_response_id",
     "turn_not_found": "previous_response_id",
 }
+# How many times a whole answer starts over when its providers replica is lost midway.
+_MAX_RESTARTS = 2
 # The sessions service names each error in this trailing metadata key.
 _DETAIL_KEY = "rhone-error-detail"
 
@@ -67,7 +70,12 @@ def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
         return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or f"{what}_conflict")
     if status == grpc.StatusCode.INVALID_ARGUMENT:
         return RhoneError.invalid(details, detail=detail)
-    if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+    if status in (
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+    ):
+        # RESOURCE_EXHAUSTED: the replica the call reached is at its concurrent-call limit.
         return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
     # Any other status's details are the peer's internals (exception names, gRPC transport
     # text): logged for the operator, never sent to the client.
@@ -266,25 +274,28 @@ class OpenTurn:
         self.fitted: Fitted | None = None
         # The context policy in force (None: no fitting, e.g. a stateless call).
         self.policy: ContextPolicy | None = None
-        self._call: Any = None
         scope.note_session(session_id)
 
-    async def events(self) -> AsyncIterator[gen.GenerationEvent]:
-        """The call's canonical events; the turn is recorded just before `finished`."""
+    async def events(self, *, restartable: bool = False) -> AsyncIterator[gen.GenerationEvent]:
+        """The call's canonical events; the turn is recorded just before `finished`.
+
+        `restartable`: the caller passes nothing on before the end (a whole answer), so a
+        provider replica lost midway is replaced by a fresh call (see `_generate`)."""
         started_at = time.monotonic()
-        accumulator = self.accumulator
         renewal = (
             asyncio.ensure_future(self._keep_lease())
             if self.lease_id and self.lease_ms and not self._released
             else None
         )
+        generated = self._generate(restartable)
         try:
-            async for event in self._generate():
+            async for event in generated:
                 if self._lease_lost is not None:
                     yield self._failed(self._lease_lost)
                     return
                 if self.response_id and event.HasField("started"):
                     event.started.id = self.response_id
+                accumulator = self.accumulator
                 accumulator.feed(event)
                 if event.HasField("finished"):
                     if renewal is not None:
@@ -303,33 +314,46 @@ class OpenTurn:
         finally:
             if renewal is not None:
                 renewal.cancel()
-            if self._call is not None:
-                self._call.cancel()
+            await generated.aclose()
             scope.note_response(
-                self.composed.request.model, accumulator.response, accumulator.failure
+                self.composed.request.model, self.accumulator.response, self.accumulator.failure
             )
             await self.release()
 
-    async def _generate(self) -> AsyncIterator[gen.GenerationEvent]:
-        """The provider's events. A refusal for length before anything was generated means
-        Rhone's estimate was short: unless the policy is `error`, the context is fitted again
-        with a more cautious estimate and the call made once more."""
-        retried = False
+    async def _generate(self, restartable: bool) -> AsyncGenerator[gen.GenerationEvent, None]:
+        """The providers' events. Until the first event, the channel itself retries a call
+        whose replica is lost (rhone/runtime/channels.py); after it, only a restartable call
+        starts over, from an empty fold, on another replica. A refusal for length before
+        anything was generated means Rhone's estimate was short: unless the policy is `error`,
+        the context is fitted again with a more cautious estimate and the call made once more."""
+        restarts = 0
+        refitted = False
         while True:
-            self._call = call = self.runner.providers.Generate(self.composed.request)
-            stream = call.__aiter__()
+            call = self.runner.providers.Generate(
+                self.composed.request, timeout=deadlines.remaining()
+            )
             try:
-                first = await stream.__anext__()
-            except StopAsyncIteration:
+                stream = call.__aiter__()
+                try:
+                    first = await stream.__anext__()
+                except StopAsyncIteration:
+                    return
+                if not refitted and _overflowed(first) and await self._refit(first.failure):
+                    refitted = True
+                    continue
+                yield first
+                async for event in stream:
+                    yield event
                 return
-            if not retried and _overflowed(first) and await self._refit(first.failure):
+            except grpc.aio.AioRpcError as exc:
+                lost = exc.code() == grpc.StatusCode.UNAVAILABLE and not self.completed
+                if not (restartable and lost and restarts < _MAX_RESTARTS):
+                    raise
+                restarts += 1
+                log.warning("providers replica lost mid-answer; starting over (%d)", restarts)
+                self.accumulator = StreamAccumulator()
+            finally:
                 call.cancel()
-                retried = True
-                continue
-            yield first
-            async for event in stream:
-                yield event
-            return
 
     async def _refit(self, refusal: gen.Failure) -> bool:
         fitter, policy = self.runner.fitter, self.policy

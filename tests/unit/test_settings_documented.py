@@ -91,7 +91,8 @@ def read_settings() -> dict[str, str]:
 
 def documented_patterns() -> list[re.Pattern[str]]:
     """The names in the first column of the README's configuration table; a placeholder such
-    as ``RHONE_<SERVICE>_LISTEN`` stands for any upper-case word."""
+    as ``RHONE_<SERVICE>_LISTEN`` stands for any upper-case word (or for the same placeholder
+    in a settings class read with a per-service prefix)."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
     patterns = []
@@ -100,7 +101,7 @@ def documented_patterns() -> list[re.Pattern[str]]:
             continue
         first_cell = line.split(" | ", 1)[0]
         for name in re.findall(r"`([A-Z][A-Z0-9_<>]*)`", first_cell):
-            regex = re.sub(r"<[A-Z]+>", "[A-Z]+", name)
+            regex = re.sub(r"<[A-Z]+>", "(?:[A-Z]+|<[A-Z]+>)", name)
             patterns.append(re.compile(regex + r"\Z"))
     return patterns
 

@@ -1,13 +1,13 @@
-"""Liveness and readiness. /healthz: this process answers. /readyz: its peers answer too."""
+"""Liveness and readiness, of this process alone.
+
+/healthz: the process answers. /readyz: it takes calls, which it does until it drains
+(SIGTERM). Neither asks the peers: a sessions blip must not take every facade out of its
+Service at once, and a call that needs a peer that is down gets its own 503."""
 
 from __future__ import annotations
 
-import asyncio
-
-import grpc
 import orjson
 from fastapi import APIRouter, Request
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from starlette.responses import Response
 
 from services.facade.state import FacadeState
@@ -20,28 +20,14 @@ async def healthz() -> Response:
     return Response(b'{"status":"ok"}', media_type="application/json")
 
 
-async def _serving(channel: grpc.aio.Channel) -> bool:
-    try:
-        reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=""), timeout=2
-        )
-    except grpc.aio.AioRpcError:
-        return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
-
-
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
     state: FacadeState = request.app.state.rhone
-    translator, sessions = await asyncio.gather(
-        _serving(state.translator_channel), _serving(state.sessions_channel)
-    )
-    ready = translator and sessions
+    draining = state.admission.draining
     body = {
-        "status": "ok" if ready else "unavailable",
-        "translator": translator,
-        "sessions": sessions,
+        "status": "draining" if draining else "ok",
+        "calls_in_flight": state.admission.in_flight,
     }
     return Response(
-        orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
+        orjson.dumps(body), status_code=503 if draining else 200, media_type="application/json"
     )

@@ -34,8 +34,10 @@ async def _deny(websocket: WebSocket, exc: RhoneError) -> None:
 
 
 async def _tenant(websocket: WebSocket) -> str:
-    """The upgrade's key: Authorization, ?key=, or a `rhone.key.<key>` subprotocol."""
+    """The upgrade's key: Authorization, ?key=, or a `rhone.key.<key>` subprotocol. A replica
+    that drains takes no new socket."""
     state = state_of(websocket)
+    state.admission.check_open()
     key = api_key_of(websocket)
     for offered in _offered(websocket):
         if offered.startswith(frames.KEY_SUBPROTOCOL_PREFIX):

@@ -29,6 +29,7 @@ SHAPES = {
 # Close codes (RFC 6455 section 7.4.1, and the 4000-4999 private range).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the server is shutting down
+CLOSE_SERVICE_RESTART = 1012  # this replica drains: reconnect (to another one)
 CLOSE_PROTOCOL_ERROR = 1002  # a frame that is not JSON text, or not a known frame type
 CLOSE_POLICY = 1008  # a limit was broken (frame rate, queued bytes)
 CLOSE_TOO_BIG = 1009  # a frame larger than the limit

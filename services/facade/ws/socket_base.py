@@ -29,6 +29,7 @@ class SocketBase:
         self.outbox = Outbox(websocket, limits.max_queued_bytes)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self._followups: set[asyncio.Future[None]] = set()
+        self._sender: asyncio.Task[None] | None = None
 
     @property
     def principal(self) -> Principal | None:
@@ -61,16 +62,28 @@ class SocketBase:
         task.add_done_callback(done)
 
     async def serve(self) -> None:
-        sender = asyncio.create_task(self.outbox.run())
+        sender = self._sender = asyncio.create_task(self.outbox.run())
+        self.state.admission.sockets.add(self)
         try:
             await self._receive_loop()
         finally:
+            self.state.admission.sockets.discard(self)
             for task in list(self.tasks.values()):
                 task.cancel()
             await asyncio.gather(*self.tasks.values(), return_exceptions=True)
             await self.outbox.close()
             with contextlib.suppress(Exception):
                 await sender
+
+    async def close_for_restart(self) -> None:
+        """The replica drains and no call of this socket is in flight: the frames already
+        queued go out, then the close code that tells the client to reconnect."""
+        await self.outbox.close()
+        if self._sender is not None:
+            with contextlib.suppress(Exception):
+                await self._sender
+        with contextlib.suppress(Exception):
+            await self.ws.close(frames.CLOSE_SERVICE_RESTART, "service restart")
 
     async def _receive_loop(self) -> None:
         while True:
