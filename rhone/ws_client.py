@@ -20,7 +20,14 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 SUBPROTOCOL = "rhone.ws.v1"
-SHAPES = ("openai.chat", "openai.responses", "anthropic.messages", "rhone.canonical")
+SHAPES = (
+    "openai.chat",
+    "openai.responses",
+    "anthropic.messages",
+    "gemini.generate_content",
+    "vertex.generate_content",
+    "rhone.canonical",
+)
 
 
 class RhoneWsError(Exception):

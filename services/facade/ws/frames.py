@@ -23,6 +23,8 @@ SHAPES = {
     "openai.chat": "openai.chat",
     "openai.responses": "openai.responses",
     "anthropic.messages": "anthropic.messages",
+    "gemini.generate_content": "gemini.generate_content",
+    "vertex.generate_content": "vertex.generate_content",
     "rhone.canonical": "rhone.canonical",
 }
 
