@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import sys
 
+import grpc
 import uvloop
 
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
-from rhone.v1 import sessions_pb2, sessions_pb2_grpc
+from rhone.v1 import runs_pb2, runs_pb2_grpc, sessions_pb2, sessions_pb2_grpc
 from services.sessions.config import SessionsSettings
 from services.sessions.migrations import migrate, require_current
+from services.sessions.run_servicer import RunServicer
+from services.sessions.run_store import SqlRunStore
 from services.sessions.servicer import SessionServicer
 from services.sessions.sql_store import open_store
 from services.sessions.store import DEFAULT_TENANT
@@ -43,13 +46,20 @@ async def main() -> None:
         await store.put_api_key(tenant, key)
     log.info("sessions store: %s", store.db.name)
     servicer = SessionServicer(store)
+    runs = RunServicer(SqlRunStore(store.db))
+
+    def register(server: grpc.aio.Server) -> None:
+        sessions_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
+        runs_pb2_grpc.add_RunServiceServicer_to_server(runs, server)
+
     await serve(
         name="sessions",
         listen=settings.listen,
-        register=lambda server: sessions_pb2_grpc.add_SessionServiceServicer_to_server(
-            servicer, server
-        ),
-        service_names=[sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name],
+        register=register,
+        service_names=[
+            sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
+            runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
+        ],
         on_stop=store.close,
     )
 
