@@ -19,6 +19,7 @@ from services.facade.routes import (
     models,
     openai_chat,
     openai_responses,
+    runs,
     sessions,
     websocket,
 )
@@ -46,6 +47,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(websocket.router)
     app.include_router(sessions.router)
+    app.include_router(runs.router)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def peer_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:

@@ -11,6 +11,7 @@ from rhone.v1 import sessions_pb2_grpc, translator_pb2_grpc
 from services.facade.auth import Authenticator
 from services.facade.config import FacadeSettings
 from services.facade.relay import Relay
+from services.facade.runs.engine import RunEngine, RunSettings
 from services.facade.ws.limits import SocketLimits
 
 
@@ -23,6 +24,7 @@ class FacadeState:
     auth: Authenticator
     relay: Relay
     ws_limits: SocketLimits
+    runs: RunEngine
 
     @classmethod
     def open(cls, settings: FacadeSettings) -> FacadeState:
@@ -30,13 +32,14 @@ class FacadeState:
         sessions_channel = open_channel(settings.sessions_addr)
         translator = translator_pb2_grpc.TranslatorServiceStub(translator_channel)
         sessions = sessions_pb2_grpc.SessionServiceStub(sessions_channel)
+        relay = Relay(translator, settings.max_body_bytes)
         return cls(
             translator_channel=translator_channel,
             sessions_channel=sessions_channel,
             translator=translator,
             sessions=sessions,
             auth=Authenticator(sessions, settings.key_cache_s),
-            relay=Relay(translator, settings.max_body_bytes),
+            relay=relay,
             ws_limits=SocketLimits(
                 max_calls_in_flight=settings.ws_max_calls,
                 max_queued_bytes=settings.ws_max_queued_bytes,
@@ -44,8 +47,19 @@ class FacadeState:
                 max_kept_responses=settings.ws_kept_responses,
                 max_kept_bytes=settings.ws_kept_bytes,
             ),
+            runs=RunEngine(
+                sessions_channel,
+                sessions,
+                relay,
+                RunSettings(
+                    tool_timeout_s=settings.run_tool_timeout_s,
+                    max_steps_limit=settings.run_max_steps,
+                    poll_s=settings.run_poll_s,
+                ),
+            ),
         )
 
     async def close(self) -> None:
+        await self.runs.close()
         await self.translator_channel.close()
         await self.sessions_channel.close()
