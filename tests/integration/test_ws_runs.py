@@ -4,11 +4,14 @@ upstream providers, pauses, cancel, limits, errors, and the HTTP view of a run."
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
 import pytest
+from websockets.asyncio.client import connect
 
 from rhone.sse import SseDecoder
 from rhone.ws_client import RhoneWsClient, RhoneWsError, RunStream
@@ -20,6 +23,7 @@ from tests.integration.conftest import API_KEY
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 ASK = 'Use get_weather with {"city": "Rome"}'
+EXAMPLE = Path(__file__).parents[2] / "examples" / "ws_gemini_agent.py"
 
 
 def body_for(shape: str, text: str, model: str = "local") -> dict[str, Any]:
@@ -267,3 +271,37 @@ async def test_a_run_outlives_its_socket_on_the_same_facade(base_url: str):
         await again.submit_tool_outputs([{"tool_call_id": call["id"], "output": "ok"}])
         rest = await asyncio.wait_for(until(again, "run.completed"), 30)
     assert text_of("openai.chat", events_of(rest)) == "Tool get_weather returned: ok"
+
+
+async def test_the_gemini_agent_example(base_url: str, capsys: pytest.CaptureFixture[str]):
+    """examples/ws_gemini_agent.py against a real Rhone: a call, then a run with a tool."""
+    spec = importlib.util.spec_from_file_location("ws_gemini_agent", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    assert await example.main(base_url, API_KEY, "local") == "completed"
+    printed = capsys.readouterr().out
+    assert 'You said: "I am Ada."' in printed
+    assert (
+        "[tool] get_weather({'city': 'Lyon, please.'})" in printed
+        or "[tool] get_weather(" in printed
+    )
+    assert 'Tool get_weather returned: {"city":' in printed
+
+
+async def test_the_server_picks_a_run_id_when_the_client_does_not(base_url: str):
+    async with connect(
+        base_url.replace("http://", "ws://") + "/v1/ws",
+        subprotocols=["rhone.ws.v1"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Bearer {API_KEY}"},
+    ) as raw:
+        body = body_for("openai.chat", "hello")
+        create = {"type": "run.create", "shape": "openai.chat", "body": body}
+        await raw.send(orjson.dumps(create).decode())
+        frames = []
+        while not frames or frames[-1]["type"] not in ("run.completed", "run.failed", "error"):
+            frames.append(orjson.loads(await asyncio.wait_for(raw.recv(), 30)))
+    assert frames[-1]["type"] == "run.completed", frames[-1]
+    run_id = frames[0]["run_id"]
+    assert run_id.startswith("run_") and {f["run_id"] for f in frames} == {run_id}
+    assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
