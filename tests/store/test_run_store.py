@@ -87,3 +87,17 @@ async def test_ids_are_per_tenant(store: SqlSessionStore):
     with pytest.raises(RunNotFound):
         await runs.append("t2", "run_a", [b"{}"], RunChanges())
     await new_run(runs, tenant="t2")  # another tenant may use the same id
+
+
+async def test_a_transaction_cancelled_during_its_begin_leaves_none_open(store: SqlSessionStore):
+    """A caller that goes away while its transaction starts (a cancelled gRPC call, as a run
+    follower's read is when its socket closes) must not leave the connection in a transaction."""
+    runs = SqlRunStore(store.db)
+    await new_run(runs)
+    for _ in range(5):
+        reader = asyncio.create_task(runs.events_after("t1", "run_a", 0, 0))
+        await asyncio.sleep(0)  # the reader is now waiting for its BEGIN
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    run = await runs.append("t1", "run_a", [b'{"after":"cancels"}'], RunChanges())
+    assert run.last_seq == 2

@@ -4,6 +4,7 @@ default. One connection; writers are serialized by an asyncio lock around BEGIN 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -80,13 +81,23 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[SqliteDatabase]:
         async with self._lock:
             self._in_tx = asyncio.current_task()
-            await self.conn.execute("BEGIN IMMEDIATE")
+            # aiosqlite runs a statement in its thread even when the task awaiting it is
+            # cancelled (a gRPC caller that went away): a BEGIN cancelled in flight still
+            # opens the transaction, so it is rolled back too, or every later BEGIN fails.
+            begin = asyncio.ensure_future(self.conn.execute("BEGIN IMMEDIATE"))
             try:
+                await asyncio.shield(begin)
                 yield self
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await asyncio.shield(self._roll_back(begin))
                 raise
             else:
                 await self.conn.execute("COMMIT")
             finally:
                 self._in_tx = None
+
+    async def _roll_back(self, begin: asyncio.Future[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await begin
+        if self.conn.in_transaction:
+            await self.conn.execute("ROLLBACK")
