@@ -19,7 +19,7 @@ from tests.fakes.anthropic_fake import FakeAnthropic
 from tests.fakes.gemini_fake import FakeGemini
 from tests.fakes.openai_fake import FakeOpenAI
 from tests.fakes.scenarios import Text, ToolCall
-from tests.integration.conftest import API_KEY
+from tests.integration.conftest import API_KEY, OTHER_KEY
 
 SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
 ASK = 'Use get_weather with {"city": "Rome"}'
@@ -305,3 +305,28 @@ async def test_the_server_picks_a_run_id_when_the_client_does_not(base_url: str)
     run_id = frames[0]["run_id"]
     assert run_id.startswith("run_") and {f["run_id"] for f in frames} == {run_id}
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))
+
+
+async def test_another_tenants_run_is_not_found(base_url: str):
+    async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
+        run = ws.runs.create("openai.chat", body_for("openai.chat", ASK))
+        await until(run, "run.requires_action")
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        other = {"authorization": f"Bearer {OTHER_KEY}"}
+        assert (await http.get(f"/v1/runs/{run.run_id}", headers=other)).status_code == 404
+        events = await http.get(f"/v1/runs/{run.run_id}/events", headers=other)
+        assert events.status_code == 404
+    async with await RhoneWsClient.connect(base_url, OTHER_KEY) as ws:
+        with pytest.raises(RhoneWsError) as hidden:
+            await anext(ws.runs.attach(run.run_id))
+        assert hidden.value.code == "run_not_found"
+        stranger = ws.runs.attach(run.run_id)
+        await stranger.cancel()
+        with pytest.raises(RhoneWsError) as refused:
+            await anext(stranger)
+        assert refused.value.code == "run_not_found"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        mine = {"authorization": f"Bearer {API_KEY}"}
+        assert (await http.get(f"/v1/runs/{run.run_id}", headers=mine)).json()["status"] == (
+            "requires_action"
+        )

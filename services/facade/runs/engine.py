@@ -132,12 +132,16 @@ class RunEngine:
         if rhone.get("stateless"):
             raise RunError("invalid_frame", "A run keeps its conversation: it cannot be stateless.")
         named = rhone.get("session_id") or ""
+        if not isinstance(named, str) or (named and not is_id(named)):
+            raise RunError(
+                "session_not_found", f"rhone.session_id is not a session id ({ID_RULE})."
+            )
         if session_id and named and named != session_id:
             raise RunError(
                 "session_mismatch",
                 "The run names another session than the one the socket is bound to.",
             )
-        session_id = session_id or str(named) or await self._new_session(tenant_id)
+        session_id = session_id or named or await self._new_session(tenant_id)
         first = {k: v for k, v in body.items() if k != "rhone"}
         created = {
             "type": "run.created",
@@ -349,11 +353,12 @@ class RunEngine:
                     "status": 503,
                     "error": {"message": "The run's call was cut off inside Rhone."},
                 }
-            with contextlib.suppress(_Moved, grpc.aio.AioRpcError):
+            with contextlib.suppress(_Moved, RunError, grpc.aio.AioRpcError):
                 await asyncio.shield(self._end(tenant_id, run_id, end, status, ("running",)))
             raise
-        except grpc.aio.AioRpcError as exc:
-            log.warning("run %s: the sessions service failed: %s", run_id, exc.code())
+        except (RunError, grpc.aio.AioRpcError) as exc:
+            # The run's log cannot be written: the step stops (its call is cancelled).
+            log.warning("run %s: its step stopped, the sessions service failed: %s", run_id, exc)
 
     async def _end(
         self,
@@ -444,7 +449,7 @@ class RunEngine:
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.ABORTED:
                 raise _Moved(run_id) from None
-            raise
+            raise _rpc_error(exc) from None
         self._bump(run)
         return run
 
