@@ -30,10 +30,11 @@ class SqliteDatabase:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
+        # First: switching to WAL waits for a replica that is migrating the same file.
+        await self._conn.execute("PRAGMA busy_timeout=5000")
         await self._conn.execute("PRAGMA journal_mode=WAL")
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
-        await self._conn.execute("PRAGMA busy_timeout=5000")
 
     async def disconnect(self) -> None:
         if self._conn is not None:
