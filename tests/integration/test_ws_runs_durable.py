@@ -149,3 +149,45 @@ async def test_cancel_from_another_facade_during_a_tool_wait(facades: tuple[str,
             # The socket on facade A sees the cancel made on facade B.
             (cancelled,) = [frame async for frame in run]
     assert cancelled["type"] == "run.cancelled"
+
+
+def long_chat() -> dict[str, Any]:
+    """A first step that streams for a while (60 words, each a slow token) and asks no tool."""
+    words = " ".join(f"word{i}" for i in range(60))
+    return {"model": "local", "messages": [{"role": "user", "content": words}]}
+
+
+async def session_turns(base_url: str, session_id: str) -> list[dict[str, Any]]:
+    async with httpx.AsyncClient() as http:
+        reply = await http.get(
+            f"{base_url}/v1/sessions/{session_id}/turns",
+            headers={"authorization": f"Bearer {API_KEY}"},
+        )
+    return reply.json()["data"]
+
+
+@pytest.mark.parametrize("where", ["same facade", "other facade"])
+async def test_cancel_while_a_step_streams(facades: tuple[str, str], where: str):
+    """A cancel mid-stream ends the run as cancelled and records nothing of the step, whether
+    it reaches the facade running the step or another one (which stops it at its next event)."""
+    a, b = facades
+    async with await RhoneWsClient.connect(a, API_KEY) as ws:
+        run = ws.runs.create("openai.chat", long_chat())
+        frames = []
+        async for frame in run:
+            frames.append(frame)
+            if len(events_of(frames)) == 3:
+                break
+        if where == "same facade":
+            await ws.runs.attach(run.run_id, after=run.last_seq).cancel()
+            rest = [frame async for frame in ws.runs.attach(run.run_id, after=run.last_seq)]
+        else:
+            async with await RhoneWsClient.connect(b, API_KEY) as other:
+                follower = other.runs.attach(run.run_id, after=run.last_seq)
+                await follower.cancel()
+                rest = [frame async for frame in follower]
+    assert rest[-1]["type"] == "run.cancelled"
+    assert [f["seq"] for f in frames + rest] == list(range(1, len(frames + rest) + 1))
+    # Cut short: fewer events than the whole answer, and no turn recorded.
+    assert "word59" not in text_of("openai.chat", events_of(frames + rest))
+    assert await session_turns(a, frames[0]["session_id"]) == []
