@@ -29,3 +29,4 @@ class FacadeSettings(PeerSettings):
     run_tool_timeout_s: float = 600.0
     run_max_steps: int = 100
     run_poll_s: float = 0.25
+    run_heartbeat_s: float = 5.0

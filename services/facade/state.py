@@ -55,6 +55,7 @@ class FacadeState:
                     tool_timeout_s=settings.run_tool_timeout_s,
                     max_steps_limit=settings.run_max_steps,
                     poll_s=settings.run_poll_s,
+                    heartbeat_s=settings.run_heartbeat_s,
                 ),
             ),
         )

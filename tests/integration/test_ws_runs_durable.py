@@ -24,6 +24,8 @@ from tests.store.conftest import postgres_url
 
 # Facade B lets a paused run wait one second only.
 SHORT_WAIT_S = 1.0
+# Every facade beats for its running steps this often: a step silent for three beats is dead.
+HEARTBEAT_S = 0.3
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +34,8 @@ async def database_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def facades(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, str]]:
+def stack(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Cluster]]:
+    """Facade A with the other services; facade B on them; facade C, which tests stop."""
     root = tmp_path_factory.mktemp("runs")
     logs = Path(os.environ.get("RHONE_TEST_LOGS", root / "logs"))
     env = {
@@ -42,6 +43,7 @@ def facades(
         "RHONE_DATABASE_URL": database_url,
         "RHONE_LOCAL_TOKEN_DELAY_MS": "15",
         "RHONE_LOG_LEVEL": "INFO",
+        "RHONE_RUN_HEARTBEAT_S": str(HEARTBEAT_S),
     }
     ports = Ports(free_port(), free_port(), free_port(), free_port())
     a = Cluster(ports, env=env, log_dir=logs / "facade-a")
@@ -51,15 +53,29 @@ def facades(
         log_dir=logs / "facade-b",
         only=("facade",),
     )
+    c = Cluster(
+        Ports(free_port(), ports.translator, ports.sessions, ports.providers),
+        env=env,
+        log_dir=logs / "facade-c",
+        only=("facade",),
+    )
     try:
         a.start()
         a.wait_ready(60)
-        b.start()
-        b.wait_ready(60)
-        yield a.base_url, b.base_url
+        for facade in (b, c):
+            facade.start()
+        for facade in (b, c):
+            facade.wait_ready(60)
+        yield [a, b, c]
     finally:
+        c.stop()
         b.stop()
         a.stop()
+
+
+@pytest.fixture(scope="module")
+def facades(stack: list[Cluster]) -> tuple[str, str]:
+    return stack[0].base_url, stack[1].base_url
 
 
 async def log_of(base_url: str, run_id: str) -> list[dict[str, Any]]:
@@ -191,3 +207,32 @@ async def test_cancel_while_a_step_streams(facades: tuple[str, str], where: str)
     # Cut short: fewer events than the whole answer, and no turn recorded.
     assert "word59" not in text_of("openai.chat", events_of(frames + rest))
     assert await session_turns(a, frames[0]["session_id"]) == []
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_a_run_whose_facade_stops_mid_step_fails_cleanly(stack: list[Cluster], how: str):
+    """A facade shut down gracefully ends its running steps' runs as failed; one killed stops
+    beating, and the replica a client attaches to fails the run: either way the client gets a
+    last frame, never a run that stays `running`."""
+    _, b, c = stack
+    if "facade" not in c.processes:
+        c.start()
+        c.wait_ready(60)
+    async with await RhoneWsClient.connect(c.base_url, API_KEY) as ws:
+        run = ws.runs.create("openai.chat", long_chat())
+        frames = []
+        async for frame in run:
+            frames.append(frame)
+            if len(events_of(frames)) == 3:
+                break
+        if how == "SIGKILL":
+            c.processes.pop("facade").kill()
+        else:
+            c.stop_service("facade")
+    async with await RhoneWsClient.connect(b.base_url, API_KEY) as other:
+        resumed = other.runs.attach(run.run_id, after=run.last_seq)
+        rest = await asyncio.wait_for(until(resumed, "run.failed"), 30)
+    assert rest[-1]["code"] == "stream_interrupted" and rest[-1]["status"] == 503
+    everything = frames + rest
+    assert [f["seq"] for f in everything] == list(range(1, len(everything) + 1))
+    assert await session_turns(b.base_url, frames[0]["session_id"]) == []

@@ -47,6 +47,9 @@ class RunSettings:
     default_max_steps: int = 10
     # How often a client following a run that streams on another replica looks for events.
     poll_s: float = 0.25
+    # How often the facade running a step says so in the store; a step silent for three
+    # beats is taken for dead (its facade was killed) and its run fails.
+    heartbeat_s: float = 5.0
 
 
 class RunError(Exception):
@@ -219,7 +222,7 @@ class RunEngine:
             )
         except grpc.aio.AioRpcError as exc:
             raise _rpc_error(exc) from None
-        return await self._expire_if_due(run)
+        return await self._settle(run)
 
     async def follow(self, tenant_id: str, run_id: str, after: int) -> AsyncIterator[rpb.RunEvent]:
         """Every event after `after`, each once and in order, as it is stored; ends after the
@@ -243,8 +246,8 @@ class RunEngine:
                 continue
             if run.status in ENDED and after >= run.last_seq:
                 return
-            if run.status == "requires_action":
-                await self._expire_if_due(run)
+            if run.status in ("requires_action", "running"):
+                await self._settle(run)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(bump.wait(), self.settings.poll_s)
 
@@ -275,7 +278,22 @@ class RunEngine:
         self._stop_timer(key)
         task = asyncio.create_task(self._step(run, step, body))
         self._steps[key] = task
-        task.add_done_callback(lambda _: self._steps.pop(key, None))
+        beat = asyncio.create_task(self._heartbeat(run.tenant_id, run.id, task))
+        task.add_done_callback(lambda _: (self._steps.pop(key, None), beat.cancel()))
+
+    async def _heartbeat(self, tenant_id: str, run_id: str, step: asyncio.Task[None]) -> None:
+        """Touches the running run every beat, so other replicas know its step is alive; a run
+        moved on elsewhere (cancelled from another replica) stops the step at once, even while
+        its call waits for the upstream."""
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_s)
+            try:
+                await self._append_raw(tenant_id, run_id, [], None, ("running",))
+            except _Moved:
+                step.cancel()
+                return
+            except (RunError, grpc.aio.AioRpcError) as exc:
+                log.warning("run %s: heartbeat failed: %s", run_id, exc)
 
     async def _step(self, run: rpb.Run, step: int, body: dict[str, Any]) -> None:
         tenant_id, run_id = run.tenant_id, run.id
@@ -345,14 +363,7 @@ class RunEngine:
             end: dict[str, Any] = {"type": "run.cancelled", "run_id": run_id}
             status = "cancelled"
             if self._closing:  # the facade is going away, not the client's wish
-                status = "failed"
-                end = {
-                    "type": "run.failed",
-                    "run_id": run_id,
-                    "code": "stream_interrupted",
-                    "status": 503,
-                    "error": {"message": "The run's call was cut off inside Rhone."},
-                }
+                status, end = "failed", _interrupted(run_id)
             with contextlib.suppress(_Moved, RunError, grpc.aio.AioRpcError):
                 await asyncio.shield(self._end(tenant_id, run_id, end, status, ("running",)))
             raise
@@ -373,8 +384,21 @@ class RunEngine:
 
     # expiry
 
-    async def _expire_if_due(self, run: rpb.Run) -> rpb.Run:
-        if run.status != "requires_action" or run.deadline_ms > time.time() * 1000:
+    async def _settle(self, run: rpb.Run) -> rpb.Run:
+        """The run, ended first when it is overdue: a pause past its deadline expires; a step
+        whose facade stopped beating (killed) fails."""
+        now_ms = time.time() * 1000
+        if run.status == "running":
+            stale_ms = 3 * self.settings.heartbeat_s * 1000
+            ours = (run.tenant_id, run.id) in self._steps
+            if ours or run.updated_at_ms + stale_ms > now_ms:
+                return run
+            with contextlib.suppress(_Moved):
+                return await self._append(
+                    run.tenant_id, run.id, [_interrupted(run.id)], _ENDED_FAILED, ("running",)
+                )
+            return await self._reread(run)
+        if run.status != "requires_action" or run.deadline_ms > now_ms:
             return run
         expired = {
             "type": "run.failed",
@@ -388,9 +412,15 @@ class RunEngine:
             return await self._append(
                 run.tenant_id, run.id, [expired], update, ("requires_action",)
             )
-        return await self.store.GetRun(
-            rpb.GetRunRequest(tenant_id=run.tenant_id, run_id=run.id), timeout=RPC_TIMEOUT_S
-        )
+        return await self._reread(run)
+
+    async def _reread(self, run: rpb.Run) -> rpb.Run:
+        try:
+            return await self.store.GetRun(
+                rpb.GetRunRequest(tenant_id=run.tenant_id, run_id=run.id), timeout=RPC_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise _rpc_error(exc) from None
 
     def _start_timer(self, tenant_id: str, run_id: str) -> None:
         """Expires the paused run when its wait is over, if nobody resumed it by then."""
@@ -482,6 +512,19 @@ def _outputs(value: Any) -> dict[str, Any]:
             raise RunError("invalid_tool_outputs", f"tool_outputs answers {call_id} twice.")
         outputs[call_id] = item["output"]
     return outputs
+
+
+_ENDED_FAILED = rpb.RunUpdate(status="failed", pending_json="[]", deadline_ms=0)
+
+
+def _interrupted(run_id: str) -> dict[str, Any]:
+    return {
+        "type": "run.failed",
+        "run_id": run_id,
+        "code": "stream_interrupted",
+        "status": 503,
+        "error": {"message": "The run's call was cut off inside Rhone."},
+    }
 
 
 def _max_steps_failed(run: rpb.Run) -> dict[str, Any]:
