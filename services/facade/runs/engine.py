@@ -28,6 +28,7 @@ from rhone.v1 import runs_pb2 as rpb
 from rhone.v1 import runs_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
 from services.facade.relay import Relay
+from services.facade.runs.log_writer import LogWriter
 from services.facade.runs.tools import ToolCall, next_body, tool_calls_of
 from services.facade.ws.calls import SHAPES, run_shaped_call
 
@@ -307,15 +308,20 @@ class RunEngine:
             + b',"event":'
         )
 
+        writer = LogWriter(
+            lambda batch: self._append_raw(tenant_id, run_id, batch, None, ("running",))
+        )
+
         async def emit(event: bytes) -> None:
             events.append(event)
-            await self._append_raw(tenant_id, run_id, [head + event + b"}"], None, ("running",))
+            await writer.put(head + event + b"}")
 
         call_body = {**body, "rhone": {"session_id": run.session_id}}
         try:
             outcome = await run_shaped_call(
                 self.relay, shape=shape, tenant_id=tenant_id, body=call_body, emit=emit
             )
+            await writer.drain()
             if not outcome.ok:
                 failed = {
                     "type": "run.failed",
@@ -370,6 +376,8 @@ class RunEngine:
         except (RunError, grpc.aio.AioRpcError) as exc:
             # The run's log cannot be written: the step stops (its call is cancelled).
             log.warning("run %s: its step stopped, the sessions service failed: %s", run_id, exc)
+        finally:
+            await writer.close()
 
     async def _end(
         self,
