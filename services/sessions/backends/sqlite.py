@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 import aiosqlite
 
 from services.sessions.backends.base import Row
+
+# How long a replica opening the file keeps trying to switch it to WAL.
+WAL_SWITCH_S = 10.0
 
 
 class SqliteDatabase:
@@ -30,11 +34,24 @@ class SqliteDatabase:
             Path(self._path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = await aiosqlite.connect(self._path, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
-        # First: switching to WAL waits for a replica that is migrating the same file.
         await self._conn.execute("PRAGMA busy_timeout=5000")
-        await self._conn.execute("PRAGMA journal_mode=WAL")
+        await self._wal()
         await self._conn.execute("PRAGMA foreign_keys=ON")
         await self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    async def _wal(self) -> None:
+        """Switches to WAL. SQLite answers "database is locked" at once, without its busy
+        handler, while another replica holds the file (migrating it as they all start): the
+        switch is tried again until it goes through or WAL_SWITCH_S has passed."""
+        deadline = time.monotonic() + WAL_SWITCH_S
+        while True:
+            try:
+                await self.conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            await asyncio.sleep(0.05)
 
     async def disconnect(self) -> None:
         if self._conn is not None:
