@@ -21,6 +21,7 @@ from services.facade.routes import (
     models,
     openai_chat,
     openai_responses,
+    runs,
     session_context,
     sessions,
     usage,
@@ -63,6 +64,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(usage.router)
     app.include_router(session_context.router)
+    app.include_router(runs.router)
 
     @app.exception_handler(grpc.aio.AioRpcError)
     async def peer_error(request: Request, exc: grpc.aio.AioRpcError) -> Response:

@@ -41,3 +41,9 @@ class FacadeSettings(PeerSettings):
     # Responses WebSocket mode: `store: false` responses kept per socket, and their byte budget.
     ws_kept_responses: int = 16
     ws_kept_bytes: int = 32 * 1024 * 1024
+    # Runs (docs/rhone-ws-v1.md): how long a paused run waits for tool outputs, the most
+    # model calls a run may make, and how often a follower looks for another replica's events.
+    run_tool_timeout_s: float = 600.0
+    run_max_steps: int = 100
+    run_poll_s: float = 0.25
+    run_heartbeat_s: float = 5.0

@@ -16,6 +16,7 @@ from services.facade.config import FacadeSettings
 from services.facade.limits import Limiter
 from services.facade.metering import Metering
 from services.facade.relay import Relay
+from services.facade.runs.engine import RunEngine, RunSettings
 from services.facade.usage_writer import UsageWriter
 from services.facade.ws.limits import SocketLimits
 
@@ -33,6 +34,7 @@ class FacadeState:
     metering: Metering
     ws_limits: SocketLimits
     admission: Admission
+    runs: RunEngine
 
     @classmethod
     def open(cls, settings: FacadeSettings) -> FacadeState:
@@ -42,6 +44,7 @@ class FacadeState:
         sessions = sessions_pb2_grpc.SessionServiceStub(sessions_channel)
         tenancy = tenancy_pb2_grpc.TenancyServiceStub(sessions_channel)
         admission = Admission(max_concurrent_calls("facade"))
+        relay = Relay(translator, settings.max_body_bytes, admission, settings.call_timeout_s)
         return cls(
             translator_channel=translator_channel,
             sessions_channel=sessions_channel,
@@ -50,7 +53,7 @@ class FacadeState:
             tenancy=tenancy,
             admin=admin_pb2_grpc.AdminServiceStub(sessions_channel),
             auth=Authenticator(tenancy, settings.key_cache_s, settings.key_version_poll_s),
-            relay=Relay(translator, settings.max_body_bytes, admission, settings.call_timeout_s),
+            relay=relay,
             metering=Metering(
                 Limiter(
                     settings.redis_url,
@@ -70,9 +73,21 @@ class FacadeState:
                 max_kept_bytes=settings.ws_kept_bytes,
             ),
             admission=admission,
+            runs=RunEngine(
+                sessions_channel,
+                sessions,
+                relay,
+                RunSettings(
+                    tool_timeout_s=settings.run_tool_timeout_s,
+                    max_steps_limit=settings.run_max_steps,
+                    poll_s=settings.run_poll_s,
+                    heartbeat_s=settings.run_heartbeat_s,
+                ),
+            ),
         )
 
     async def close(self) -> None:
+        await self.runs.close()
         await self.auth.stop()
         await self.metering.close()
         await self.translator_channel.close()

@@ -14,10 +14,12 @@ from grpc_health.v1 import health
 
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
-from rhone.v1 import sessions_pb2, sessions_pb2_grpc
+from rhone.v1 import runs_pb2, runs_pb2_grpc, sessions_pb2, sessions_pb2_grpc
 from services.sessions.config import SessionsSettings
 from services.sessions.health import watch_database
 from services.sessions.migrations import at_startup, migrate, require_current
+from services.sessions.run_servicer import RunServicer
+from services.sessions.run_store import SqlRunStore
 from services.sessions.servicer import SessionServicer
 from services.sessions.sql_store import open_store
 from services.sessions.store import DEFAULT_TENANT
@@ -66,17 +68,20 @@ async def main() -> None:
         log.info("key %s left the environment: revoked", key_id)
     log.info("sessions store: %s", store.db.name)
     servicer = SessionServicer(store, settings.session_lease_ms)
+    runs = RunServicer(SqlRunStore(store.db))
     usage = UsageStore(store.db)
     register_tenancy = tenancy_services(tenancy, usage, settings.admin_key)
     service_names = [
         sessions_pb2.DESCRIPTOR.services_by_name["SessionService"].full_name,
         *TENANCY_SERVICE_NAMES,
+        runs_pb2.DESCRIPTOR.services_by_name["RunService"].full_name,
     ]
     watcher: asyncio.Task[None] | None = None
 
     def register(server: grpc.aio.Server) -> None:
         sessions_pb2_grpc.add_SessionServiceServicer_to_server(servicer, server)
         register_tenancy(server)
+        runs_pb2_grpc.add_RunServiceServicer_to_server(runs, server)
 
     async def watch_health(health_servicer: health.aio.HealthServicer) -> None:
         nonlocal watcher

@@ -245,11 +245,12 @@ async def test_a_row_lock_whose_holder_went_quiet_does_not_block_a_new_call(
     await store.open()
     try:
         sid = await a_session(store)
-        assert isinstance(store.db, postgres_backend.PostgresDatabase)
+        database = getattr(store.db, "db", store.db)  # under the timing wrapper
+        assert isinstance(database, postgres_backend.PostgresDatabase)
         # The hung holder: a connection with the settings the store gives its own (a pool's
         # connection that PostgreSQL ended trips the pool's reset when it goes back).
         hung = await asyncpg.connect(
-            store.db._dsn,
+            database._dsn,
             server_settings={
                 "idle_in_transaction_session_timeout": str(
                     postgres_backend.IDLE_IN_TRANSACTION_TIMEOUT_MS

@@ -12,7 +12,7 @@ import grpc
 import orjson
 from google.protobuf import json_format
 
-from rhone.dialects import anthropic_messages, openai_responses
+from rhone.dialects import anthropic_messages, gemini, openai_responses
 from rhone.dialects.base import Dialect
 from rhone.dialects.openai_chat import DIALECT as OPENAI_CHAT
 from rhone.errors import RhoneError, http_status_of
@@ -31,12 +31,28 @@ log = logging.getLogger("rhone.facade.ws")
 class Shape:
     surface: int
     dialect: Dialect
+    # Google's surfaces name the model and the streaming method in the URL, not the body: the
+    # socket body carries the model as a `model` field (GenerateContentRequest has one), and
+    # the call goes to the translator as an HTTP `streamGenerateContent?alt=sse` would.
+    model_in_path: bool = False
+
+    def request(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """The body and URL parameters the translator gets for a socket call's body."""
+        if not self.model_in_path:
+            return {**body, "stream": True}, {}
+        body = dict(body)
+        model = body.pop("model", None)
+        if not isinstance(model, str) or not model:
+            raise RhoneError.invalid("model must be a non-empty string.", param="model")
+        return body, {"model": model, "method": "streamGenerateContent", "alt": "sse"}
 
 
 SHAPES: dict[str, Shape] = {
     "openai.chat": Shape(tpb.SURFACE_OPENAI_CHAT, OPENAI_CHAT),
     "openai.responses": Shape(tpb.SURFACE_OPENAI_RESPONSES, openai_responses.DIALECT),
     "anthropic.messages": Shape(tpb.SURFACE_ANTHROPIC_MESSAGES, anthropic_messages.DIALECT),
+    "gemini.generate_content": Shape(tpb.SURFACE_GEMINI, gemini.DIALECT, model_in_path=True),
+    "vertex.generate_content": Shape(tpb.SURFACE_VERTEX, gemini.VERTEX_DIALECT, model_in_path=True),
 }
 
 _CODES = {
@@ -94,18 +110,19 @@ async def run_shaped_call(
     """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes.
     With a principal and metering, the call is admitted against the key's limits and metered
     like an HTTP call (a refusal is the call's error, `rate_limited`)."""
-    raw = orjson.dumps({**body, "stream": True})
     meter = None
     try:
+        body, params = shape.request(body)
+        method = params.get("method", "create")
+        raw = orjson.dumps(body)
         if principal is not None and metering is not None:
-            meter = await metering.begin(
-                principal, surface=shape.surface, method="create", body=raw
-            )
+            meter = await metering.begin(principal, surface=shape.surface, method=method, body=raw)
         opened = await relay.open(
             surface=shape.surface,
-            method="create",
+            method=method,
             tenant_id=tenant_id,
             body=raw,
+            params=params,
             framing=tpb.FRAMING_WEBSOCKET,
             kept_previous=kept_previous,
         )

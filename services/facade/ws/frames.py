@@ -23,6 +23,8 @@ SHAPES = {
     "openai.chat": "openai.chat",
     "openai.responses": "openai.responses",
     "anthropic.messages": "anthropic.messages",
+    "gemini.generate_content": "gemini.generate_content",
+    "vertex.generate_content": "vertex.generate_content",
     "rhone.canonical": "rhone.canonical",
 }
 
@@ -66,7 +68,15 @@ class Ping:
     data: Any
 
 
-ClientFrame = Bind | Create | Cancel | Ping
+@dataclass(frozen=True, slots=True)
+class RunFrame:
+    """A `run.*` frame; services/facade/runs/socket.py reads its fields."""
+
+    kind: str
+    fields: dict[str, Any]
+
+
+ClientFrame = Bind | Create | Cancel | Ping | RunFrame
 
 
 def parse_client_frame(text: str) -> ClientFrame:
@@ -111,6 +121,8 @@ def parse_client_frame(text: str) -> ClientFrame:
         return Cancel(_call_id(frame))
     if kind == "ping":
         return Ping(frame.get("data"))
+    if isinstance(kind, str) and kind.startswith("run."):
+        return RunFrame(kind, frame)
     raise FrameError("unknown_frame_type", f"Unknown frame type {kind!r}.")
 
 

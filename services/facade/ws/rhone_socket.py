@@ -23,6 +23,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.metering import CANONICAL_SURFACE, EventTally, LimitExceeded
+from services.facade.runs.socket import SocketRuns
 from services.facade.state import FacadeState
 from services.facade.stream_end import INTERRUPTED
 from services.facade.ws import frames
@@ -44,6 +45,7 @@ class RhoneSocket(SocketBase):
         self.session_id: str | None = None
         self._session_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._recently_cancelled: set[str] = set()
+        self.runs = SocketRuns(self, state.runs)
 
     @property
     def calls(self) -> dict[str, asyncio.Task[None]]:
@@ -62,6 +64,8 @@ class RhoneSocket(SocketBase):
             await self._bind(frame.session_id)
         elif isinstance(frame, frames.Create):
             self._create(frame)
+        elif isinstance(frame, frames.RunFrame):
+            await self.runs.handle(frame)
         elif isinstance(frame, frames.Cancel):
             task = self.calls.get(frame.call_id)
             if task is None:

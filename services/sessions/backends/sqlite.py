@@ -8,6 +8,7 @@ driver's exception."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -123,13 +124,17 @@ class SqliteDatabase:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteDatabase]:
         async with self._lock:
-            with _unavailable_on_failure():
-                await self.conn.execute("BEGIN IMMEDIATE")
             self._in_tx = asyncio.current_task()
+            # aiosqlite runs a statement in its thread even when the task awaiting it is
+            # cancelled (a gRPC caller that went away): a BEGIN cancelled in flight still
+            # opens the transaction, so it is rolled back too, or every later BEGIN fails.
+            begin = asyncio.ensure_future(self.conn.execute("BEGIN IMMEDIATE"))
             try:
+                with _unavailable_on_failure():
+                    await asyncio.shield(begin)
                 yield self
             except BaseException:
-                await self.conn.execute("ROLLBACK")
+                await asyncio.shield(self._roll_back(begin))
                 raise
             else:
                 try:
@@ -153,3 +158,9 @@ class SqliteDatabase:
         except (StoreUnavailable, sqlite3.Error):
             return False
         return True
+
+    async def _roll_back(self, begin: asyncio.Future[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await begin
+        if self.conn.in_transaction:
+            await self.conn.execute("ROLLBACK")

@@ -3,12 +3,15 @@
 
 import { CallStream } from "./call-stream.js";
 import { PLAIN_ERROR_HOOKS } from "./errors.js";
+import { RunStream } from "./run-stream.js";
 import { openSocket } from "./socket-open.js";
 
 export const SHAPES = Object.freeze([
   "openai.chat",
   "openai.responses",
   "anthropic.messages",
+  "gemini.generate_content",
+  "vertex.generate_content",
   "rhone.canonical",
 ]);
 const MAX_CALL_ID_LENGTH = 128;
@@ -22,6 +25,19 @@ const decoder = new TextDecoder();
  * @typedef {import("./call-stream.js").AcceptEvent} AcceptEvent
  * @typedef {{resolve: (value: any) => void, reject: (error: Error) => void}} Waiter
  */
+
+/**
+ * @typedef {object} RunCreateOptions
+ * @property {string} [runId]  defaults to a random `run_...`
+ * @property {number} [maxSteps]  the most model calls the run may make (server default: 10)
+ */
+
+/** @param {number} bytes */
+function randomHex(bytes) {
+  const values = new Uint8Array(bytes);
+  globalThis.crypto.getRandomValues(values);
+  return Array.from(values, (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /**
  * @typedef {object} CreateOptions
@@ -43,6 +59,10 @@ export class RhoneConnection {
   #nextId = 1;
   /** @type {import("./call-stream.js").CallOwner} what a call needs of its connection */
   #owner;
+  /** @type {Map<string, RunStream>} the runs this socket follows */
+  #runs = new Map();
+  /** @type {import("./run-stream.js").RunOwner} */
+  #runOwner;
 
   /**
    * Opens a socket (see openSocket) and wraps it.
@@ -79,6 +99,27 @@ export class RhoneConnection {
         this.#calls.delete(callId);
       },
     };
+    this.#runOwner = {
+      get errors() {
+        return connection.errors;
+      },
+      send: (frame) => {
+        if (this.socket.readyState === OPEN) this.#send(frame);
+      },
+      forget: (runId, stream) => {
+        if (this.#runs.get(runId) === stream) this.#runs.delete(runId);
+      },
+    };
+    /** Runs (docs/rhone-ws-v1.md, "Runs"): `create()` one, or `attach()` to one by id. */
+    this.runs = Object.freeze({
+      create: (
+        /** @type {string} */ shape,
+        /** @type {object} */ body,
+        /** @type {RunCreateOptions} */ options = {},
+      ) => this.#createRun(shape, body, options),
+      attach: (/** @type {string} */ runId, /** @type {{after?: number}} */ options = {}) =>
+        this.#attachRun(runId, options.after ?? 0),
+    });
     socket.addEventListener("message", (event) => this.#onMessage(event.data));
     socket.addEventListener("close", (event) =>
       this.#onClose(event.code ?? 1006, event.reason ?? ""),
@@ -136,6 +177,54 @@ export class RhoneConnection {
     }
     this.#calls.set(id, stream);
     this.#send({ type: "call.create", call_id: id, shape, body });
+    return stream;
+  }
+
+  /**
+   * @param {string} shape
+   * @param {object} body
+   * @param {RunCreateOptions} options
+   * @returns {RunStream}
+   */
+  #createRun(shape, body, { runId, maxSteps }) {
+    if (!SHAPES.includes(shape) || shape === "rhone.canonical") {
+      throw new TypeError(`A run's shape must be one of ${SHAPES.slice(0, -1).join(", ")}`);
+    }
+    if (body === null || typeof body !== "object" || Array.isArray(body)) {
+      throw new TypeError("A run's body must be an object.");
+    }
+    const id = runId ?? `run_${randomHex(12)}`;
+    const stream = this.#followRun(id, 0);
+    /** @type {Record<string, unknown>} */
+    const frame = { type: "run.create", run_id: id, shape, body };
+    if (maxSteps != null) frame.max_steps = maxSteps;
+    if (!stream.finished) this.#send(frame);
+    return stream;
+  }
+
+  /**
+   * @param {string} runId
+   * @param {number} after
+   * @returns {RunStream}
+   */
+  #attachRun(runId, after) {
+    if (typeof runId !== "string" || !runId) throw new TypeError("runId must be a string.");
+    const stream = this.#followRun(runId, after);
+    if (!stream.finished) this.#send({ type: "run.attach", run_id: runId, after });
+    return stream;
+  }
+
+  /**
+   * @param {string} runId
+   * @param {number} after
+   */
+  #followRun(runId, after) {
+    const stream = new RunStream(this.#runOwner, runId, after);
+    if (this.closed || this.#closing) {
+      stream.lost(this.#lostError());
+    } else {
+      this.#runs.set(runId, stream);
+    }
     return stream;
   }
 
@@ -207,12 +296,19 @@ export class RhoneConnection {
         this.#onErrorFrame(frame);
         return;
       default:
+        if (typeof frame?.type === "string" && frame.type.startsWith("run.")) {
+          this.#runs.get(frame.run_id)?.push(frame);
+        }
         return;
     }
   }
 
   /** @param {{type: string, code: string, message: string, call_id?: string}} frame */
   #onErrorFrame(frame) {
+    if (frame.run_id != null) {
+      this.#runs.get(frame.run_id)?.push(frame);
+      return;
+    }
     if (frame.call_id != null) {
       // unknown_call answers a cancel that crossed the call's end: the call has its own terminal
       // frame already. Any other error naming a call refused its call.create.
@@ -233,6 +329,9 @@ export class RhoneConnection {
     const error = this.#closing ? null : this.#lostError();
     for (const stream of [...this.#calls.values()]) stream.lost(error);
     this.#calls.clear();
+    // A run goes on at the server whoever closed the socket: its stream always throws.
+    for (const run of [...this.#runs.values()]) run.lost(this.#lostError());
+    this.#runs.clear();
     for (const waiter of [...this.#binds, ...this.#pings]) waiter.reject(this.#lostError());
     this.#binds = [];
     this.#pings = [];

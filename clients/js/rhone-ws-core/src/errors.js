@@ -22,6 +22,13 @@ export const FRAME_ERROR_STATUS = Object.freeze({
   session_not_found: 404,
   too_many_calls: 429,
   unavailable: 503,
+  // Runs (docs/rhone-ws-v1.md, "Runs").
+  run_not_found: 404,
+  duplicate_run_id: 409,
+  invalid_run_id: 400,
+  invalid_tool_outputs: 400,
+  run_not_waiting: 409,
+  run_ended: 409,
 });
 
 /**

@@ -6,6 +6,8 @@ export declare const SHAPES: readonly [
   "openai.chat",
   "openai.responses",
   "anthropic.messages",
+  "gemini.generate_content",
+  "vertex.generate_content",
   "rhone.canonical",
 ];
 export type Shape = (typeof SHAPES)[number];
@@ -104,6 +106,66 @@ export declare class CallStream<Event = any> implements AsyncIterable<Event> {
   [Symbol.asyncIterator](): AsyncIterator<Event>;
 }
 
+/** A run's frame (docs/rhone-ws-v1.md, "Runs"); `run.event` carries one `Event` of the shape. */
+export type RunFrame<Event = any> =
+  | { type: "run.created"; run_id: string; seq: number; session_id: string; shape: Shape; max_steps: number }
+  | { type: "run.step"; run_id: string; seq: number; step: number }
+  | { type: "run.event"; run_id: string; seq: number; step: number; event: Event }
+  | {
+      type: "run.requires_action";
+      run_id: string;
+      seq: number;
+      step: number;
+      tool_calls: ToolCall[];
+      expires_at_ms: number;
+    }
+  | { type: "run.completed"; run_id: string; seq: number; steps: number; session_id: string }
+  | { type: "run.failed"; run_id: string; seq: number; code: string; status: number; error: unknown }
+  | { type: "run.cancelled"; run_id: string; seq: number };
+/** A tool call a run waits for; `arguments` is JSON text. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+export interface ToolOutput {
+  tool_call_id: string;
+  output: unknown;
+}
+
+/**
+ * The frames of one run, in order, until run.completed / run.failed / run.cancelled. A refused
+ * run frame throws from `next()` (iterating again goes on); a lost socket throws (the run goes
+ * on at the server: `attach()` with `lastSeq` on a new connection).
+ */
+export declare class RunStream<Event = any> implements AsyncIterableIterator<RunFrame<Event>> {
+  readonly runId: string;
+  /** The sequence number of the last frame read. */
+  lastSeq: number;
+  status: "" | "running" | "requires_action" | "completed" | "failed" | "cancelled";
+  sessionId: string | null;
+  pendingToolCalls: ToolCall[];
+  /** The SDK's error for run.failed. */
+  error: Error | null;
+  finished: boolean;
+  submitToolOutputs(toolOutputs: ToolOutput[]): void;
+  cancel(): void;
+  next(): Promise<IteratorResult<RunFrame<Event>, undefined>>;
+  return(): Promise<IteratorResult<RunFrame<Event>, undefined>>;
+  [Symbol.asyncIterator](): RunStream<Event>;
+}
+export interface RunCreateOptions {
+  /** Defaults to a random `run_...`. */
+  runId?: string;
+  /** The most model calls the run may make (server default: 10). */
+  maxSteps?: number;
+}
+export interface Runs<Params = object, Event = any> {
+  create(params: Params, options?: RunCreateOptions): RunStream<Event>;
+  /** Follows a run from the frame after `after` (default 0: all of it). */
+  attach(runId: string, options?: { after?: number }): RunStream<Event>;
+}
+
 export interface CreateOptions {
   /** Aborting it cancels the call. */
   signal?: AbortSignal;
@@ -127,6 +189,11 @@ export declare class RhoneConnection {
   readonly callsInFlight: number;
   bindSession(sessionId?: string | null): Promise<string>;
   create<Event = any>(shape: Shape, body: object, options?: CreateOptions): CallStream<Event>;
+  /** Runs of any shape but rhone.canonical: `runs.create(shape, body, options)`. */
+  readonly runs: {
+    create<Event = any>(shape: Shape, body: object, options?: RunCreateOptions): RunStream<Event>;
+    attach<Event = any>(runId: string, options?: { after?: number }): RunStream<Event>;
+  };
   ping(data?: unknown): Promise<unknown>;
   close(): Promise<void>;
 }
@@ -177,6 +244,8 @@ export declare class SdkConnection<Params, Event> {
   ): Promise<string>;
   /** Yields exactly the objects the SDK's HTTP stream yields for the same request. */
   create(params: Params, options?: SdkCreateOptions): CallStream<Event>;
+  /** Runs in the SDK's shape: `run.event` frames carry the SDK's own stream events. */
+  readonly runs: Runs<Params, Event>;
   ping(data?: unknown): Promise<unknown>;
   /** Closes the socket; calls in flight end as cancelled. */
   close(): Promise<void>;

@@ -2,6 +2,7 @@
 
 export { CallStream } from "./call-stream.js";
 export { RhoneConnection, SHAPES } from "./connection.js";
+export { RunStream } from "./run-stream.js";
 export {
   ANTHROPIC_STYLE,
   FRAME_ERROR_STATUS,

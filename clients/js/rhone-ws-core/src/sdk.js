@@ -54,6 +54,20 @@ export class SdkConnection {
     this.#spec = spec;
     /** The protocol connection underneath (other shapes, ping). */
     this.connection = connection;
+    /**
+     * Runs in this connection's shape (docs/rhone-ws-v1.md, "Runs"): `create(params, {runId,
+     * maxSteps})` with the SDK's create params and tools; `attach(runId, {after})` resumes one,
+     * from any connection. Their `run.event` frames carry the SDK's own stream events, and a
+     * failed run's `error` is the SDK's error class.
+     */
+    this.runs = Object.freeze({
+      create: (
+        /** @type {Params} */ params,
+        /** @type {{runId?: string, maxSteps?: number}} */ options = {},
+      ) => connection.runs.create(spec.shape, /** @type {object} */ (params), options),
+      attach: (/** @type {string} */ runId, /** @type {{after?: number}} */ options = {}) =>
+        connection.runs.attach(runId, options),
+    });
   }
 
   /** @returns {string | null} the bound session's id (null: not bound) */

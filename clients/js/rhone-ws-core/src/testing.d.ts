@@ -26,3 +26,10 @@ export declare function sessionSuite(wrapper: {
   request: (text: string) => object;
   textOf: (stream: AsyncIterable<any>) => Promise<string>;
 }): void;
+export declare function runSuite(wrapper: {
+  test: typeof import("node:test").test;
+  skip: false | string;
+  connect: () => Promise<any>;
+  requestWithTool: (text: string) => object;
+  textOf: (stream: AsyncIterable<any>) => Promise<string>;
+}): void;

@@ -124,6 +124,72 @@ export function sessionSuite({ test, skip, withConnection, request, textOf }) {
   });
 }
 
+/**
+ * Runs against a running Rhone, in every wrapper's SDK shape (docs/rhone-ws-v1.md, "Runs"): a
+ * tool round whose socket is closed while the run waits, resumed on a new connection; and a
+ * cancel during a tool wait.
+ *
+ * @param {object} wrapper
+ * @param {typeof import("node:test").test} wrapper.test
+ * @param {false | string} wrapper.skip
+ * @param {() => Promise<any>} wrapper.connect a new connection (`client.<resource>.connect()`)
+ * @param {(text: string) => object} wrapper.requestWithTool the SDK's params with a
+ *   `get_weather` tool
+ * @param {(stream: AsyncIterable<any>) => Promise<string>} wrapper.textOf the streamed answer
+ */
+export function runSuite({ test, skip, connect, requestWithTool, textOf }) {
+  const ask = 'Use get_weather with {"city": "Rome"}';
+
+  test("runs: a tool round; the socket closes during the wait; a new one resumes", { skip }, async () => {
+    const first = await connect();
+    const run = first.runs.create(requestWithTool(ask));
+    /** @type {any} */
+    let action = null;
+    for await (const frame of run) {
+      if (frame.type === "run.requires_action") {
+        action = frame;
+        break;
+      }
+    }
+    await first.close();
+    const [call] = action.tool_calls;
+    assertEqual([call.name, JSON.parse(call.arguments)], ["get_weather", { city: "Rome" }]);
+    const second = await connect();
+    try {
+      const resumed = second.runs.attach(run.runId, { after: run.lastSeq });
+      resumed.submitToolOutputs([{ tool_call_id: call.id, output: "25C" }]);
+      const events = [];
+      const seqs = [];
+      for await (const frame of resumed) {
+        seqs.push(frame.seq);
+        if (frame.type === "run.event") events.push(frame.event);
+      }
+      assertEqual(resumed.status, "completed");
+      assertEqual(seqs[0], run.lastSeq + 1);
+      const text = await textOf(events);
+      if (!text.startsWith("Tool get_weather returned: ")) throw new Error(`answer: ${text}`);
+    } finally {
+      await second.close();
+    }
+  });
+
+  test("runs: cancel during a tool wait", { skip }, async () => {
+    const connection = await connect();
+    try {
+      const run = connection.runs.create(requestWithTool(ask), { maxSteps: 4 });
+      const types = [];
+      for await (const frame of run) {
+        types.push(frame.type);
+        if (frame.type === "run.requires_action") run.cancel();
+      }
+      assertEqual(types.slice(-2), ["run.requires_action", "run.cancelled"]);
+      assertEqual(run.status, "cancelled");
+    } finally {
+      await connection.close();
+    }
+  });
+}
+
 /** @param {unknown} actual @param {unknown} expected */
 function assertEqual(actual, expected) {
   const [a, b] = [JSON.stringify(actual), JSON.stringify(expected)];

@@ -6,7 +6,16 @@ import type {
 } from "@anthropic-ai/sdk/resources/messages";
 import type { ConnectOptions, SdkConnection, WrapperOptions } from "rhone-ws-core";
 
-export type { CallStream, ConnectOptions, SdkCreateOptions, WrapperOptions } from "rhone-ws-core";
+export type {
+  CallStream,
+  ConnectOptions,
+  RunCreateOptions,
+  RunFrame,
+  RunStream,
+  SdkCreateOptions,
+  ToolOutput,
+  WrapperOptions,
+} from "rhone-ws-core";
 
 export interface ClientOptions extends BaseClientOptions, WrapperOptions {}
 

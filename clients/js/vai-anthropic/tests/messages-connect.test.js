@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { said, sessionSuite } from "rhone-ws-core/testing";
+import { runSuite, said, sessionSuite } from "rhone-ws-core/testing";
 
 import Anthropic from "../src/index.js";
 
@@ -56,6 +56,14 @@ async function withConnection(use, options) {
 }
 
 sessionSuite({ test, skip, withConnection, request: user, textOf });
+
+runSuite({
+  test,
+  skip,
+  connect: () => client.messages.connect(),
+  requestWithTool: (text) => ({ ...user(text), tools: [WEATHER_TOOL] }),
+  textOf,
+});
 
 /** Ids and session ids differ between two calls; the rest must not. */
 function normalized(events) {

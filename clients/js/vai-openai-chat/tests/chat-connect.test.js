@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { said, sessionSuite } from "rhone-ws-core/testing";
+import { runSuite, said, sessionSuite } from "rhone-ws-core/testing";
 
 import OpenAI from "../src/index.js";
 
@@ -53,6 +53,14 @@ async function withConnection(use, options) {
 }
 
 sessionSuite({ test, skip, withConnection, request: user, textOf });
+
+runSuite({
+  test,
+  skip,
+  connect: () => client.chat.completions.connect(),
+  requestWithTool: (text) => ({ ...user(text), tools: [WEATHER_TOOL] }),
+  textOf,
+});
 
 /** Ids, timestamps and session ids differ between two calls; the rest must not. */
 function normalized(chunks) {

@@ -6,7 +6,16 @@ import type {
 } from "openai/resources/responses/responses";
 import type { ConnectOptions, SdkConnection, WrapperOptions } from "rhone-ws-core";
 
-export type { CallStream, ConnectOptions, SdkCreateOptions, WrapperOptions } from "rhone-ws-core";
+export type {
+  CallStream,
+  ConnectOptions,
+  RunCreateOptions,
+  RunFrame,
+  RunStream,
+  SdkCreateOptions,
+  ToolOutput,
+  WrapperOptions,
+} from "rhone-ws-core";
 
 export interface ClientOptions extends BaseClientOptions, WrapperOptions {}
 
