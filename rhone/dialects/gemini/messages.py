@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from rhone.dialects.field_readers import encode_base64
 from rhone.dialects.gemini import fields
 from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
@@ -181,7 +182,7 @@ def _media(data: bytes, url: str, media_type: str, fallback: str) -> dict[str, A
         return {
             "inlineData": {
                 "mimeType": media_type or _sniff(data, fallback),
-                "data": fields.b64encode(data),
+                "data": encode_base64(data),
             }
         }
     if url.startswith("data:"):

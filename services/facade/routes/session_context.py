@@ -17,8 +17,9 @@ from starlette.responses import Response
 
 from rhone.context_policy import parse_policy
 from rhone.errors import Code, RhoneError
+from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.v1 import translator_pb2 as tpb
-from services.facade.routes.sessions import ERROR_DETAIL_KEY, _body, _json, _run
+from services.facade.routes.sessions import _body, _json, _run
 from services.facade.state import FacadeState
 
 router = APIRouter()
