@@ -14,7 +14,6 @@ import orjson
 from rhone.errors import code_for_status, http_status_of, make_failure
 from rhone.v1 import generation_pb2 as gen
 
-_INVALID_REQUEST_STATUSES = frozenset({400, 404, 409, 413, 422})
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
 # An error object read mid-stream has no HTTP status: its type is the best clue. The one table of
