@@ -14,7 +14,6 @@ from typing import Any
 import grpc
 import orjson
 from fastapi import APIRouter, Request
-from google.protobuf.json_format import MessageToDict
 from starlette.responses import Response
 
 from rhone import rpc_errors
@@ -28,6 +27,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from services.facade.relay import error_response
 from services.facade.state import FacadeState
+from services.facade.turn_view import turn_view
 
 router = APIRouter()
 log = logging.getLogger("rhone.facade.sessions")
@@ -135,7 +135,7 @@ async def list_turns(request: Request, session_id: str) -> Response:
             spb.ListTurnsRequest(tenant_id=tenant, session_id=session_id),
             timeout=RPC_TIMEOUT_S,
         )
-        data = [MessageToDict(turn, preserving_proto_field_name=True) for turn in listed.turns]
+        data = [turn_view(turn) for turn in listed.turns]
         return _json({"object": "list", "data": data})
 
     return await _run(request, act)
