@@ -47,7 +47,9 @@ clients/js/%/node_modules/.make-installed: clients/js/%/package.json clients/js/
 	mkdir -p $(@D) && touch $@
 
 test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint k8s-validate ## everything CI runs
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	@# The 25 slowest tests, then the whole suite's wall time: where a slow test hides.
+	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25; rc=$$?; \
+		echo "test suite: $$(( $$(date +%s) - start ))s (exit $$rc)"; exit $$rc
 
 unit: $(STAMP) ## only the fast tests
 	$(BIN)/python -m pytest -q tests/unit

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
@@ -88,12 +88,3 @@ def _line_end(buffer: str) -> tuple[str, str] | None:
     if match.group() == "\r" and match.end() == len(buffer):
         return None  # a CR at the end may be the first half of a CRLF
     return buffer[: match.start()], buffer[match.end() :]
-
-
-async def iter_sse(chunks: AsyncIterator[str]) -> AsyncIterator[SseEvent]:
-    decoder = SseDecoder()
-    async for chunk in chunks:
-        for event in decoder.feed(chunk):
-            yield event
-    for event in decoder.close():
-        yield event

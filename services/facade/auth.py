@@ -117,9 +117,6 @@ class Authenticator:
     async def tenant_of(self, request: HTTPConnection) -> str:
         return (await self.principal_of(request)).tenant_id
 
-    async def tenant_of_key(self, key: str) -> str:
-        return (await self.principal_of_key(key)).tenant_id
-
     async def principal_of(self, request: HTTPConnection) -> Principal:
         return await self.principal_of_key(api_key_of(request))
 

@@ -30,7 +30,6 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("rhone.facade.limits")
 
-WINDOW_MS = 60_000
 _BUDGET_TTL_MS = 40 * 86_400_000
 MICRO = 1_000_000
 

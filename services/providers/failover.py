@@ -27,7 +27,8 @@ log = logging.getLogger("rhone.providers.failover")
 
 
 class Connector(Protocol):
-    provider: str
+    # The name deployments give this connector (build_connectors keys); not a provider name.
+    connector_name: str
 
     def stream(
         self, request: gen.GenerateRequest, deployment: Deployment

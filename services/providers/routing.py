@@ -323,23 +323,3 @@ def weighted_order(deployments: list[Deployment], rng: random.Random) -> list[De
             group.sort(key=lambda d: math.log(1.0 - rng.random()) / d.weight, reverse=True)
         ordered.extend(group)
     return ordered
-
-
-def route(
-    model: str,
-    settings: ProvidersSettings,
-    config: RoutingConfig | None = None,
-    env: Mapping[str, str] | None = None,
-    home_provider: str = "",
-) -> list[Deployment]:
-    """The deployments for a model name, in the order to try them (before weighting)."""
-    return Router(settings, config, env).route(model, home_provider)
-
-
-def known_models(
-    settings: ProvidersSettings,
-    config: RoutingConfig | None = None,
-    env: Mapping[str, str] | None = None,
-) -> list[tuple[str, str]]:
-    """(model id, provider) pairs to list on /v1/models."""
-    return Router(settings, config, env).models()

@@ -16,6 +16,7 @@ import grpc
 from rhone import canonical as ev
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.observability.upstream import observe_generation
+from rhone.token_estimate import estimate_tokens
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as pb
 from rhone.v1 import providers_pb2_grpc as pb_grpc
@@ -23,7 +24,6 @@ from services.providers.config import ProvidersSettings
 from services.providers.failover import Connector, generate_with_failover
 from services.providers.model_limits import ModelLimits
 from services.providers.routing import Deployment, Router, weighted_order
-from services.providers.tokens import estimate_tokens
 from services.providers.upstream_errors import NEXT_DEPLOYMENT
 
 

@@ -4,6 +4,7 @@ branch copy. Written once with `?` placeholders for both backends."""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import orjson
@@ -19,7 +20,6 @@ from services.sessions.store import (
     decode_instructions,
     encode_instructions,
     new_lease_id,
-    new_session_id,
     now_ms,
 )
 
@@ -186,6 +186,28 @@ async def branch_at(tx: Queries, parent: Row, seq: int, *, lease_ms: int) -> Bra
     return Branch(session=session, lease_id=lease_id, context_start=start)
 
 
+class _SessionIds:
+    """Session ids in creation order: ``sess_`` + the creation millisecond (12 hex digits) + a
+    count of the sessions this process made in that millisecond (4) + 64 random bits (16).
+
+    Sessions are listed newest first by ``created_at_ms DESC, id DESC``; sessions made in one
+    millisecond tie on the first key, and a random id would then order them by chance. With this
+    id the tiebreak is their creation order (within one process; across replicas any order of
+    one millisecond is as true as another, and this one is at least stable)."""
+
+    def __init__(self) -> None:
+        self._millis = -1
+        self._count = 0
+
+    def new(self, millis: int) -> str:
+        self._count = self._count + 1 if millis == self._millis else 0
+        self._millis = millis
+        return f"sess_{millis:012x}{self._count % 0x10000:04x}{secrets.token_hex(8)}"
+
+
+_session_ids = _SessionIds()
+
+
 async def insert_session(
     q: Queries, template: pb.Session, *, lease_ms: int, context_start: int = 0
 ) -> tuple[pb.Session, str]:
@@ -194,7 +216,7 @@ async def insert_session(
     now = now_ms()
     session = pb.Session()
     session.CopyFrom(template)
-    session.id = new_session_id()
+    session.id = _session_ids.new(now)
     session.created_at_ms = session.updated_at_ms = now
     lease_id = new_lease_id() if lease_ms else None
     await q.execute(

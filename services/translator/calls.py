@@ -29,7 +29,7 @@ from services.translator.framing import Framer, JsonArrayFramer, SseFramer, WebS
 from services.translator.item_references import resolve_item_references
 from services.translator.responses_compact import COMPACT_METHOD, compact_call
 from services.translator.stored_responses import STORED_RESPONSE_METHODS, stored_response_call
-from services.translator.surfaces import Surface, surface_for
+from services.translator.surfaces import SurfaceSpec, spec_for
 from services.translator.turns import OpenTurn, TurnRunner
 
 JSON = "application/json"
@@ -81,7 +81,7 @@ class CallHandler:
         self.compactor = compactor
 
     async def call(self, request: tpb.CallRequest) -> AsyncIterator[tpb.CallFrame]:
-        surface = surface_for(request.surface)
+        surface = spec_for(request.surface)
         if surface is None:
             raise ValueError(f"unsupported surface {request.surface}")
         dialect = surface.dialect
@@ -107,7 +107,7 @@ class CallHandler:
                 )
             decoded = dialect.decode_request(body, request.params)
             self.compactor.open(request.tenant_id, decoded.request)
-            surface.route(decoded.request)
+            surface.set_home_provider(decoded.request)
             model = decoded.request.model
             decoded.request.whole = not decoded.stream
             continuity = _with_surface_options(continuity, decoded, request)
@@ -188,7 +188,7 @@ class CallHandler:
             yield data(closing)
 
     async def _whole(
-        self, surface: Surface, decoded: DecodedCall, turn: OpenTurn
+        self, surface: SurfaceSpec, decoded: DecodedCall, turn: OpenTurn
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
         meter = _Meter(decoded)
@@ -206,7 +206,7 @@ class CallHandler:
         yield data(orjson.dumps(body))
         yield meter.trailer(turn, None)
 
-    async def _count(self, surface: Surface, request: tpb.CallRequest) -> list[tpb.CallFrame]:
+    async def _count(self, surface: SurfaceSpec, request: tpb.CallRequest) -> list[tpb.CallFrame]:
         """Token counting: no session, no turn; the routed provider counts."""
         assert surface.decode_count is not None and surface.encode_count is not None
         dialect = surface.dialect
@@ -214,7 +214,7 @@ class CallHandler:
             body = loads_object(request.body)
             parse_continuity(body.pop("rhone", None))
             canonical = surface.decode_count(body, request.params)
-            surface.route(canonical)
+            surface.set_home_provider(canonical)
             counted = await self.runner.providers.CountTokens(canonical, timeout=60)
         except RhoneError as exc:
             return error_frames(dialect, exc.failure)

@@ -12,14 +12,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from rhone.token_estimate import message_size
 from rhone.v1 import content_pb2 as content
-from services.translator.context_size import message_size
 
 
 @dataclass(slots=True)
 class CachedContext:
     """A session's stored context as of `version`, with each message's estimated size
-    (context_size.py), so that neither is recomputed on the next call."""
+    (rhone/token_estimate.py), so that neither is recomputed on the next call."""
 
     version: int
     messages: list[content.Message]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import grpc
 
 from rhone.errors import RhoneError
+from rhone.token_estimate import message_size, tools_size
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import providers_pb2_grpc
@@ -27,7 +28,7 @@ from services.translator.context_policy import (
     input_budget,
     too_long,
 )
-from services.translator.context_size import Calibration, message_size, tools_size
+from services.translator.context_size import Calibration
 from services.translator.continuity import Composed
 
 log = logging.getLogger("rhone.translator.context")

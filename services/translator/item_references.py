@@ -20,7 +20,7 @@ from rhone.errors import Code, RhoneError
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc
 from services.translator.stored_responses import input_items, retrieved
-from services.translator.surfaces import Surface
+from services.translator.surfaces import SurfaceSpec
 
 # OpenAI's own words for an item it does not have (a made-up id, or one of a `store: false`
 # response): clients and proxies recognise this message to drop such items and retry.
@@ -40,7 +40,7 @@ def is_reference(item: Any) -> bool:
 
 async def resolve_item_references(
     sessions: sessions_pb2_grpc.SessionServiceStub,
-    surface: Surface,
+    surface: SurfaceSpec,
     tenant_id: str,
     body: dict[str, Any],
 ) -> None:
@@ -73,7 +73,7 @@ async def resolve_item_references(
 
 async def _items_of(
     sessions: sessions_pb2_grpc.SessionServiceStub,
-    surface: Surface,
+    surface: SurfaceSpec,
     tenant_id: str,
     response_id: str,
 ) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,7 @@ from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import parse_continuity, split_instructions
-from services.translator.surfaces import Surface
+from services.translator.surfaces import SurfaceSpec
 from services.translator.turns import TurnRunner, rpc_failure
 
 COMPACT_METHOD = "compact"
@@ -29,7 +29,7 @@ JSON = "application/json"
 
 
 async def compact_call(
-    runner: TurnRunner, compactor: Compactor, surface: Surface, request: tpb.CallRequest
+    runner: TurnRunner, compactor: Compactor, surface: SurfaceSpec, request: tpb.CallRequest
 ) -> list[tpb.CallFrame]:
     dialect = surface.dialect
     try:

@@ -10,6 +10,7 @@ from rhone import canonical as ev
 from rhone.errors import Code, RhoneError
 from rhone.ids import check_body_id
 from rhone.observability import scope
+from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.runtime import deadlines
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
@@ -113,5 +114,5 @@ async def _abort_with(context: grpc.aio.ServicerContext, exc: RhoneError) -> Non
     failure = exc.failure
     status = _STATUS_OF_CODE.get(failure.code, grpc.StatusCode.UNAVAILABLE)
     await context.abort(
-        status, failure.message, trailing_metadata=(("rhone-error-detail", failure.detail),)
+        status, failure.message, trailing_metadata=((ERROR_DETAIL_KEY, failure.detail),)
     )

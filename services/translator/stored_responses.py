@@ -18,7 +18,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc
 from rhone.v1 import translator_pb2 as tpb
-from services.translator.surfaces import Surface
+from services.translator.surfaces import SurfaceSpec
 from services.translator.turns import rpc_failure
 
 STORED_RESPONSE_METHODS = frozenset({"retrieve", "delete", "input_items"})
@@ -33,7 +33,7 @@ def _frames(status: int, body: dict[str, Any]) -> list[tpb.CallFrame]:
 
 
 async def stored_response_call(
-    sessions: sessions_pb2_grpc.SessionServiceStub, surface: Surface, request: tpb.CallRequest
+    sessions: sessions_pb2_grpc.SessionServiceStub, surface: SurfaceSpec, request: tpb.CallRequest
 ) -> list[tpb.CallFrame]:
     response_id = request.params.get("response_id", "")
     try:
@@ -62,7 +62,7 @@ async def stored_response_call(
     return _frames(200, retrieved(surface, found.turn, found.session_id))
 
 
-def retrieved(surface: Surface, turn: spb.Turn, session_id: str) -> dict[str, Any]:
+def retrieved(surface: SurfaceSpec, turn: spb.Turn, session_id: str) -> dict[str, Any]:
     response = gen.GenerateResponse(
         id=turn.response_id,
         model=turn.model,

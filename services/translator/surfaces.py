@@ -19,7 +19,10 @@ WholeEncoder = Callable[[gen.GenerateResponse, DecodedCall, Mapping[str, Any]], 
 
 
 @dataclass(frozen=True, slots=True)
-class Surface:
+class SurfaceSpec:
+    """What the translator knows of one surface (the proto enum ``Surface`` names which): its
+    dialect, how it counts tokens, how it names responses, its home provider."""
+
     dialect: Dialect
     # The surface's token-counting method, its request decoder and its answer.
     count_method: str = ""
@@ -40,7 +43,8 @@ class Surface:
     # stored response reads back whole (Responses' GET /v1/responses/{id}).
     response_settings: Callable[[DecodedCall], dict[str, Any]] | None = None
 
-    def route(self, request: gen.GenerateRequest) -> None:
+    def set_home_provider(self, request: gen.GenerateRequest) -> None:
+        """Routing itself is the providers service's (it alone knows the aliases)."""
         request.home_provider = self.home_provider
 
     def encode(
@@ -63,29 +67,29 @@ def encode_whole_response(
     return encoder.final_response
 
 
-SURFACES: dict[int, Surface] = {
-    tpb.SURFACE_OPENAI_CHAT: Surface(OPENAI_CHAT),
-    tpb.SURFACE_OPENAI_RESPONSES: Surface(
+SURFACE_SPECS: dict[int, SurfaceSpec] = {
+    tpb.SURFACE_OPENAI_CHAT: SurfaceSpec(OPENAI_CHAT),
+    tpb.SURFACE_OPENAI_RESPONSES: SurfaceSpec(
         openai_responses.DIALECT,
         response_prefix="resp_",
         encode_whole=encode_whole_response,
         item_references=True,
         response_settings=request_echo,
     ),
-    tpb.SURFACE_ANTHROPIC_MESSAGES: Surface(
+    tpb.SURFACE_ANTHROPIC_MESSAGES: SurfaceSpec(
         anthropic_messages.DIALECT,
         count_method="count_tokens",
         decode_count=lambda body, params: anthropic_messages.count_tokens_request(body),
         encode_count=anthropic_messages.encode_count_tokens,
     ),
-    tpb.SURFACE_GEMINI: Surface(
+    tpb.SURFACE_GEMINI: SurfaceSpec(
         gemini.DIALECT,
         home_provider="gemini",
         count_method="countTokens",
         decode_count=gemini.count_tokens_request,
         encode_count=gemini.encode_count_tokens,
     ),
-    tpb.SURFACE_VERTEX: Surface(
+    tpb.SURFACE_VERTEX: SurfaceSpec(
         gemini.VERTEX_DIALECT,
         home_provider="vertex",
         count_method="countTokens",
@@ -97,5 +101,5 @@ SURFACES: dict[int, Surface] = {
 }
 
 
-def surface_for(surface: int) -> Surface | None:
-    return SURFACES.get(surface)
+def spec_for(surface: int) -> SurfaceSpec | None:
+    return SURFACE_SPECS.get(surface)

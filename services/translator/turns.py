@@ -21,8 +21,9 @@ import grpc
 import orjson
 
 from rhone.canonical import StreamAccumulator
-from rhone.errors import Code, RhoneError
+from rhone.errors import RhoneError
 from rhone.observability import scope
+from rhone.rpc_errors import failure_of_rpc
 from rhone.runtime import deadlines
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
@@ -44,43 +45,22 @@ _PARAM_OF = {
 }
 # How many times a whole answer starts over when its providers replica is lost midway.
 _MAX_RESTARTS = 2
-# The sessions service names each error in this trailing metadata key.
-_DETAIL_KEY = "rhone-error-detail"
-
-
-def _detail_of(exc: grpc.aio.AioRpcError) -> str:
-    for key, value in exc.trailing_metadata() or ():
-        if key == _DETAIL_KEY:
-            return str(value)
-    return ""
 
 
 def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
-    """A peer's gRPC error as the canonical failure a surface renders."""
-    status, details = exc.code(), exc.details() or ""
-    detail = _detail_of(exc)
-    if status == grpc.StatusCode.NOT_FOUND:
-        detail = detail or f"{what}_not_found"
-        return RhoneError.of(
-            Code.ERROR_CODE_NOT_FOUND, details, detail=detail, param=_PARAM_OF.get(detail, "")
+    """A peer's gRPC error as the canonical failure a surface renders (rhone/rpc_errors.py);
+    ``what`` is the peer ("session", "providers") and the prefix of its default details."""
+    return RhoneError(
+        failure_of_rpc(
+            exc,
+            service=what,
+            details={
+                grpc.StatusCode.NOT_FOUND: f"{what}_not_found",
+                grpc.StatusCode.FAILED_PRECONDITION: f"{what}_conflict",
+            },
+            params=_PARAM_OF,
         )
-    if status == grpc.StatusCode.ABORTED:
-        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or "session_busy")
-    if status == grpc.StatusCode.FAILED_PRECONDITION:
-        return RhoneError.of(Code.ERROR_CODE_CONFLICT, details, detail=detail or f"{what}_conflict")
-    if status == grpc.StatusCode.INVALID_ARGUMENT:
-        return RhoneError.invalid(details, detail=detail)
-    if status in (
-        grpc.StatusCode.UNAVAILABLE,
-        grpc.StatusCode.DEADLINE_EXCEEDED,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-    ):
-        # RESOURCE_EXHAUSTED: the replica the call reached is at its concurrent-call limit.
-        return RhoneError.of(Code.ERROR_CODE_UNAVAILABLE, f"The {what} service is unavailable.")
-    # Any other status's details are the peer's internals (exception names, gRPC transport
-    # text): logged for the operator, never sent to the client.
-    log.warning("the %s service failed: %s %s", what, status, details)
-    return RhoneError.of(Code.ERROR_CODE_INTERNAL, f"The {what} service failed.")
+    )
 
 
 class TurnRunner:

@@ -110,7 +110,7 @@ def turns(http: httpx.Client, session: str) -> list[dict[str, Any]]:
 
 def texts(messages: list[dict[str, Any]]) -> list[str]:
     """The text parts of messages as the context endpoint shows them."""
-    return [p["text"]["text"] for m in messages for p in m["parts"] if "text" in p]
+    return [p["text"] for m in messages for p in m["content"] if p["type"] == "text"]
 
 
 def summary_requests(fake: FakeOpenAI) -> int:
@@ -154,7 +154,7 @@ def test_truncate_keeps_answering_and_drops_the_oldest_turns(
     assert seen["action"] == "truncate" and seen["dropped_messages"] > 0
     assert seen["context_window"] == WINDOW
     assert seen["estimated_input_tokens"] <= seen["input_budget"]
-    assert seen["messages"][0]["role"] == "ROLE_SYSTEM"
+    assert seen["messages"][0]["role"] == "system"
 
 
 def test_auto_compacts_once_and_reuses_the_summary(
@@ -173,8 +173,8 @@ def test_auto_compacts_once_and_reuses_the_summary(
     # One summary per snapshot: each was made once, the calls after it reuse it.
     assert summary_requests(fake_openai) == len(snapshots) <= len(history) // 3
     first = history[snapshots[0]]
-    assert PREAMBLE in first["input"][0]["parts"][0]["text"]["text"]
-    assert SUMMARY in first["input"][0]["parts"][0]["text"]["text"]
+    assert PREAMBLE in first["input"][0]["content"][0]["text"]
+    assert SUMMARY in first["input"][0]["content"][0]["text"]
     # The summariser read the older turns as a transcript.
     summarised = next(r for r in fake_openai.requests if r.body.get("model") == SUMMARIZER)
     assert "Turn 1:" in str(summarised.body["messages"])

@@ -4,6 +4,7 @@ was: "..."' and, when a system prompt is set, ' System: "<text>".'."""
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Iterator
@@ -96,10 +97,8 @@ def test_create_without_a_body_makes_an_empty_session(http: httpx.Client):
 
 
 def test_list_is_newest_first_and_pages_with_the_cursor(http: httpx.Client):
-    made = []
-    for _ in range(3):
-        made.append(create(http)["id"])
-        time.sleep(0.002)  # creation times are in milliseconds: make them differ
+    # Back to back: sessions made in the same millisecond list newest first all the same.
+    made = [create(http)["id"] for _ in range(3)]
     first = http.get("/v1/sessions", params={"limit": 2}).json()
     assert first["object"] == "list" and first["has_more"] is True
     assert [s["id"] for s in first["data"]] == made[:0:-1]
@@ -122,24 +121,40 @@ def test_walking_every_page_ends_on_a_page_without_a_cursor(other: httpx.Client)
     assert len(seen) == len(set(seen)) and mine <= set(seen)
 
 
-def test_turns_show_the_chat_history_in_canonical_json(http: httpx.Client, client):
+def test_turns_show_the_chat_history_as_readable_json(http: httpx.Client, client):
+    """Roles and part types in lower case as in the public APIs, numbers as numbers, times as
+    RFC 3339: not the proto's JSON mapping ("ROLE_USER", "seq": "1")."""
     sid = create(http)["id"]
     chat(client, sid, "My name is Ada.")
     chat(client, sid, "What is my name?")
     turns = http.get(f"/v1/sessions/{sid}/turns").json()
     assert turns["object"] == "list"
     data = turns["data"]
-    assert [int(t["seq"]) for t in data] == [1, 2]
+    assert [t["seq"] for t in data] == [1, 2]
     assert {t["session_id"] for t in data} == {sid}
-    assert [t["input"][0]["parts"][0]["text"]["text"] for t in data] == [
-        "My name is Ada.",
-        "What is my name?",
+    assert [t["input"] for t in data] == [
+        [{"role": "user", "content": [{"type": "text", "text": "My name is Ada."}]}],
+        [{"role": "user", "content": [{"type": "text", "text": "What is my name?"}]}],
     ]
-    assert data[0]["input"][0]["role"] == "ROLE_USER"
-    assert data[1]["output"]["parts"][0]["text"]["text"].endswith(
+    output = data[1]["output"]
+    assert output["role"] == "assistant" and output["content"][0]["type"] == "text"
+    assert output["content"][0]["text"].endswith(
         'This is user turn 2; your first message was: "My name is Ada.".'
     )
-    assert all(t["id"].startswith("turn_") and t["model"] for t in data)
+    first = data[0]
+    assert first["object"] == "session.turn" and first["id"].startswith("turn_")
+    assert (first["model"], first["status"], first["finish_reason"]) == (
+        "local",
+        "completed",
+        "stop",
+    )
+    assert first["snapshot"] is False and isinstance(first["response_id"], str)
+    usage = first["usage"]
+    assert isinstance(usage["input_tokens"], int) and usage["output_tokens"] > 0
+    assert isinstance(first["duration_ms"], int)
+    created = datetime.datetime.fromisoformat(first["created_at"])
+    assert created.tzinfo is not None
+    assert abs(created.timestamp() - http.get(f"/v1/sessions/{sid}").json()["created_at"]) < 60
     assert http.get(f"/v1/sessions/{sid}").json()["version"] == 2
 
 
@@ -203,7 +218,7 @@ def test_a_branch_remembers_only_up_to_its_branch_point(http: httpx.Client, clie
         'You said: "Delta". This is user turn 2; your first message was: "Alpha".'
     )
     branch_turns = http.get(f"/v1/sessions/{branch['id']}/turns").json()["data"]
-    assert [t["input"][0]["parts"][0]["text"]["text"] for t in branch_turns] == ["Alpha", "Delta"]
+    assert [t["input"][0]["content"][0]["text"] for t in branch_turns] == ["Alpha", "Delta"]
     # The parent goes on as it was.
     assert "This is user turn 4;" in chat(client, sid, "Epsilon")
 
@@ -333,4 +348,4 @@ def test_concurrent_calls_on_one_session_answer_or_409_and_lose_no_turn(
         outcomes = list(pool.map(call, range(calls)))
     assert "answered" in outcomes
     turns = http.get(f"/v1/sessions/{sid}/turns").json()["data"]
-    assert [int(t["seq"]) for t in turns] == list(range(1, outcomes.count("answered") + 1))
+    assert [t["seq"] for t in turns] == list(range(1, outcomes.count("answered") + 1))

@@ -3,27 +3,21 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from services.sessions.sql_store import SqlSessionStore, open_store
+from tests.postgres_schemas import PG_URL, new_schema
 
-PG_URL = os.environ.get("RHONE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+__all__ = ["PG_URL", "postgres_url"]
 
 
 async def postgres_url() -> str:
-    """A fresh schema, so runs never see each other's rows."""
-    schema = "rhone_test_" + secrets.token_hex(4)
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await conn.close()
+    """A URL on a fresh schema, so runs never see each other's rows (dropped when the run ends,
+    tests/postgres_schemas.py)."""
+    schema = await new_schema()
     separator = "&" if "?" in PG_URL else "?"
     return f"{PG_URL}{separator}search_path={schema}"
 

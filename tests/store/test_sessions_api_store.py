@@ -10,6 +10,7 @@ import pytest
 
 from rhone.v1 import content_pb2 as c
 from rhone.v1 import sessions_pb2 as pb
+from services.sessions import sql_queries
 from services.sessions.servicer import status_of
 from services.sessions.sql_store import SqlSessionStore, open_store
 from services.sessions.store import (
@@ -88,13 +89,25 @@ async def test_sessions_list_newest_first_a_page_at_a_time(store: SqlSessionStor
     assert [sid for p in pages for sid in p] == [s.id for s in newest_first]
 
 
-async def test_a_later_session_is_listed_before_an_earlier_one(store: SqlSessionStore):
-    earlier = await store.create_session("t")
-    await asyncio.sleep(0.002)  # creation times are in milliseconds: make them differ
-    later = await store.create_session("t")
-    page = await store.list_sessions("t", 0, "")
-    assert [s.id for s in page.sessions] == [later.id, earlier.id]
+async def test_a_later_session_is_listed_before_an_earlier_one(
+    store: SqlSessionStore, monkeypatch: pytest.MonkeyPatch
+):
+    """Sessions made in the same millisecond (creation times are milliseconds, and a burst of
+    creations shares them) list in the reverse of their creation order, page after page."""
+    made = [(await store.create_session("t")).id for _ in range(3)]
+    later = sql_queries.now_ms() + 1000  # one millisecond for all of the next ones
+    monkeypatch.setattr(sql_queries, "now_ms", lambda: later)
+    made += [(await store.create_session("t")).id for _ in range(20)]
+    page = await store.list_sessions("t", 50, "")
+    assert [s.id for s in page.sessions] == made[::-1]
     assert page.next_cursor == ""
+    listed, cursor = [], ""
+    while True:
+        page = await store.list_sessions("t", 4, cursor)
+        listed += [s.id for s in page.sessions]
+        if not (cursor := page.next_cursor):
+            break
+    assert listed == made[::-1]
 
 
 async def test_a_list_page_is_capped_and_an_empty_tenant_lists_nothing(store: SqlSessionStore):

@@ -14,7 +14,7 @@ from services.providers.routing import Deployment
 class Scripted:
     """A connector answering from a script: each call takes the next list of events."""
 
-    provider = "scripted"
+    connector_name = "scripted"
 
     def __init__(self, *scripts: list[gen.GenerationEvent]) -> None:
         self.scripts = list(scripts)

@@ -20,8 +20,6 @@ from services.providers.routing import (
     OPENAI_RESPONSES,
     Deployment,
     Router,
-    known_models,
-    route,
     weighted_order,
 )
 from services.providers.routing_config import parse_routing_config
@@ -33,7 +31,7 @@ def settings(**env: str) -> ProvidersSettings:
 
 @pytest.mark.parametrize("model", ["local", "local/tiny"])
 def test_local_names_route_to_the_local_model(model: str):
-    (deployment,) = route(model, settings())
+    (deployment,) = Router(settings()).route(model)
     assert (deployment.provider, deployment.model) == ("local", model)
 
 
@@ -48,7 +46,7 @@ def test_local_names_route_to_the_local_model(model: str):
     ],
 )
 def test_openai_family_routes_to_openai_with_the_key(model: str, upstream: str):
-    (deployment,) = route(model, settings(OPENAI_API_KEY="sk-test"))
+    (deployment,) = Router(settings(OPENAI_API_KEY="sk-test")).route(model)
     assert deployment.provider == "openai"
     assert deployment.model == upstream
     assert deployment.base_url == OPENAI_DEFAULT_BASE_URL
@@ -56,15 +54,15 @@ def test_openai_family_routes_to_openai_with_the_key(model: str, upstream: str):
 
 
 def test_openai_base_url_is_used_when_set():
-    (deployment,) = route(
-        "gpt-4o", settings(OPENAI_API_KEY="k", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
-    )
+    (deployment,) = Router(
+        settings(OPENAI_API_KEY="k", OPENAI_BASE_URL="http://127.0.0.1:9/v1")
+    ).route("gpt-4o")
     assert deployment.base_url == "http://127.0.0.1:9/v1"
 
 
 def test_openai_without_key_is_404_naming_the_key():
     with pytest.raises(RhoneError) as caught:
-        route("gpt-4o", settings())
+        Router(settings()).route("gpt-4o")
     failure = caught.value.failure
     assert failure.detail == "model_not_found"
     assert "OPENAI_API_KEY" in failure.message
@@ -72,7 +70,7 @@ def test_openai_without_key_is_404_naming_the_key():
 
 def test_unknown_model_is_404_model_not_found():
     with pytest.raises(RhoneError) as caught:
-        route("no-such-model", settings(OPENAI_API_KEY="k"))
+        Router(settings(OPENAI_API_KEY="k")).route("no-such-model")
     assert caught.value.failure.detail == "model_not_found"
     assert "no-such-model" in caught.value.failure.message
 
@@ -113,7 +111,7 @@ ALL_KEYS = {
 def test_each_provider_routes_by_family_or_explicit_name(
     model: str, provider: str, upstream: str, base_url: str, key: str
 ):
-    (deployment,) = route(model, settings(**ALL_KEYS))
+    (deployment,) = Router(settings(**ALL_KEYS)).route(model)
     assert (deployment.provider, deployment.model) == (provider, upstream)
     assert (deployment.base_url, deployment.api_key) == (base_url, key)
     assert deployment.connector_name == provider
@@ -133,7 +131,7 @@ def test_each_provider_routes_by_family_or_explicit_name(
 )
 def test_a_provider_without_its_key_is_404_naming_the_variable(model: str, env_var: str):
     with pytest.raises(RhoneError) as caught:
-        route(model, settings())
+        Router(settings()).route(model)
     failure = caught.value.failure
     assert (failure.code, failure.detail, failure.param) == (
         Code.ERROR_CODE_NOT_FOUND,
@@ -150,9 +148,9 @@ def test_base_urls_come_from_the_environment():
         "GEMINI_BASE_URL": "http://127.0.0.1:2",
         "VERTEX_BASE_URL": "http://127.0.0.1:3",
     }
-    assert route("claude-x", settings(**env))[0].base_url == "http://127.0.0.1:1"
-    assert route("gemini-x", settings(**env))[0].base_url == "http://127.0.0.1:2"
-    assert route("vertex/gemini-x", settings(**env))[0].base_url == "http://127.0.0.1:3"
+    assert Router(settings(**env)).route("claude-x")[0].base_url == "http://127.0.0.1:1"
+    assert Router(settings(**env)).route("gemini-x")[0].base_url == "http://127.0.0.1:2"
+    assert Router(settings(**env)).route("vertex/gemini-x")[0].base_url == "http://127.0.0.1:3"
 
 
 @pytest.mark.parametrize(
@@ -168,7 +166,7 @@ def test_base_urls_come_from_the_environment():
 def test_gemini_family_goes_to_vertex_only_when_only_vertex_is_configured(
     env: dict[str, str], provider: str
 ):
-    assert route("gemini-2.5-flash", settings(**env))[0].provider == provider
+    assert Router(settings(**env)).route("gemini-2.5-flash")[0].provider == provider
 
 
 @pytest.mark.parametrize(
@@ -197,13 +195,13 @@ def test_gemini_family_goes_to_vertex_only_when_only_vertex_is_configured(
 def test_vertex_endpoint_follows_the_mode_and_location(
     env: dict[str, str], base_url: str, key: str
 ):
-    (deployment,) = route("vertex/gemini-2.5-pro", settings(**env))
+    (deployment,) = Router(settings(**env)).route("vertex/gemini-2.5-pro")
     assert (deployment.base_url, deployment.api_key) == (base_url, key)
 
 
 def test_unknown_provider_prefix_is_not_a_provider():
     with pytest.raises(RhoneError) as caught:
-        route("meta-llama/Llama-3-8B", settings(**ALL_KEYS))
+        Router(settings(**ALL_KEYS)).route("meta-llama/Llama-3-8B")
     assert caught.value.failure.detail == "model_not_found"
 
 
@@ -309,8 +307,8 @@ def test_model_list_shows_routable_aliases_and_enabled_providers_only():
     assert not {"openai/*", "gemini/*", "vertex/*"} & set(listed)
 
 
-def test_known_models_without_config_lists_local_and_keyed_providers():
-    assert known_models(settings(GEMINI_API_KEY="k")) == [
+def test_models_without_config_lists_local_and_keyed_providers():
+    assert Router(settings(GEMINI_API_KEY="k")).models() == [
         ("local", "local"),
         ("gemini/*", "gemini"),
     ]
@@ -389,12 +387,10 @@ def test_a_gemini_name_no_alias_claims_goes_to_the_surfaces_home(home: str, prov
 
 
 def test_the_home_provider_applies_to_the_gemini_family_only():
-    assert route("claude-x", settings(**ALL_KEYS), home_provider="vertex")[0].provider == (
-        "anthropic"
+    assert Router(settings(**ALL_KEYS)).route("claude-x", "vertex")[0].provider == ("anthropic")
+    assert Router(settings(**ALL_KEYS)).route("gemini/gemini-2.5-pro", "vertex")[0].provider == (
+        "gemini"
     )
-    assert route("gemini/gemini-2.5-pro", settings(**ALL_KEYS), home_provider="vertex")[
-        0
-    ].provider == ("gemini")
 
 
 @pytest.mark.parametrize("alias", ["offline", "offline-explicit"])
@@ -405,7 +401,7 @@ def test_an_alias_may_name_the_local_model_bare_or_by_provider(alias: str):
 
 def test_vertex_surface_without_vertex_but_with_gemini_says_what_to_set():
     with pytest.raises(RhoneError) as caught:
-        route("gemini-2.5-flash", settings(GEMINI_API_KEY="k"), home_provider="vertex")
+        Router(settings(GEMINI_API_KEY="k")).route("gemini-2.5-flash", "vertex")
     message = caught.value.failure.message
     assert caught.value.failure.detail == "model_not_found"
     assert "VERTEX_API_KEY" in message and "VERTEX_PROJECT" in message
@@ -415,6 +411,6 @@ def test_vertex_surface_without_vertex_but_with_gemini_says_what_to_set():
 
 def test_gemini_surface_without_gemini_but_with_vertex_says_what_to_set():
     with pytest.raises(RhoneError) as caught:
-        route("gemini-2.5-flash", settings(VERTEX_API_KEY="k"), home_provider="gemini")
+        Router(settings(VERTEX_API_KEY="k")).route("gemini-2.5-flash", "gemini")
     message = caught.value.failure.message
     assert "GEMINI_API_KEY" in message and "Vertex AI surface" in message

@@ -10,17 +10,11 @@ from __future__ import annotations
 from rhone.dialects.base import Dialect
 
 from .errors import decode_error, encode_error
-from .request import (
-    DEFAULT_MAX_TOKENS,
-    NAME,
-    count_tokens_request,
-    decode_request,
-    encode_count_tokens,
-    encode_request,
-)
+from .request_decode import NAME, count_tokens_request, decode_request, encode_count_tokens
+from .request_encode import DEFAULT_MAX_TOKENS, encode_request
 from .response import decode_response, encode_response
-from .stream_decoder import MessagesStreamDecoder, stream_decoder
-from .stream_encoder import MessagesStreamEncoder, stream_encoder
+from .stream_decode import MessagesStreamDecoder, stream_decoder
+from .stream_encode import MessagesStreamEncoder, stream_encoder
 
 DIALECT = Dialect(
     name=NAME,

@@ -15,7 +15,7 @@ from rhone.jsonutil import compact_json
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
-from .blocks import PROVIDER, text_part, tool_input
+from .messages import PROVIDER, text_part, tool_input
 
 STOP_REASONS: dict[int, str] = {
     gen.FINISH_REASON_STOP: "end_turn",

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from rhone.dialects.base import DecodedCall, Dialect
-from rhone.dialects.gemini import errors, request_decode, request_encode, responses, wire
+from rhone.dialects.gemini import errors, fields, request_decode, request_encode, response
 from rhone.dialects.gemini.stream_decode import StreamDecoder
 from rhone.dialects.gemini.stream_encode import StreamEncoder
 from rhone.errors import RhoneError
@@ -28,34 +28,34 @@ __all__ = [
 
 
 def _decode_request(
-    flavor: wire.Flavor, body: Mapping[str, Any], params: Mapping[str, str]
+    flavor: fields.Flavor, body: Mapping[str, Any], params: Mapping[str, str]
 ) -> DecodedCall:
     request = request_decode.decode_generate_request(flavor, body, params.get("model", ""))
     return DecodedCall(request=request, stream=params.get("method") == "streamGenerateContent")
 
 
 def _stream_encoder(
-    flavor: wire.Flavor, decoded: DecodedCall, rhone_meta: Mapping[str, Any]
+    flavor: fields.Flavor, decoded: DecodedCall, rhone_meta: Mapping[str, Any]
 ) -> StreamEncoder:
     return StreamEncoder(flavor, decoded, rhone_meta)
 
 
-def _dialect(flavor: wire.Flavor) -> Dialect:
+def _dialect(flavor: fields.Flavor) -> Dialect:
     return Dialect(
         name=flavor.name,
         decode_request=partial(_decode_request, flavor),
         stream_encoder=partial(_stream_encoder, flavor),
-        encode_response=partial(responses.encode_response, flavor),
+        encode_response=partial(response.encode_response, flavor),
         encode_error=errors.encode_error,
         encode_request=partial(request_encode.encode_request, flavor),
         stream_decoder=partial(StreamDecoder, flavor.name),
-        decode_response=partial(responses.decode_response, flavor),
+        decode_response=partial(response.decode_response, flavor),
         decode_error=errors.decode_error,
     )
 
 
-DIALECT = _dialect(wire.GEMINI)
-VERTEX_DIALECT = _dialect(wire.VERTEX)
+DIALECT = _dialect(fields.GEMINI)
+VERTEX_DIALECT = _dialect(fields.VERTEX)
 
 
 def count_tokens_request(body: Mapping[str, Any], params: Mapping[str, str]) -> gen.GenerateRequest:
@@ -63,15 +63,15 @@ def count_tokens_request(body: Mapping[str, Any], params: Mapping[str, str]) -> 
     systemInstruction, tools and generationConfig beside it) or
     ``{"generateContentRequest": {...}}`` (whose own ``model`` counts only when the URL has none).
     ``params["dialect"] == "vertex"`` marks extras as Vertex's."""
-    flavor = wire.VERTEX if params.get("dialect") == wire.VERTEX.name else wire.GEMINI
-    top = wire.message(body, "")
+    flavor = fields.VERTEX if params.get("dialect") == fields.VERTEX.name else fields.GEMINI
+    top = fields.message(body, "")
     if "generateContentRequest" in top:
         field = "generateContentRequest"
-        inner = wire.message(top[field], field)
+        inner = fields.message(top[field], field)
         try:
             return request_decode.decode_generate_request(flavor, inner, params.get("model", ""))
         except RhoneError as exc:
-            param = wire.child(field, exc.failure.param)
+            param = fields.child(field, exc.failure.param)
             raise RhoneError.invalid(f"{field}: {exc.failure.message}", param=param) from None
     return request_decode.decode_generate_request(
         flavor, top, params.get("model", ""), require_contents=False

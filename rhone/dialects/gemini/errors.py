@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from rhone.dialects.gemini import wire
+from rhone.dialects.gemini import fields
 from rhone.errors import code_for_status, http_status_of, make_failure
 from rhone.v1 import generation_pb2 as gen
 
@@ -25,7 +25,9 @@ def encode_error(failure: gen.Failure) -> tuple[int, dict[str, Any]]:
 
 
 def error_object(failure: gen.Failure, status: int) -> dict[str, Any]:
-    name = wire.STATUS_OF_CODE.get(failure.code) or wire.STATUS_OF_HTTP.get(status) or "INTERNAL"
+    name = (
+        fields.STATUS_OF_CODE.get(failure.code) or fields.STATUS_OF_HTTP.get(status) or "INTERNAL"
+    )
     error: dict[str, Any] = {"code": status, "message": failure.message, "status": name}
     details: list[dict[str, Any]] = []
     if failure.detail:
@@ -64,7 +66,7 @@ def failure_of(error: dict[str, Any], status: int = 0) -> gen.Failure:
     if not status and isinstance(error.get("code"), int):
         status = error["code"]
     name = error.get("status")
-    code = wire.CODE_OF_STATUS.get(name) if isinstance(name, str) else None
+    code = fields.CODE_OF_STATUS.get(name) if isinstance(name, str) else None
     if code is None:
         code = code_for_status(status) if status else gen.ERROR_CODE_INTERNAL
     if status == 413:

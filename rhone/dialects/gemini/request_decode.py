@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rhone.dialects.gemini import schema, wire
-from rhone.dialects.gemini.wire import child
+from rhone.dialects.gemini import fields, schema
+from rhone.dialects.gemini.fields import child
 from rhone.errors import RhoneError
 from rhone.jsonutil import compact_json, struct_from_dict
 from rhone.v1 import content_pb2 as content
@@ -33,16 +33,16 @@ def model_name(path_model: str) -> str:
 
 
 def decode_generate_request(
-    flavor: wire.Flavor, body: Any, model: str, *, require_contents: bool = True
+    flavor: fields.Flavor, body: Any, model: str, *, require_contents: bool = True
 ) -> gen.GenerateRequest:
-    top = wire.message(body, "")
+    top = fields.message(body, "")
     if not model and "model" in top:
-        model = wire.string(top["model"], "model")
+        model = fields.string(top["model"], "model")
     request = gen.GenerateRequest(model=model_name(model))
     extras: dict[str, Any] = {}
     if "systemInstruction" in top:
         request.messages.append(_system(top["systemInstruction"], "systemInstruction"))
-    contents = wire.items(top.get("contents", []), "contents")
+    contents = fields.items(top.get("contents", []), "contents")
     if require_contents and not contents:
         raise RhoneError.invalid("contents must not be empty.", param="contents")
     ids = _CallIds()
@@ -95,24 +95,24 @@ class _CallIds:
 
 
 def _system(value: Any, field: str) -> content.Message:
-    parts = wire.items(wire.message(value, field).get("parts", []), child(field, "parts"))
+    parts = fields.items(fields.message(value, field).get("parts", []), child(field, "parts"))
     message = content.Message(role=content.ROLE_SYSTEM)
     for i, raw in enumerate(parts):
         where = f"{field}.parts[{i}]"
-        part = wire.message(raw, where)
+        part = fields.message(raw, where)
         if "text" not in part:
             raise RhoneError.invalid(
                 f"{where}: systemInstruction takes text parts only.", param=where
             )
-        message.parts.add(text=content.TextPart(text=wire.string(part["text"], f"{where}.text")))
+        message.parts.add(text=content.TextPart(text=fields.string(part["text"], f"{where}.text")))
     return message
 
 
 def _content(value: Any, field: str, ids: _CallIds) -> list[content.Message]:
     """One Content as canonical messages: runs of functionResponse parts become TOOL messages
     (the canonical home of tool results), the other parts keep the content's role."""
-    body = wire.message(value, field)
-    role_name = wire.string(body.get("role", ""), child(field, "role")).lower()
+    body = fields.message(value, field)
+    role_name = fields.string(body.get("role", ""), child(field, "role")).lower()
     if role_name in ("", "user", "function"):  # "function": tool results in older Vertex samples
         role = content.ROLE_USER
     elif role_name == "model":
@@ -122,7 +122,7 @@ def _content(value: Any, field: str, ids: _CallIds) -> list[content.Message]:
             f'{field}.role must be "user" or "model", not {role_name!r}.',
             param=child(field, "role"),
         )
-    raw_parts = wire.items(body.get("parts"), child(field, "parts"))
+    raw_parts = fields.items(body.get("parts"), child(field, "parts"))
     messages: list[content.Message] = []
     for j, raw in enumerate(raw_parts):
         for part in _part(raw, f"{field}.parts[{j}]", role, ids):
@@ -134,10 +134,10 @@ def _content(value: Any, field: str, ids: _CallIds) -> list[content.Message]:
 
 
 def _part(value: Any, field: str, role: int, ids: _CallIds) -> list[content.Part]:
-    part = wire.message(value, field)
+    part = fields.message(value, field)
     signature = ""
     if "thoughtSignature" in part:
-        signature = wire.string(part["thoughtSignature"], child(field, "thoughtSignature"))
+        signature = fields.string(part["thoughtSignature"], child(field, "thoughtSignature"))
     if "functionCall" in part:
         if role != content.ROLE_ASSISTANT:
             raise RhoneError.invalid(
@@ -150,8 +150,8 @@ def _part(value: Any, field: str, role: int, ids: _CallIds) -> list[content.Part
                 f"{field}: functionResponse parts belong to user contents.", param=field
             )
         return [_function_response(part["functionResponse"], child(field, "functionResponse"), ids)]
-    if "text" in part and wire.boolean(part.get("thought", False), child(field, "thought")):
-        text = wire.string(part["text"], child(field, "text"))
+    if "text" in part and fields.boolean(part.get("thought", False), child(field, "thought")):
+        text = fields.string(part["text"], child(field, "text"))
         return [content.Part(thinking=content.ThinkingPart(text=text, signature=signature))]
     data = data_part(part, field)
     out = [content.Part(thinking=content.ThinkingPart(signature=signature))] if signature else []
@@ -164,25 +164,25 @@ def data_part(part: dict[str, Any], field: str) -> content.Part | None:
     """A text, inlineData, fileData or code part; None for empty text (Gemini streams those to
     carry signatures, and replaying them would be rejected by providers that forbid empty text)."""
     if "text" in part:
-        text = wire.string(part["text"], child(field, "text"))
+        text = fields.string(part["text"], child(field, "text"))
         return content.Part(text=content.TextPart(text=text)) if text else None
     if "inlineData" in part:
         where = child(field, "inlineData")
-        blob = wire.message(part["inlineData"], where)
-        mime = wire.string(blob.get("mimeType", ""), child(where, "mimeType"))
-        data = wire.b64decode(blob.get("data"), child(where, "data"))
+        blob = fields.message(part["inlineData"], where)
+        mime = fields.string(blob.get("mimeType", ""), child(where, "mimeType"))
+        data = fields.b64decode(blob.get("data"), child(where, "data"))
         if mime.startswith("image/"):
             return content.Part(image=content.ImagePart(data=data, media_type=mime))
         return content.Part(file=content.FilePart(data=data, media_type=mime))
     if "fileData" in part:
         where = child(field, "fileData")
-        ref = wire.message(part["fileData"], where)
-        uri = wire.string(ref.get("fileUri"), child(where, "fileUri"))
-        mime = wire.string(ref.get("mimeType", ""), child(where, "mimeType"))
+        ref = fields.message(part["fileData"], where)
+        uri = fields.string(ref.get("fileUri"), child(where, "fileUri"))
+        mime = fields.string(ref.get("mimeType", ""), child(where, "mimeType"))
         if mime.startswith("image/"):
             return content.Part(image=content.ImagePart(url=uri, media_type=mime))
         return content.Part(file=content.FilePart(url=uri, media_type=mime))
-    code = wire.code_text(part)
+    code = fields.code_text(part)
     if code is not None:
         return content.Part(text=content.TextPart(text=code))
     raise RhoneError.invalid(
@@ -193,10 +193,10 @@ def data_part(part: dict[str, Any], field: str) -> content.Part | None:
 
 
 def _function_call(value: Any, field: str, signature: str, ids: _CallIds) -> content.Part:
-    call = wire.message(value, field)
-    name = wire.string(call.get("name"), child(field, "name"))
-    args = wire.struct(call.get("args", {}), child(field, "args"))
-    call_id = ids.call(wire.string(call.get("id", ""), child(field, "id")), name)
+    call = fields.message(value, field)
+    name = fields.string(call.get("name"), child(field, "name"))
+    args = fields.struct(call.get("args", {}), child(field, "args"))
+    call_id = ids.call(fields.string(call.get("id", ""), child(field, "id")), name)
     return content.Part(
         tool_call=content.ToolCallPart(
             id=call_id, name=name, arguments=compact_json(args), signature=signature
@@ -205,15 +205,15 @@ def _function_call(value: Any, field: str, signature: str, ids: _CallIds) -> con
 
 
 def _function_response(value: Any, field: str, ids: _CallIds) -> content.Part:
-    response = wire.message(value, field)
-    name = wire.string(response.get("name"), child(field, "name"))
-    body = wire.struct(response.get("response", {}), child(field, "response"))
-    call_id = ids.response(wire.string(response.get("id", ""), child(field, "id")), name)
+    response = fields.message(value, field)
+    name = fields.string(response.get("name"), child(field, "name"))
+    body = fields.struct(response.get("response", {}), child(field, "response"))
+    call_id = ids.response(fields.string(response.get("id", ""), child(field, "id")), name)
     result = content.ToolResultPart(call_id=call_id, name=name)
     result.content.add(text=content.TextPart(text=compact_json(body)))
     where = child(field, "parts")
-    for k, raw in enumerate(wire.items(response.get("parts", []), where)):
-        media = data_part(wire.message(raw, f"{where}[{k}]"), f"{where}[{k}]")
+    for k, raw in enumerate(fields.items(response.get("parts", []), where)):
+        media = data_part(fields.message(raw, f"{where}[{k}]"), f"{where}[{k}]")
         if media is not None:
             result.content.append(media)
     return content.Part(tool_result=result)
@@ -221,12 +221,12 @@ def _function_response(value: Any, field: str, ids: _CallIds) -> content.Part:
 
 def _tools(value: Any, request: gen.GenerateRequest, extras: dict[str, Any]) -> None:
     builtin: list[dict[str, Any]] = []
-    for i, raw in enumerate(wire.items(value, "tools")):
+    for i, raw in enumerate(fields.items(value, "tools")):
         field = f"tools[{i}]"
-        tool = wire.message(raw, field)
+        tool = fields.message(raw, field)
         declarations = tool.pop("functionDeclarations", [])
         where = child(field, "functionDeclarations")
-        for j, declaration in enumerate(wire.items(declarations, where)):
+        for j, declaration in enumerate(fields.items(declarations, where)):
             request.tools.append(_declaration(declaration, f"{where}[{j}]"))
         if tool:  # googleSearch, codeExecution, urlContext, ...: only a Gemini upstream has them
             builtin.append(tool)
@@ -235,12 +235,16 @@ def _tools(value: Any, request: gen.GenerateRequest, extras: dict[str, Any]) -> 
 
 
 def _declaration(value: Any, field: str) -> gen.Tool:
-    declaration = wire.message(value, field)
-    tool = gen.Tool(name=wire.string(declaration.get("name"), child(field, "name")))
-    tool.description = wire.string(declaration.get("description", ""), child(field, "description"))
+    declaration = fields.message(value, field)
+    tool = gen.Tool(name=fields.string(declaration.get("name"), child(field, "name")))
+    tool.description = fields.string(
+        declaration.get("description", ""), child(field, "description")
+    )
     if "parametersJsonSchema" in declaration:
         where = child(field, "parametersJsonSchema")
-        tool.parameters_json = compact_json(wire.struct(declaration["parametersJsonSchema"], where))
+        tool.parameters_json = compact_json(
+            fields.struct(declaration["parametersJsonSchema"], where)
+        )
     elif "parameters" in declaration:
         where = child(field, "parameters")
         tool.parameters_json = compact_json(schema.json_schema(declaration["parameters"], where))
@@ -253,16 +257,16 @@ _CALLING_MODES = ("MODE_UNSPECIFIED", "AUTO", "ANY", "NONE", "VALIDATED")
 def _tool_config(value: Any, request: gen.GenerateRequest, extras: dict[str, Any]) -> None:
     """functionCallingConfig to tool_choice. What tool_choice cannot say exactly (VALIDATED, several
     allowed names, retrievalConfig...) also goes to extras, where it wins on a Gemini upstream."""
-    config = wire.message(value, "toolConfig")
+    config = fields.message(value, "toolConfig")
     rest = {key: item for key, item in config.items() if key != "functionCallingConfig"}
     if "functionCallingConfig" in config:
         field = "toolConfig.functionCallingConfig"
-        calling = wire.message(config["functionCallingConfig"], field)
-        mode = wire.enum(calling.get("mode", 0), child(field, "mode"), _CALLING_MODES)
+        calling = fields.message(config["functionCallingConfig"], field)
+        mode = fields.enum(calling.get("mode", 0), child(field, "mode"), _CALLING_MODES)
         where = child(field, "allowedFunctionNames")
         names = [
-            wire.string(name, f"{where}[{i}]")
-            for i, name in enumerate(wire.items(calling.get("allowedFunctionNames", []), where))
+            fields.string(name, f"{where}[{i}]")
+            for i, name in enumerate(fields.items(calling.get("allowedFunctionNames", []), where))
         ]
         choice = request.tool_choice
         exact = set(calling) <= {"mode", "allowedFunctionNames"} and not names
@@ -287,24 +291,24 @@ _THINKING_LEVELS = ("THINKING_LEVEL_UNSPECIFIED", "MINIMAL", "LOW", "MEDIUM", "H
 
 def _generation_config(value: Any, config: gen.GenerationConfig, extras: dict[str, Any]) -> None:
     field = "generationConfig"
-    body = wire.message(value, field)
+    body = fields.message(value, field)
     rest: dict[str, Any] = {}
     for key, item in body.items():
         where = child(field, key)
         if key == "maxOutputTokens":
-            config.max_tokens = wire.integer(item, where)
+            config.max_tokens = fields.integer(item, where)
         elif key == "temperature":
-            config.temperature = wire.number(item, where)
+            config.temperature = fields.number(item, where)
         elif key == "topP":
-            config.top_p = wire.number(item, where)
-        elif key == "topK" and _is_int32(wire.number(item, where)):
-            config.top_k = int(wire.number(item, where))  # a float in Gemini, an int canonically
+            config.top_p = fields.number(item, where)
+        elif key == "topK" and _is_int32(fields.number(item, where)):
+            config.top_k = int(fields.number(item, where))  # a float in Gemini, an int canonically
         elif key == "stopSequences":
             config.stop.extend(
-                wire.string(s, f"{where}[{i}]") for i, s in enumerate(wire.items(item, where))
+                fields.string(s, f"{where}[{i}]") for i, s in enumerate(fields.items(item, where))
             )
         elif key == "seed":
-            config.seed = wire.integer(item, where, bits=64)
+            config.seed = fields.integer(item, where, bits=64)
         elif key == "thinkingConfig":
             thinking = _thinking_config(item, where, config)
             if thinking:
@@ -321,16 +325,16 @@ def _is_int32(value: float) -> bool:
 
 
 def _thinking_config(value: Any, field: str, config: gen.GenerationConfig) -> dict[str, Any]:
-    thinking = wire.message(value, field)
+    thinking = fields.message(value, field)
     rest: dict[str, Any] = {}
     for key, item in thinking.items():
         where = child(field, key)
         if key == "includeThoughts":
-            config.include_thinking = wire.boolean(item, where)
+            config.include_thinking = fields.boolean(item, where)
         elif key == "thinkingBudget":
-            config.thinking_budget = wire.integer(item, where)  # -1: dynamic, 0: off
+            config.thinking_budget = fields.integer(item, where)  # -1: dynamic, 0: off
         elif key == "thinkingLevel":
-            level = wire.enum(item, where, _THINKING_LEVELS, numbered=False)
+            level = fields.enum(item, where, _THINKING_LEVELS, numbered=False)
             if level != "THINKING_LEVEL_UNSPECIFIED":
                 config.reasoning_effort = level.lower()
         else:
@@ -346,12 +350,12 @@ def _response_format(body: dict[str, Any], out: gen.ResponseFormat) -> dict[str,
     if not given:
         return {}
     field = "generationConfig.responseMimeType"
-    mime = wire.string(given.get("responseMimeType", ""), field).lower()
+    mime = fields.string(given.get("responseMimeType", ""), field).lower()
     if mime == "application/json":
         if "responseJsonSchema" in given:
             where = "generationConfig.responseJsonSchema"
             out.type = gen.ResponseFormat.TYPE_JSON_SCHEMA
-            out.schema_json = compact_json(wire.struct(given["responseJsonSchema"], where))
+            out.schema_json = compact_json(fields.struct(given["responseJsonSchema"], where))
         elif "responseSchema" in given:
             converted = schema.json_schema(
                 given["responseSchema"], "generationConfig.responseSchema"

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from rhone.dialects.gemini import parts, wire
+from rhone.dialects.gemini import fields, messages
 from rhone.jsonutil import dict_from_struct
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -19,15 +19,15 @@ _SYSTEM_ROLES = (content.ROLE_SYSTEM, content.ROLE_DEVELOPER)
 
 
 def encode_request(
-    flavor: wire.Flavor, request: gen.GenerateRequest, stream: bool
+    flavor: fields.Flavor, request: gen.GenerateRequest, stream: bool
 ) -> dict[str, Any]:
     del stream  # streaming is chosen by the URL (:streamGenerateContent?alt=sse), not the body
-    messages = list(request.messages)
+    history = list(request.messages)
     lead = 0
-    while lead < len(messages) and messages[lead].role in _SYSTEM_ROLES:
+    while lead < len(history) and history[lead].role in _SYSTEM_ROLES:
         lead += 1
-    body: dict[str, Any] = {"contents": _contents(messages[lead:])}
-    system = [{"text": p.text.text} for m in messages[:lead] for p in m.parts if p.HasField("text")]
+    body: dict[str, Any] = {"contents": _contents(history[lead:])}
+    system = [{"text": p.text.text} for m in history[:lead] for p in m.parts if p.HasField("text")]
     if system:
         body["systemInstruction"] = {"parts": system}
         if flavor.vertex:
@@ -45,19 +45,19 @@ def encode_request(
     return body
 
 
-def _contents(messages: list[content.Message]) -> list[dict[str, Any]]:
+def _contents(history: list[content.Message]) -> list[dict[str, Any]]:
     """Contents with a role on every one (Vertex rejects a missing role). Consecutive TOOL messages
     share one content: Gemini wants the responses to parallel calls together."""
     tool_names = {
         p.tool_call.id: p.tool_call.name
-        for m in messages
+        for m in history
         for p in m.parts
         if p.WhichOneof("kind") == "tool_call"
     }
     contents: list[dict[str, Any]] = []
     previous = content.ROLE_UNSPECIFIED
-    for message in messages:
-        encoded = parts.encode_parts(message.parts, parts.UPSTREAM, tool_names)
+    for message in history:
+        encoded = messages.encode_parts(message.parts, messages.UPSTREAM, tool_names)
         if not encoded:  # e.g. an assistant turn of another provider's thinking only
             continue
         if message.role == content.ROLE_TOOL and previous == content.ROLE_TOOL:

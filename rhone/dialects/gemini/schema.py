@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rhone.dialects.gemini import wire
+from rhone.dialects.gemini import fields
 
 # int64 fields of Schema, which proto JSON may write as strings.
 _COUNTS = frozenset(
@@ -21,16 +21,16 @@ _TYPES = ("TYPE_UNSPECIFIED", "STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY",
 def json_schema(value: Any, field: str) -> dict[str, Any]:
     """The JSON Schema a Gemini Schema message means. Schema keys may come in either spelling;
     property names are user data and stay as given."""
-    schema = wire.message(value, field)
+    schema = fields.message(value, field)
     out: dict[str, Any] = {}
     for key, item in schema.items():
-        where = wire.child(field, key)
+        where = fields.child(field, key)
         if key == "type":
-            kind = wire.enum(item, where, _TYPES)
+            kind = fields.enum(item, where, _TYPES)
             if kind != "TYPE_UNSPECIFIED":
                 out["type"] = kind.lower()
         elif key == "properties":
-            props = wire.struct(item, where)
+            props = fields.struct(item, where)
             out["properties"] = {
                 name: json_schema(sub, f"{where}.{name}") for name, sub in props.items()
             }
@@ -38,17 +38,17 @@ def json_schema(value: Any, field: str) -> dict[str, Any]:
             out[key] = json_schema(item, where)
         elif key == "anyOf":
             out["anyOf"] = [
-                json_schema(sub, f"{where}[{i}]") for i, sub in enumerate(wire.items(item, where))
+                json_schema(sub, f"{where}[{i}]") for i, sub in enumerate(fields.items(item, where))
             ]
         elif key == "defs":
-            defs = wire.struct(item, where)
+            defs = fields.struct(item, where)
             out["$defs"] = {name: json_schema(sub, f"{where}.{name}") for name, sub in defs.items()}
         elif key == "ref":
             out["$ref"] = item
         elif key == "example":
             out["examples"] = [item]
         elif key in _COUNTS:
-            out[key] = wire.integer(item, where)
+            out[key] = fields.integer(item, where)
         elif key not in ("nullable", "propertyOrdering"):
             # propertyOrdering is a Gemini-only hint; JSON Schema keeps properties in order.
             out[key] = item

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhone import canonical
-from rhone.dialects.gemini import errors, wire
+from rhone.dialects.gemini import errors, fields
 from rhone.dialects.gemini.usage import usage_of
 from rhone.errors import make_failure
 from rhone.jsonutil import compact_json
@@ -69,7 +69,7 @@ class StreamDecoder:
                 events.extend(self._part(part))
         reason = candidate.get("finishReason")
         if isinstance(reason, str) and reason and reason != "FINISH_REASON_UNSPECIFIED":
-            events.extend(self.finish(wire.FINISH_FROM_WIRE.get(reason, gen.FINISH_REASON_STOP)))
+            events.extend(self.finish(fields.FINISH_FROM_WIRE.get(reason, gen.FINISH_REASON_STOP)))
         return events
 
     def close(self) -> list[Event]:
@@ -103,7 +103,7 @@ class StreamDecoder:
             return self._thought(text, signature)
         events = self._signature_only(signature) if signature else []
         if not isinstance(text, str):
-            text = wire.code_text(part)  # inlineData/fileData outputs have no canonical kind
+            text = fields.code_text(part)  # inlineData/fileData outputs have no canonical kind
         if text:
             events.extend(self._open(gen.PART_KIND_TEXT))
             events.append(canonical.text_delta(self._next_index - 1, text))

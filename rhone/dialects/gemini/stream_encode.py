@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from rhone.dialects.base import DecodedCall
-from rhone.dialects.gemini import parts, responses, wire
+from rhone.dialects.gemini import fields, messages, response
 from rhone.dialects.gemini.errors import error_object
 from rhone.errors import http_status_of
 from rhone.sse import StreamItem
@@ -25,13 +25,13 @@ from rhone.v1 import generation_pb2 as gen
 
 class StreamEncoder:
     def __init__(
-        self, flavor: wire.Flavor, decoded: DecodedCall, rhone_meta: Mapping[str, Any]
+        self, flavor: fields.Flavor, decoded: DecodedCall, rhone_meta: Mapping[str, Any]
     ) -> None:
         self._flavor = flavor
         self._meta = dict(rhone_meta)
         self._id = ""
         self._model = decoded.request.model
-        self._create_time = responses.now() if flavor.vertex else ""
+        self._create_time = response.now() if flavor.vertex else ""
         self._parts: dict[int, content.Part] = {}  # open thinking and tool-call parts
         self._pending_signature = ""
         self._usage: gen.Usage | None = None
@@ -54,7 +54,7 @@ class StreamEncoder:
         elif kind == "finished":
             self._done = True
             wire_parts = self._take_signature() or [{"text": ""}]
-            reason = responses.finish_reason(event.finished.reason)
+            reason = response.finish_reason(event.finished.reason)
             return [self._item(wire_parts, reason, self._usage)]
         elif kind == "failure":
             self._done = True
@@ -100,10 +100,10 @@ class StreamEncoder:
         if part is None:
             return []
         if part.HasField("tool_call"):
-            call = parts.function_call(part.tool_call, parts.SURFACE)
+            call = messages.function_call(part.tool_call, messages.SURFACE)
             return [self._item([*self._take_signature(), call])]
         signature = part.thinking.signature
-        if not parts.SURFACE.keep_signature(signature, ""):
+        if not messages.SURFACE.keep_signature(signature, ""):
             return []
         if part.thinking.text:
             wire_part = {"text": "", "thought": True, "thoughtSignature": signature}
@@ -123,7 +123,7 @@ class StreamEncoder:
     def _item(
         self, wire_parts: list[dict[str, Any]], reason: str = "", usage: gen.Usage | None = None
     ) -> StreamItem:
-        body = responses.response_body(
+        body = response.response_body(
             self._flavor,
             wire_parts,
             response_id=self._id,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from rhone.dialects.base import Dialect
 
 from .errors import decode_error, encode_error
-from .request import NAME, decode_request, encode_request
+from .request_decode import NAME, decode_request
+from .request_encode import encode_request
 from .response import decode_response, encode_response
-from .stream_decoder import ChatStreamDecoder, stream_decoder
-from .stream_encoder import ChatStreamEncoder, stream_encoder
+from .stream_decode import ChatStreamDecoder, stream_decoder
+from .stream_encode import ChatStreamEncoder, stream_encoder
 
 DIALECT = Dialect(
     name=NAME,

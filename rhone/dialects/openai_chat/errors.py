@@ -14,11 +14,11 @@ import orjson
 from rhone.errors import code_for_status, http_status_of, make_failure
 from rhone.v1 import generation_pb2 as gen
 
-_INVALID_REQUEST_STATUSES = frozenset({400, 404, 409, 413, 422})
 _RETRYABLE_STATUSES = frozenset({408, 409, 429})
 
-# An error object read mid-stream has no HTTP status: its type is the best clue.
-_CODE_FOR_TYPE = {
+# An error object read mid-stream has no HTTP status: its type is the best clue. The one table of
+# OpenAI error types, for both OpenAI dialects.
+CODE_FOR_TYPE = {
     "invalid_request_error": gen.ERROR_CODE_INVALID_REQUEST,
     "authentication_error": gen.ERROR_CODE_AUTHENTICATION,
     "permission_error": gen.ERROR_CODE_PERMISSION,
@@ -87,7 +87,7 @@ def failure_from_error(error: Any, status: int = 0) -> gen.Failure:
     if status:
         canonical = code_for_status(status)
     else:
-        canonical = _CODE_FOR_TYPE.get(str(error.get("type")), gen.ERROR_CODE_INTERNAL)
+        canonical = CODE_FOR_TYPE.get(str(error.get("type")), gen.ERROR_CODE_INTERNAL)
     message = error.get("message")
     param = error.get("param")
     return make_failure(

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 from rhone.dialects.base import Dialect
 from rhone.dialects.openai_chat.errors import decode_error, encode_error
+from rhone.dialects.openai_responses.messages import NAME
 from rhone.dialects.openai_responses.request_decode import decode_request
 from rhone.dialects.openai_responses.request_encode import encode_request
-from rhone.dialects.openai_responses.response_decode import decode_response
+from rhone.dialects.openai_responses.response import decode_response
 from rhone.dialects.openai_responses.stream_decode import ResponsesStreamDecoder
 from rhone.dialects.openai_responses.stream_encode import (
     ResponsesStreamEncoder,
     encode_response,
 )
-from rhone.dialects.openai_responses.wire import NAME
 
 DIALECT = Dialect(
     name=NAME,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rhone.dialects.openai_responses import wire
-from rhone.dialects.openai_responses.wire import invalid, optional_str, required_str
+from rhone.dialects.openai_responses import messages
+from rhone.dialects.openai_responses.messages import invalid, optional_str, required_str
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
@@ -47,7 +47,7 @@ def encode_compacted(
     item, then the compaction item."""
     output: list[dict[str, Any]] = []
     for n, message in enumerate(kept):
-        parts = [wire.encode_content_part(part, assistant=False) for part in message.parts]
+        parts = [messages.encode_content_part(part, assistant=False) for part in message.parts]
         output.append(
             {
                 "id": f"msg_{response_id.removeprefix('resp_')}_{n}",
@@ -63,5 +63,5 @@ def encode_compacted(
         "object": OBJECT,
         "created_at": created_at,
         "output": output,
-        "usage": wire.encode_usage(usage),
+        "usage": messages.encode_usage(usage),
     }

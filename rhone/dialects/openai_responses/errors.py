@@ -8,18 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rhone.dialects.openai_chat.errors import CODE_FOR_TYPE
 from rhone.errors import make_failure
 from rhone.v1 import generation_pb2 as gen
-
-_CODE_OF_TYPE: dict[str, int] = {
-    "invalid_request_error": gen.ERROR_CODE_INVALID_REQUEST,
-    "authentication_error": gen.ERROR_CODE_AUTHENTICATION,
-    "permission_error": gen.ERROR_CODE_PERMISSION,
-    "not_found_error": gen.ERROR_CODE_NOT_FOUND,
-    "rate_limit_error": gen.ERROR_CODE_RATE_LIMITED,
-    "insufficient_quota": gen.ERROR_CODE_RATE_LIMITED,
-    "server_error": gen.ERROR_CODE_INTERNAL,
-}
 
 _CODE_OF_ERROR_CODE: dict[str, int] = {
     "server_error": gen.ERROR_CODE_INTERNAL,
@@ -79,7 +70,7 @@ def failure_from_error(error: Mapping[str, Any], fallback: str) -> gen.Failure:
     """A failure reported inside a 200 stream (an `error` event or a failed response), where
     no status says what kind it is: the error's code, else its type, decides."""
     detail = _text(error.get("code"))
-    code = _CODE_OF_ERROR_CODE.get(detail) or _CODE_OF_TYPE.get(_text(error.get("type")))
+    code = _CODE_OF_ERROR_CODE.get(detail) or CODE_FOR_TYPE.get(_text(error.get("type")))
     if code is None:
         invalid = detail.startswith(("invalid_", "image_")) or "image" in detail
         code = gen.ERROR_CODE_INVALID_REQUEST if invalid else gen.ERROR_CODE_INTERNAL

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhone.dialects.base import DecodedCall
-from rhone.dialects.openai_responses import compaction, wire
-from rhone.dialects.openai_responses.wire import (
+from rhone.dialects.openai_responses import compaction, messages
+from rhone.dialects.openai_responses.messages import (
     expect_list,
     expect_mapping,
     invalid,
@@ -80,7 +80,7 @@ def decode_request(body: Mapping[str, Any], params: Mapping[str, str]) -> Decode
 
     if extras:
         request.extras.CopyFrom(struct_from_dict(extras))
-        request.extras_dialect = wire.NAME
+        request.extras_dialect = messages.NAME
     stream = optional_bool(body, "stream", "stream") or False
     return DecodedCall(request=request, stream=stream, options=options)
 
@@ -128,16 +128,16 @@ class _Transcript:
         if kind == "message":
             self._message(item, param)
         elif kind == "function_call":
-            part = wire.decode_function_call(item, param)
+            part = messages.decode_function_call(item, param)
             self._tool_names[part.tool_call.id] = part.tool_call.name
             self._append(content.ROLE_ASSISTANT, [part])
         elif kind == "function_call_output":
             self._append(content.ROLE_TOOL, [self._tool_result(item, param)])
         elif kind == "reasoning":
-            reasoning = wire.decode_reasoning(item, param)
+            reasoning = messages.decode_reasoning(item, param)
             if reasoning is not None:
                 thinking = reasoning.thinking
-                thinking.origin, thinking.signature = wire.untag_signature(thinking.signature)
+                thinking.origin, thinking.signature = messages.untag_signature(thinking.signature)
                 self._append(content.ROLE_ASSISTANT, [reasoning])
         elif kind == compaction.ITEM_TYPE:
             part = compaction.decode_compaction_item(item, param)
@@ -159,7 +159,7 @@ class _Transcript:
             raise invalid(f"{param}.role", f"Invalid value for '{param}.role': '{role_name}'.")
         if "content" not in item:
             raise invalid(f"{param}.content", f"Missing required parameter: '{param}.content'.")
-        parts = wire.decode_message_content(item["content"], f"{param}.content")
+        parts = messages.decode_message_content(item["content"], f"{param}.content")
         if role == content.ROLE_ASSISTANT:
             self._append(role, parts)
         else:
@@ -171,7 +171,7 @@ class _Transcript:
         if output is None:
             raise invalid(f"{param}.output", f"Missing required parameter: '{param}.output'.")
         result = content.ToolResultPart(call_id=call_id, name=self._tool_names.get(call_id, ""))
-        result.content.extend(wire.decode_message_content(output, f"{param}.output"))
+        result.content.extend(messages.decode_message_content(output, f"{param}.output"))
         return content.Part(tool_result=result)
 
     def _append(self, role: int, parts: list[content.Part]) -> None:
@@ -220,7 +220,7 @@ def _decode_tool_choice(value: Any, request: gen.GenerateRequest, extras: dict[s
     if value is None:
         return
     if isinstance(value, str):
-        mode = wire.TOOL_CHOICE_MODES.get(value)
+        mode = messages.TOOL_CHOICE_MODES.get(value)
         if mode is None:
             raise invalid("tool_choice", f"Invalid value for 'tool_choice': '{value}'.")
         request.tool_choice.mode = mode  # type: ignore[assignment]

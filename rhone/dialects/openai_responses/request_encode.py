@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rhone.dialects.openai_responses import compaction, wire
+from rhone.dialects.openai_responses import compaction, messages
 from rhone.jsonutil import dict_from_struct
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -39,14 +39,14 @@ def encode_request(req: gen.GenerateRequest, stream: bool) -> dict[str, Any]:
     items = [item for message in req.messages[leading:] for item in _message_items(message)]
     body["input"] = items
     if req.tools:
-        body["tools"] = [wire.encode_tool(tool) for tool in req.tools]
-    choice = wire.encode_tool_choice(req.tool_choice)
+        body["tools"] = [messages.encode_tool(tool) for tool in req.tools]
+    choice = messages.encode_tool_choice(req.tool_choice)
     if choice is not None:
         body["tool_choice"] = choice
     _encode_config(req.config, body)
     if req.metadata:
         body["metadata"] = dict(req.metadata)
-    if req.extras_dialect == wire.NAME:
+    if req.extras_dialect == messages.NAME:
         _merge_extras(body, dict_from_struct(req.extras))
     if "reasoning" in body or any(item.get("type") == "reasoning" for item in items):
         include = body.setdefault("include", [])
@@ -72,7 +72,7 @@ def _message_items(message: content.Message) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
     for part in message.parts:
-        wire_part = wire.encode_content_part(part, assistant=assistant)
+        wire_part = messages.encode_content_part(part, assistant=assistant)
         if wire_part is not None:
             pending.append(wire_part)
             continue
@@ -117,7 +117,7 @@ def _tool_output(parts: Iterable[content.Part]) -> str | list[dict[str, Any]]:
         return ""
     if len(parts) == 1 and parts[0].HasField("text"):
         return parts[0].text.text
-    encoded = (wire.encode_content_part(part, assistant=False) for part in parts)
+    encoded = (messages.encode_content_part(part, assistant=False) for part in parts)
     return [part for part in encoded if part is not None]
 
 
@@ -141,7 +141,7 @@ def _encode_config(config: gen.GenerationConfig, body: dict[str, Any]) -> None:
         body["top_p"] = config.top_p
     if config.HasField("parallel_tool_calls"):
         body["parallel_tool_calls"] = config.parallel_tool_calls
-    fmt = wire.encode_format(config.response_format)
+    fmt = messages.encode_format(config.response_format)
     if fmt is not None:
         body["text"] = {"format": fmt}
     reasoning: dict[str, Any] = {}

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rhone import canonical
-from rhone.dialects.openai_responses import wire
+from rhone.dialects.openai_responses import messages
 from rhone.dialects.openai_responses.errors import failure_from_error
-from rhone.dialects.openai_responses.response_decode import output_parts
+from rhone.dialects.openai_responses.response import output_parts
 from rhone.errors import RhoneError, make_failure
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -82,7 +82,7 @@ class ResponsesStreamDecoder:
             self._started = True
             self._out.append(
                 canonical.started(
-                    _str(response.get("id")), _str(response.get("model")), wire.PROVIDER
+                    _str(response.get("id")), _str(response.get("model")), messages.PROVIDER
                 )
             )
 
@@ -94,13 +94,13 @@ class ResponsesStreamDecoder:
             self._replay_output(output)
         usage = response.get("usage")
         if isinstance(usage, Mapping):
-            self._out.append(Event(usage=wire.decode_usage(usage)))
+            self._out.append(Event(usage=messages.decode_usage(usage)))
         status = "incomplete" if kind == "response.incomplete" else "completed"
         has_calls = self._tool_calls or any(
             isinstance(item, Mapping) and item.get("type") == "function_call"
             for item in (output if isinstance(output, list) else [])
         )
-        reason = wire.finish_reason_of(status, response.get("incomplete_details"), has_calls)
+        reason = messages.finish_reason_of(status, response.get("incomplete_details"), has_calls)
         self._out.append(canonical.finished(reason))
         self._done = True
 
@@ -214,7 +214,7 @@ class ResponsesStreamDecoder:
     def _summary_part_added(self, data: Mapping[str, Any]) -> None:
         part = self._part(_reasoning_key(data), gen.PART_KIND_THINKING)
         if _int(data.get("summary_index")) > 0 and part.text:
-            self._delta(part, wire.SUMMARY_JOINER)
+            self._delta(part, messages.SUMMARY_JOINER)
 
     def _thinking_delta(self, data: Mapping[str, Any]) -> None:
         part = self._part(_reasoning_key(data), gen.PART_KIND_THINKING)
@@ -243,7 +243,7 @@ class ResponsesStreamDecoder:
 
     def _reasoning_done(self, key: _Key, item: Mapping[str, Any]) -> None:
         try:
-            decoded = wire.decode_reasoning(item, "item")
+            decoded = messages.decode_reasoning(item, "item")
         except RhoneError:  # a lax server's malformed summary: keep what the deltas gave
             decoded = None
         part = self._current(key)

@@ -16,7 +16,7 @@ from typing import Any
 
 from rhone.canonical import response_events
 from rhone.dialects.base import DecodedCall
-from rhone.dialects.openai_responses import wire
+from rhone.dialects.openai_responses import messages
 from rhone.dialects.openai_responses.errors import response_error
 from rhone.dialects.openai_responses.item_ids import output_item_id
 from rhone.jsonutil import dict_from_struct, dumps
@@ -110,7 +110,7 @@ class ResponsesStreamEncoder:
         elif kind == "part_finished":
             self._part_finished(out, event.part_finished.index)
         elif kind == "usage":
-            state.usage = wire.encode_usage(event.usage)
+            state.usage = messages.encode_usage(event.usage)
         elif kind == "finished":
             self._finish(out, event.finished.reason)
         elif kind == "failure":
@@ -135,7 +135,7 @@ class ResponsesStreamEncoder:
     def _finish(self, out: _Out, reason: int) -> None:
         for index in list(self._state.items):
             self._part_finished(out, index)
-        status, incomplete = wire.status_of(reason)
+        status, incomplete = messages.status_of(reason)
         response = self._response(status, incomplete_details=incomplete)
         self._terminal(out, f"response.{status}", response)
 
@@ -195,7 +195,7 @@ class ResponsesStreamEncoder:
                 "response.content_part.added",
                 **_at(open_item),
                 content_index=0,
-                part=wire.output_text(""),
+                part=messages.output_text(""),
             )
         elif started.kind == gen.PART_KIND_TOOL_CALL:
             open_item.call_id = started.tool_call_id or f"call_{base}_{output_index}"
@@ -204,7 +204,7 @@ class ResponsesStreamEncoder:
             state.output.append(item)
             out.emit("response.output_item.added", output_index=output_index, item=dict(item))
         else:
-            item = wire.reasoning_item(item_id, "", "")
+            item = messages.reasoning_item(item_id, "", "")
             state.output.append(item)
             out.emit("response.output_item.added", output_index=output_index, item=dict(item))
 
@@ -252,7 +252,7 @@ class ResponsesStreamEncoder:
             return
         at = _at(open_item)
         if open_item.kind == gen.PART_KIND_TEXT:
-            part = wire.output_text(open_item.text)
+            part = messages.output_text(open_item.text)
             out.emit(
                 "response.output_text.done", **at, content_index=0, text=open_item.text, logprobs=[]
             )
@@ -278,8 +278,8 @@ class ResponsesStreamEncoder:
                 out.emit(
                     "response.reasoning_summary_part.done", **at, summary_index=0, part=summary
                 )
-            signature = wire.tag_signature(open_item.signature, self._state.provider)
-            item = wire.reasoning_item(open_item.item_id, open_item.text, signature)
+            signature = messages.tag_signature(open_item.signature, self._state.provider)
+            item = messages.reasoning_item(open_item.item_id, open_item.text, signature)
         self._state.output[open_item.output_index] = item
         out.emit("response.output_item.done", output_index=open_item.output_index, item=dict(item))
 
@@ -312,7 +312,7 @@ def _message(item_id: str, status: str, parts: list[dict[str, Any]]) -> dict[str
 
 def _function_call(open_item: _OpenItem, status: str) -> dict[str, Any]:
     call = content.ToolCallPart(id=open_item.call_id, name=open_item.name, arguments=open_item.text)
-    return wire.function_call_item(open_item.item_id, call, status)
+    return messages.function_call_item(open_item.item_id, call, status)
 
 
 def _response_id(upstream_id: str) -> str:
@@ -327,10 +327,10 @@ def request_echo(decoded: DecodedCall) -> dict[str, Any]:
     settings; built from the canonical request and the Responses options."""
     request, options = decoded.request, decoded.options
     config = request.config
-    extras = dict_from_struct(request.extras) if request.extras_dialect == wire.NAME else {}
-    tools: list[Any] = [wire.encode_tool(tool) for tool in request.tools]
+    extras = dict_from_struct(request.extras) if request.extras_dialect == messages.NAME else {}
+    tools: list[Any] = [messages.encode_tool(tool) for tool in request.tools]
     tools.extend(extras.get("tools") or [])
-    fmt = wire.encode_format(config.response_format) or {"type": "text"}
+    fmt = messages.encode_format(config.response_format) or {"type": "text"}
     reasoning = {
         "effort": config.reasoning_effort or None,
         "summary": "auto" if config.include_thinking else None,
@@ -339,7 +339,7 @@ def request_echo(decoded: DecodedCall) -> dict[str, Any]:
     echo: dict[str, Any] = {
         "instructions": options.get("instructions"),
         "tools": tools,
-        "tool_choice": wire.encode_tool_choice(request.tool_choice)
+        "tool_choice": messages.encode_tool_choice(request.tool_choice)
         or extras.get("tool_choice")
         or "auto",
         "parallel_tool_calls": (

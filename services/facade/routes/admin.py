@@ -17,8 +17,9 @@ from google.protobuf.message import Message
 from starlette.responses import Response
 
 from rhone.dialects.openai_chat import DIALECT
-from rhone.errors import Code, RhoneError, make_failure
+from rhone.errors import RhoneError
 from rhone.jsonutil import dict_from_struct, loads_object
+from rhone.rpc_errors import failure_of_rpc
 from rhone.tenancy import key_to_dict, tenant_to_dict, usage_row_to_dict
 from rhone.v1 import admin_pb2 as apb
 from rhone.v1 import tenancy_pb2 as tpb
@@ -31,12 +32,13 @@ router = APIRouter()
 RPC_TIMEOUT_S = 10
 
 Rpc = Callable[..., Awaitable[Any]]
-_CODES = {
-    grpc.StatusCode.UNAUTHENTICATED: (Code.ERROR_CODE_AUTHENTICATION, "invalid_admin_key"),
-    grpc.StatusCode.PERMISSION_DENIED: (Code.ERROR_CODE_PERMISSION, "admin_key_required"),
-    grpc.StatusCode.NOT_FOUND: (Code.ERROR_CODE_NOT_FOUND, "not_found"),
-    grpc.StatusCode.ALREADY_EXISTS: (Code.ERROR_CODE_CONFLICT, "already_exists"),
-    grpc.StatusCode.INVALID_ARGUMENT: (Code.ERROR_CODE_INVALID_REQUEST, "invalid_request"),
+# What the admin service's statuses mean to an admin client.
+_DETAILS = {
+    grpc.StatusCode.UNAUTHENTICATED: "invalid_admin_key",
+    grpc.StatusCode.PERMISSION_DENIED: "admin_key_required",
+    grpc.StatusCode.NOT_FOUND: "not_found",
+    grpc.StatusCode.ALREADY_EXISTS: "already_exists",
+    grpc.StatusCode.INVALID_ARGUMENT: "invalid_request",
 }
 
 
@@ -80,12 +82,7 @@ def _printable(value: str) -> str:
 
 
 def _failure(exc: grpc.aio.AioRpcError) -> Any:
-    if exc.code() in _CODES:
-        code, detail = _CODES[exc.code()]
-        return make_failure(code, exc.details() or "", detail=detail)
-    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable.")
-    return make_failure(Code.ERROR_CODE_INTERNAL, "The admin call failed inside Rhone.")
+    return failure_of_rpc(exc, service="sessions", details=_DETAILS)
 
 
 async def _body(request: Request) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def _anthropic_page(items: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class Shape:
+class ModelListing:
     def __init__(
         self,
         dialect: Dialect,
@@ -71,23 +71,25 @@ class Shape:
         self.dialect, self.describe, self.page = dialect, describe, page
 
 
-OPENAI_SHAPE = Shape(OPENAI, _openai, lambda items: {"object": "list", "data": items})
-ANTHROPIC_SHAPE = Shape(anthropic_messages.DIALECT, _anthropic, _anthropic_page)
-GEMINI_SHAPE = Shape(gemini.DIALECT, _google, lambda items: {"models": items})
-VERTEX_SHAPE = Shape(gemini.VERTEX_DIALECT, _vertex, lambda items: {"publisherModels": items})
+OPENAI_LISTING = ModelListing(OPENAI, _openai, lambda items: {"object": "list", "data": items})
+ANTHROPIC_LISTING = ModelListing(anthropic_messages.DIALECT, _anthropic, _anthropic_page)
+GEMINI_LISTING = ModelListing(gemini.DIALECT, _google, lambda items: {"models": items})
+VERTEX_LISTING = ModelListing(
+    gemini.VERTEX_DIALECT, _vertex, lambda items: {"publisherModels": items}
+)
 
 
-def shape_of(request: Request) -> Shape:
+def listing_for(request: Request) -> ModelListing:
     headers = request.headers
     if "anthropic-version" in headers:
-        return ANTHROPIC_SHAPE
+        return ANTHROPIC_LISTING
     if (
         "x-goog-api-client" in headers
         or "x-goog-api-key" in headers
         or "key" in request.query_params
     ):
-        return GEMINI_SHAPE
-    return OPENAI_SHAPE
+        return GEMINI_LISTING
+    return OPENAI_LISTING
 
 
 async def _listed(request: Request) -> list[Model]:
@@ -101,15 +103,15 @@ def _json(body: object) -> Response:
     return Response(orjson.dumps(body), media_type="application/json")
 
 
-async def _list(request: Request, shape: Shape) -> Response:
+async def _list(request: Request, listing: ModelListing) -> Response:
     try:
         models = await _listed(request)
     except RhoneError as exc:
-        return error_response(shape.dialect, exc.failure)
-    return _json(shape.page([shape.describe(m) for m in models]))
+        return error_response(listing.dialect, exc.failure)
+    return _json(listing.page([listing.describe(m) for m in models]))
 
 
-async def _get(request: Request, shape: Shape, model_id: str) -> Response:
+async def _get(request: Request, listing: ModelListing, model_id: str) -> Response:
     model_id = model_id.removeprefix("models/")
     try:
         found = next((m for m in await _listed(request) if m.id == model_id), None)
@@ -121,34 +123,34 @@ async def _get(request: Request, shape: Shape, model_id: str) -> Response:
                 param="model",
             )
     except RhoneError as exc:
-        return error_response(shape.dialect, exc.failure)
-    return _json(shape.describe(found))
+        return error_response(listing.dialect, exc.failure)
+    return _json(listing.describe(found))
 
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> Response:
-    return await _list(request, shape_of(request))
+    return await _list(request, listing_for(request))
 
 
 @router.get("/v1beta/models")
 async def list_gemini_models(request: Request) -> Response:
-    return await _list(request, GEMINI_SHAPE)
+    return await _list(request, GEMINI_LISTING)
 
 
 @router.get("/{version}/publishers/google/models")
 @router.get("/{version}/projects/{project}/locations/{location}/publishers/google/models")
 async def list_vertex_models(request: Request) -> Response:
-    return await _list(request, VERTEX_SHAPE)
+    return await _list(request, VERTEX_LISTING)
 
 
 @router.get("/v1/models/{model_id}")
 async def get_model(request: Request, model_id: str) -> Response:
-    return await _get(request, shape_of(request), model_id)
+    return await _get(request, listing_for(request), model_id)
 
 
 @router.get("/v1beta/models/{model_id}")
 async def get_gemini_model(request: Request, model_id: str) -> Response:
-    return await _get(request, GEMINI_SHAPE, model_id)
+    return await _get(request, GEMINI_LISTING, model_id)
 
 
 @router.get("/{version}/publishers/google/models/{model_id}")
@@ -156,4 +158,4 @@ async def get_gemini_model(request: Request, model_id: str) -> Response:
     "/{version}/projects/{project}/locations/{location}/publishers/google/models/{model_id}"
 )
 async def get_vertex_model(request: Request, model_id: str) -> Response:
-    return await _get(request, VERTEX_SHAPE, model_id)
+    return await _get(request, VERTEX_LISTING, model_id)

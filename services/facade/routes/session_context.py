@@ -12,14 +12,15 @@ from typing import Any, TypeVar
 import grpc
 import orjson
 from fastapi import APIRouter, Request
-from google.protobuf.json_format import MessageToDict
 from starlette.responses import Response
 
 from rhone.context_policy import parse_policy
 from rhone.errors import Code, RhoneError
+from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.v1 import translator_pb2 as tpb
-from services.facade.routes.sessions import ERROR_DETAIL_KEY, _body, _json, _run
+from services.facade.routes.sessions import _body, _json, _run
 from services.facade.state import FacadeState
+from services.facade.turn_view import message_view, turn_view
 
 router = APIRouter()
 T = TypeVar("T")
@@ -78,11 +79,7 @@ async def compact(request: Request, session_id: str) -> Response:
                 timeout=COMPACT_TIMEOUT_S,
             )
         )
-        turn = (
-            MessageToDict(done.turn, preserving_proto_field_name=True)
-            if done.HasField("turn")
-            else None
-        )
+        turn = turn_view(done.turn) if done.HasField("turn") else None
         return Response(
             orjson.dumps(
                 {
@@ -125,5 +122,5 @@ def context_json(session_id: str, seen: tpb.SessionContext) -> dict[str, Any]:
         "input_budget": seen.input_budget or None,
         "estimated_input_tokens": seen.estimated_input_tokens,
         "dropped_messages": seen.dropped_messages,
-        "messages": [MessageToDict(m, preserving_proto_field_name=True) for m in seen.messages],
+        "messages": [message_view(m) for m in seen.messages],
     }

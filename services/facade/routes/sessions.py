@@ -14,12 +14,12 @@ from typing import Any
 import grpc
 import orjson
 from fastapi import APIRouter, Request
-from google.protobuf.json_format import MessageToDict
 from starlette.responses import Response
 
+from rhone import rpc_errors
 from rhone.context_policy import parse_policy, stored_policy
 from rhone.dialects.openai_chat import DIALECT
-from rhone.errors import Code, RhoneError, make_failure
+from rhone.errors import RhoneError
 from rhone.ids import check_body_id, check_cursor, check_name, check_path_id
 from rhone.jsonutil import dict_from_struct, loads_object, struct_from_dict
 from rhone.v1 import content_pb2 as content
@@ -27,6 +27,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from services.facade.relay import error_response
 from services.facade.state import FacadeState
+from services.facade.turn_view import turn_view
 
 router = APIRouter()
 log = logging.getLogger("rhone.facade.sessions")
@@ -34,7 +35,8 @@ log = logging.getLogger("rhone.facade.sessions")
 RPC_TIMEOUT_S = 10
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-ERROR_DETAIL_KEY = "rhone-error-detail"  # trailing metadata the sessions service sets
+# The request field each error the sessions service names is about.
+_PARAM_OF_DETAIL = {"turn_not_found": "at_turn", "invalid_cursor": "after"}
 _SETTINGS = ("metadata", "instructions", "default_model", "context")
 
 Action = Callable[[FacadeState, str], Awaitable[Response]]
@@ -133,7 +135,7 @@ async def list_turns(request: Request, session_id: str) -> Response:
             spb.ListTurnsRequest(tenant_id=tenant, session_id=session_id),
             timeout=RPC_TIMEOUT_S,
         )
-        data = [MessageToDict(turn, preserving_proto_field_name=True) for turn in listed.turns]
+        data = [turn_view(turn) for turn in listed.turns]
         return _json({"object": "list", "data": data})
 
     return await _run(request, act)
@@ -183,31 +185,12 @@ def _json(value: Any, *, status: int = 200) -> Response:
 def failure_of_rpc(exc: grpc.aio.AioRpcError) -> gen.Failure:
     """The sessions service's error as the failure this API renders; its trailing metadata
     says which id was not found, and that decides the `code` and `param` a client sees."""
-    status, message = exc.code(), exc.details() or ""
-    detail = _trailing_detail(exc)
-    if status == grpc.StatusCode.NOT_FOUND:
-        detail = detail or "session_not_found"
-        param = "at_turn" if detail == "turn_not_found" else ""
-        return make_failure(Code.ERROR_CODE_NOT_FOUND, message, detail=detail, param=param)
-    if status == grpc.StatusCode.INVALID_ARGUMENT:
-        param = "after" if detail == "invalid_cursor" else ""
-        return make_failure(Code.ERROR_CODE_INVALID_REQUEST, message, detail=detail, param=param)
-    if status == grpc.StatusCode.ABORTED:
-        return make_failure(Code.ERROR_CODE_CONFLICT, message, detail=detail or "session_busy")
-    if status == grpc.StatusCode.UNAVAILABLE:
-        return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable.")
-    if status == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return make_failure(Code.ERROR_CODE_TIMEOUT, "The sessions service did not answer.")
-    # Any other status's details are the service's internals: for the operator's log only.
-    log.warning("sessions service failed: %s %s", status, message)
-    return make_failure(Code.ERROR_CODE_INTERNAL, "The sessions service failed.")
-
-
-def _trailing_detail(exc: grpc.aio.AioRpcError) -> str:
-    for key, value in exc.trailing_metadata() or ():
-        if key == ERROR_DETAIL_KEY:
-            return value if isinstance(value, str) else value.decode()
-    return ""
+    return rpc_errors.failure_of_rpc(
+        exc,
+        service="sessions",
+        details={grpc.StatusCode.NOT_FOUND: "session_not_found"},
+        params=_PARAM_OF_DETAIL,
+    )
 
 
 # bodies and views (pure)

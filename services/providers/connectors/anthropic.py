@@ -17,7 +17,7 @@ _COUNTED = ("model", "system", "messages", "tools", "tool_choice", "thinking", "
 
 
 class AnthropicConnector(HttpConnector):
-    provider = "anthropic"
+    connector_name = "anthropic"
     dialect = DIALECT
 
     def url(self, deployment: Deployment, request: gen.GenerateRequest) -> str:

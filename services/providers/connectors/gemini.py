@@ -28,7 +28,7 @@ def with_model(request: gen.GenerateRequest, model: str) -> gen.GenerateRequest:
 
 
 class GeminiConnector(HttpConnector):
-    provider = "gemini"
+    connector_name = "gemini"
     dialect = DIALECT
     api_version = "v1beta"
 

@@ -85,7 +85,7 @@ class HttpConnector:
     """A connector for one wire format. Subclasses say where to send and how to authenticate;
     the body is the dialect's, with the deployment's model name."""
 
-    provider = ""
+    connector_name = ""
     dialect: Dialect
 
     def __init__(self, pool: ClientPool) -> None:

@@ -20,7 +20,7 @@ def _words(text: str) -> list[str]:
 
 
 class LocalConnector:
-    provider = "local"
+    connector_name = "local"
 
     def __init__(self, token_delay_ms: int = 0, context_window: int = 0) -> None:
         self._delay = token_delay_ms / 1000
@@ -42,7 +42,7 @@ class LocalConnector:
                 )
             )
             return
-        yield ev.started("local-" + secrets.token_hex(12), deployment.model, self.provider)
+        yield ev.started("local-" + secrets.token_hex(12), deployment.model, self.connector_name)
         index = 0
         if reply.thinking:
             yield ev.part_started(index, gen.PART_KIND_THINKING)

@@ -19,7 +19,7 @@ def bearer(deployment: Deployment) -> dict[str, str]:
 
 
 class OpenAIChatConnector(HttpConnector):
-    provider = "openai"
+    connector_name = "openai"
     dialect = DIALECT
 
     def url(self, deployment: Deployment, request: gen.GenerateRequest) -> str:

@@ -9,4 +9,4 @@ from services.providers.connectors.openai import OpenAIChatConnector
 
 
 class OpenAICompatibleConnector(OpenAIChatConnector):
-    provider = "openai-compatible"
+    connector_name = "openai-compatible"

@@ -17,7 +17,7 @@ from services.providers.routing import Deployment
 
 
 class OpenAIResponsesConnector(HttpConnector):
-    provider = "openai-responses"
+    connector_name = "openai-responses"
     dialect = DIALECT
 
     def url(self, deployment: Deployment, request: gen.GenerateRequest) -> str:

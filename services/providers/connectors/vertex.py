@@ -24,7 +24,7 @@ _COUNTED = ("contents", "systemInstruction", "tools")
 
 
 class VertexConnector(GeminiConnector):
-    provider = "vertex"
+    connector_name = "vertex"
     dialect = VERTEX_DIALECT
     api_version = "v1"
 

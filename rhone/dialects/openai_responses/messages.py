@@ -5,14 +5,13 @@ usage and the status <-> finish-reason mapping. docs/protocols/openai-responses.
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from rhone.errors import RhoneError
+from rhone.dialects.field_readers import data_url, split_data_url
+from rhone.dialects.openai_chat.fields import READ
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 
@@ -27,71 +26,21 @@ IMAGE_FILE_MEDIA_TYPE = "image/*"
 SUMMARY_JOINER = "\n\n"
 
 
-# --- reading JSON safely: every failure names the offending field ---------------------------
+# --- reading JSON safely: OpenAI's wording, shared with Chat (every failure names the field) --
 
-
-def invalid(param: str, message: str) -> RhoneError:
-    return RhoneError.invalid(message, param=param)
-
-
-def expect_mapping(value: Any, param: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise invalid(param, f"Invalid type for '{param}': expected an object.")
-    return value
-
-
-def expect_list(value: Any, param: str) -> Sequence[Any]:
-    if not isinstance(value, list):
-        raise invalid(param, f"Invalid type for '{param}': expected an array.")
-    return value
-
-
-def optional_str(obj: Mapping[str, Any], key: str, param: str) -> str | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise invalid(param, f"Invalid type for '{param}': expected a string.")
-
-
-def required_str(obj: Mapping[str, Any], key: str, param: str) -> str:
-    value = optional_str(obj, key, param)
-    if value is None:
-        raise invalid(param, f"Missing required parameter: '{param}'.")
-    return value
-
-
-def optional_bool(obj: Mapping[str, Any], key: str, param: str) -> bool | None:
-    value = obj.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise invalid(param, f"Invalid type for '{param}': expected a boolean.")
-
-
-# --- data URLs ------------------------------------------------------------------------------
+expect_mapping = READ.as_object
+expect_list = READ.as_list
+optional_str = READ.optional_str
+required_str = READ.required_str
+optional_bool = READ.optional_bool
+decode_base64 = READ.decode_base64
+invalid = READ.invalid
 
 
 def parse_data_url(url: str, param: str) -> tuple[str, bytes] | None:
     """(media type, bytes) of a base64 data URL; None for any other URL."""
-    if not url.startswith("data:"):
-        return None
-    header, comma, payload = url[5:].partition(",")
-    media_type, _, encoding = header.partition(";")
-    if not comma or encoding != "base64":
-        return None
-    return media_type, decode_base64(payload, param)
-
-
-def decode_base64(payload: str, param: str) -> bytes:
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise invalid(param, f"Invalid value for '{param}': not valid base64 data.") from None
-
-
-def data_url(media_type: str, data: bytes) -> str:
-    return (
-        f"data:{media_type or 'application/octet-stream'};base64,{base64.b64encode(data).decode()}"
-    )
+    parts = split_data_url(url)
+    return None if parts is None else (parts[0], decode_base64(parts[1], param))
 
 
 # --- content parts (input messages, tool outputs) --------------------------------------------

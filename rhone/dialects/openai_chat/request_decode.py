@@ -1,4 +1,4 @@
-"""The chat request body <-> ``GenerateRequest``: tools, tool choice, generation config,
+"""A client's chat request body -> ``GenerateRequest``: tools, tool choice, generation config,
 metadata and the extras that have no canonical field. Messages are in ``messages.py``."""
 
 from __future__ import annotations
@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from rhone.dialects.base import DecodedCall
 from rhone.errors import RhoneError
-from rhone.jsonutil import compact_json, dict_from_struct, struct_from_dict
+from rhone.jsonutil import compact_json, struct_from_dict
 from rhone.v1 import generation_pb2 as gen
 
 from .fields import (
@@ -28,7 +26,7 @@ from .fields import (
     required_str,
     wrong_type,
 )
-from .messages import decode_messages, encode_messages
+from .messages import decode_messages
 
 NAME = "openai.chat"
 
@@ -56,22 +54,17 @@ _CONSUMED = frozenset(
     }
 )
 
-_CHOICE_MODES = {
+CHOICE_MODES = {
     "auto": gen.ToolChoice.MODE_AUTO,
     "none": gen.ToolChoice.MODE_NONE,
     "required": gen.ToolChoice.MODE_REQUIRED,
 }
-_CHOICE_NAMES = {mode: name for name, mode in _CHOICE_MODES.items()}
 
-_FORMAT_TYPES = {
+FORMAT_TYPES = {
     "text": gen.ResponseFormat.TYPE_TEXT,
     "json_object": gen.ResponseFormat.TYPE_JSON_OBJECT,
     "json_schema": gen.ResponseFormat.TYPE_JSON_SCHEMA,
 }
-_FORMAT_NAMES = {kind: name for name, kind in _FORMAT_TYPES.items()}
-
-
-# ---------------------------------------------------------------- decode (client -> canonical)
 
 
 def decode_request(body: Mapping[str, Any], params: Mapping[str, str]) -> DecodedCall:
@@ -143,7 +136,7 @@ def _decode_tools(value: Any) -> list[gen.Tool]:
 
 def _decode_tool_choice(value: Any) -> gen.ToolChoice:
     if isinstance(value, str):
-        return gen.ToolChoice(mode=_CHOICE_MODES[one_of(value, _CHOICE_MODES, "tool_choice")])
+        return gen.ToolChoice(mode=CHOICE_MODES[one_of(value, CHOICE_MODES, "tool_choice")])
     choice = as_object(value, "tool_choice")
     kind = required(choice, "type", "tool_choice.type")
     if kind != "function":
@@ -201,9 +194,9 @@ def _decode_stop(value: Any) -> list[str]:
 def _decode_response_format(value: Any) -> gen.ResponseFormat:
     fmt = as_object(value, "response_format")
     kind = one_of(
-        required(fmt, "type", "response_format.type"), _FORMAT_TYPES, "response_format.type"
+        required(fmt, "type", "response_format.type"), FORMAT_TYPES, "response_format.type"
     )
-    decoded = gen.ResponseFormat(type=_FORMAT_TYPES[kind])
+    decoded = gen.ResponseFormat(type=FORMAT_TYPES[kind])
     if kind != "json_schema":
         return decoded
     param = "response_format.json_schema"
@@ -226,89 +219,3 @@ def _decode_metadata(value: Any) -> dict[str, str]:
         if not isinstance(item, str):
             raise wrong_type(f"metadata.{key}", "a string", item)
     return dict(metadata)
-
-
-# ---------------------------------------------------------------- encode (canonical -> upstream)
-
-
-def encode_request(request: gen.GenerateRequest, stream: bool) -> dict[str, Any]:
-    """The canonical request -> the body an OpenAI-compatible server expects."""
-    body: dict[str, Any] = {"model": request.model, "messages": encode_messages(request.messages)}
-    if request.tools:
-        body["tools"] = [_encode_tool(i, tool) for i, tool in enumerate(request.tools)]
-        # OpenAI answers 400 to tool_choice or parallel_tool_calls without tools ("only allowed
-        # when 'tools' are specified"), so both ride only with tools.
-        mode = request.tool_choice.mode
-        if mode == gen.ToolChoice.MODE_TOOL:
-            body["tool_choice"] = {
-                "type": "function",
-                "function": {"name": request.tool_choice.name},
-            }
-        elif mode in _CHOICE_NAMES:
-            body["tool_choice"] = _CHOICE_NAMES[mode]
-        if request.config.HasField("parallel_tool_calls"):
-            body["parallel_tool_calls"] = request.config.parallel_tool_calls
-    _encode_config(request.config, body)
-    if request.metadata:
-        body["metadata"] = dict(request.metadata)
-    if stream:
-        body["stream"] = True
-        body["stream_options"] = {"include_usage": True}
-    if request.extras_dialect == NAME:
-        for key, value in dict_from_struct(request.extras).items():
-            body.setdefault(key, value)
-    return body
-
-
-def _encode_tool(i: int, tool: gen.Tool) -> dict[str, Any]:
-    function: dict[str, Any] = {"name": tool.name}
-    if tool.description:
-        function["description"] = tool.description
-    if tool.parameters_json:
-        function["parameters"] = _parse_json(
-            tool.parameters_json, f"tools[{i}].function.parameters"
-        )
-    if tool.HasField("strict"):
-        function["strict"] = tool.strict
-    return {"type": "function", "function": function}
-
-
-def _encode_config(config: gen.GenerationConfig, body: dict[str, Any]) -> None:
-    # top_k, thinking_budget and include_thinking have no chat field: OpenAI rejects unknown
-    # arguments, so they are not sent.
-    if config.HasField("max_tokens"):
-        body["max_completion_tokens"] = config.max_tokens
-    if config.HasField("temperature"):
-        body["temperature"] = config.temperature
-    if config.HasField("top_p"):
-        body["top_p"] = config.top_p
-    if config.stop:
-        body["stop"] = list(config.stop)
-    if config.HasField("seed"):
-        body["seed"] = config.seed
-    if config.reasoning_effort:
-        body["reasoning_effort"] = config.reasoning_effort
-    fmt = config.response_format
-    if fmt.type in _FORMAT_NAMES:
-        body["response_format"] = _encode_response_format(fmt)
-
-
-def _encode_response_format(fmt: gen.ResponseFormat) -> dict[str, Any]:
-    if fmt.type != gen.ResponseFormat.TYPE_JSON_SCHEMA:
-        return {"type": _FORMAT_NAMES[fmt.type]}
-    # json_schema.name is required on chat; a schema from a surface without names gets one.
-    spec: dict[str, Any] = {"name": fmt.name or "response"}
-    if fmt.description:
-        spec["description"] = fmt.description
-    if fmt.schema_json:
-        spec["schema"] = _parse_json(fmt.schema_json, "response_format.json_schema.schema")
-    if fmt.HasField("strict"):
-        spec["strict"] = fmt.strict
-    return {"type": "json_schema", "json_schema": spec}
-
-
-def _parse_json(text: str, param: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise RhoneError.invalid(f"'{param}' is not valid JSON.", param=param) from None

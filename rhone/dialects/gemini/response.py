@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rhone import canonical
-from rhone.dialects.gemini import parts, wire
+from rhone.dialects.gemini import fields, messages
 from rhone.dialects.gemini.stream_decode import StreamDecoder
 from rhone.dialects.gemini.usage import usage_metadata
 from rhone.errors import RhoneError
@@ -19,7 +19,7 @@ from rhone.v1 import generation_pb2 as gen
 
 
 def response_body(
-    flavor: wire.Flavor,
+    flavor: fields.Flavor,
     wire_parts: list[dict[str, Any]],
     *,
     response_id: str,
@@ -52,15 +52,15 @@ def now() -> str:
 
 
 def finish_reason(reason: int) -> str:
-    return wire.FINISH_TO_WIRE.get(reason, "STOP")
+    return fields.FINISH_TO_WIRE.get(reason, "STOP")
 
 
 def encode_response(
-    flavor: wire.Flavor, response: gen.GenerateResponse, rhone_meta: Mapping[str, Any]
+    flavor: fields.Flavor, response: gen.GenerateResponse, rhone_meta: Mapping[str, Any]
 ) -> dict[str, Any]:
     body = response_body(
         flavor,
-        parts.encode_parts(response.message.parts, parts.SURFACE),
+        messages.encode_parts(response.message.parts, messages.SURFACE),
         response_id=response.id,
         model=response.model,
         finish_reason=finish_reason(response.finish_reason),
@@ -71,7 +71,7 @@ def encode_response(
     return body
 
 
-def decode_response(flavor: wire.Flavor, body: Mapping[str, Any]) -> gen.GenerateResponse:
+def decode_response(flavor: fields.Flavor, body: Mapping[str, Any]) -> gen.GenerateResponse:
     decoder = StreamDecoder(flavor.name)
     events = decoder.feed(None, body)
     if not decoder.done:

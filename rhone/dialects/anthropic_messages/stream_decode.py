@@ -19,8 +19,8 @@ from rhone.errors import make_failure
 from rhone.jsonutil import compact_json
 from rhone.v1 import generation_pb2 as gen
 
-from .blocks import PROVIDER
 from .errors import stream_failure
+from .messages import PROVIDER
 from .response import canonical_usage, count, finish_reason, text
 
 Events = list[gen.GenerationEvent]

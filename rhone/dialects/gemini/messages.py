@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from rhone.dialects.gemini import wire
+from rhone.dialects.field_readers import encode_base64
+from rhone.dialects.gemini import fields
 from rhone.errors import RhoneError
 from rhone.v1 import content_pb2 as content
 
@@ -32,12 +33,12 @@ class SignaturePolicy:
 
 
 UPSTREAM = SignaturePolicy(
-    keep_thinking=lambda t: not t.redacted and t.origin in wire.GEMINI_ORIGINS,
-    keep_signature=lambda sig, origin: bool(sig) and origin in wire.GEMINI_ORIGINS,
+    keep_thinking=lambda t: not t.redacted and t.origin in fields.GEMINI_ORIGINS,
+    keep_signature=lambda sig, origin: bool(sig) and origin in fields.GEMINI_ORIGINS,
 )
 SURFACE = SignaturePolicy(
     keep_thinking=lambda t: not t.redacted,
-    keep_signature=lambda sig, origin: bool(sig) and wire.is_base64(sig),
+    keep_signature=lambda sig, origin: bool(sig) and fields.is_base64(sig),
 )
 
 
@@ -181,7 +182,7 @@ def _media(data: bytes, url: str, media_type: str, fallback: str) -> dict[str, A
         return {
             "inlineData": {
                 "mimeType": media_type or _sniff(data, fallback),
-                "data": wire.b64encode(data),
+                "data": encode_base64(data),
             }
         }
     if url.startswith("data:"):

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rhone.dialects.field_readers import FieldReader, Kind
 from rhone.errors import RhoneError
 from rhone.v1 import generation_pb2 as gen
 
@@ -53,12 +54,42 @@ def child(parent: str, name: str) -> str:
     return f"{parent}.{name}" if parent else name
 
 
+# The wording of Gemini's own 400s ("contents must be an array.").
+_GEMINI_TYPES: dict[str, str] = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "boolean": "true or false",
+    "integer": "an integer",
+    "number": "a number",
+}
+
+
+class GeminiFields(FieldReader):
+    def wrong_type_message(self, param: str, kind: Kind, value: Any) -> str:
+        return f"{param or 'The request body'} must be {_GEMINI_TYPES[kind]}."
+
+    def missing_message(self, param: str) -> str:
+        return f"{param} is required."
+
+    def out_of_range_message(self, param: str, value: int, minimum: int, maximum: int) -> str:
+        return f"{param} is out of range."
+
+    def bad_base64_message(self, param: str) -> str:
+        return f"{param} must be base64."
+
+
+READ = GeminiFields()
+
+items = READ.as_list
+string = READ.as_str
+boolean = READ.as_bool
+
+
 def message(value: Any, field: str) -> dict[str, Any]:
     """One proto message with its own keys in lowerCamelCase and its values untouched."""
-    if not isinstance(value, Mapping):
-        raise RhoneError.invalid(f"{field or 'The request body'} must be an object.", param=field)
     out: dict[str, Any] = {}
-    for key, item in value.items():
+    for key, item in READ.as_object(value, field).items():
         name = camel(key)
         if name in out:
             raise RhoneError.invalid(
@@ -69,56 +100,32 @@ def message(value: Any, field: str) -> dict[str, Any]:
     return out
 
 
-def items(value: Any, field: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise RhoneError.invalid(f"{field} must be an array.", param=field)
-    return value
-
-
-def string(value: Any, field: str) -> str:
-    if not isinstance(value, str):
-        raise RhoneError.invalid(f"{field} must be a string.", param=field)
-    return value
-
-
-def boolean(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise RhoneError.invalid(f"{field} must be true or false.", param=field)
-    return value
-
-
 def integer(value: Any, field: str, bits: int = 32) -> int:
     """A signed integer of ``bits`` bits; proto JSON also writes integers as strings ("100")."""
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     elif isinstance(value, str):
         try:
-            number = int(value)
+            value = int(value)
         except ValueError:
-            number = None
-    if number is None:
-        raise RhoneError.invalid(f"{field} must be an integer.", param=field)
-    if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
-        raise RhoneError.invalid(f"{field} is out of range.", param=field)
-    return number
+            pass
+    return READ.as_int(value, field, minimum=-(2 ** (bits - 1)), maximum=2 ** (bits - 1) - 1)
 
 
 def number(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise RhoneError.invalid(f"{field} must be a number.", param=field)
-    try:
-        return float(value)
-    except ValueError:
-        raise RhoneError.invalid(f"{field} must be a number.", param=field) from None
+    """A number; proto JSON also writes numbers as strings ("0.5")."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise READ.wrong_type(field, "number", value) from None
+    return READ.as_number(value, field)
 
 
 def struct(value: Any, field: str) -> dict[str, Any]:
     """A google.protobuf.Struct field: any JSON object, kept exactly as sent."""
-    if not isinstance(value, Mapping):
-        raise RhoneError.invalid(f"{field} must be a JSON object.", param=field)
+    if not isinstance(value, Mapping):  # worded apart from a message: it is user data
+        raise READ.invalid(field, f"{field} must be a JSON object.")
     return dict(value)
 
 
@@ -140,16 +147,12 @@ def b64decode(value: Any, field: str) -> bytes:
     """Proto ``bytes`` in JSON: standard or URL-safe base64, padding optional."""
     text = string(value, field).strip()
     if not _BASE64.match(text):
-        raise RhoneError.invalid(f"{field} must be base64.", param=field)
+        raise READ.invalid(field, READ.bad_base64_message(field))
     text = text.rstrip("=").replace("-", "+").replace("_", "/")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except binascii.Error:
-        raise RhoneError.invalid(f"{field} must be base64.", param=field) from None
-
-
-def b64encode(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+        raise READ.invalid(field, READ.bad_base64_message(field)) from None
 
 
 def is_base64(text: str) -> bool:
