@@ -1,8 +1,10 @@
 """Runs all four services on one machine, each its own process talking gRPC to the others.
 
 `python -m rhone.launcher` (what `make run` does): services on 127.0.0.1, the facade on
-RHONE_PORT (8080), SQLite under ./.rhone/, and an API key: RHONE_API_KEY, or one generated
-once and kept in ./.rhone/api_key. The integration tests start the same Cluster on free ports."""
+RHONE_PORT (8080), the public gRPC API on RHONE_GRPC_PORT (50060), SQLite under ./.rhone/, and
+an API key: RHONE_API_KEY, or one generated once and kept in ./.rhone/api_key. The services
+prove their identity to each other with RHONE_SERVICE_TOKEN, or one generated for each run
+(docs/grpc.md). The integration tests start the same Cluster on free ports."""
 
 from __future__ import annotations
 
@@ -33,14 +35,22 @@ class Ports:
     translator: int
     sessions: int
     providers: int
+    # The facade's public gRPC API (docs/grpc.md).
+    grpc: int = 0
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
     @classmethod
     def default(cls) -> Ports:
-        return cls(int(os.environ.get("RHONE_PORT", "8080")), 50061, 50062, 50063)
+        return cls(
+            int(os.environ.get("RHONE_PORT", "8080")),
+            50061,
+            50062,
+            50063,
+            int(os.environ.get("RHONE_GRPC_PORT", "50060")),
+        )
 
 
 @dataclass
@@ -52,6 +62,12 @@ class Cluster:
     log_dir: Path | None = None
     only: tuple[str, ...] = SERVICES
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # What the services prove themselves to each other with: RHONE_SERVICE_TOKEN, or one made
+    # for this cluster only.
+    service_token: str = field(
+        default_factory=lambda: os.environ.get("RHONE_SERVICE_TOKEN") or secrets.token_urlsafe(32),
+        repr=False,
+    )
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     @property
@@ -66,6 +82,8 @@ class Cluster:
             "RHONE_TRANSLATOR_ADDR": f"127.0.0.1:{self.ports.translator}",
             "RHONE_SESSIONS_ADDR": f"127.0.0.1:{self.ports.sessions}",
             "RHONE_PROVIDERS_ADDR": f"127.0.0.1:{self.ports.providers}",
+            "RHONE_SERVICE_TOKEN": self.service_token,
+            **({"RHONE_GRPC_LISTEN": f"127.0.0.1:{self.ports.grpc}"} if self.ports.grpc else {}),
             **self.env,
         }
 
@@ -171,6 +189,7 @@ def main() -> None:
         print(
             f"\nRhone is ready: {cluster.base_url}/v1\n"
             f"API key: {key}\n"
+            f"gRPC API (docs/grpc.md): 127.0.0.1:{cluster.ports.grpc}\n"
             "Try: model 'local'. Stop with Ctrl-C.\n",
             flush=True,
         )

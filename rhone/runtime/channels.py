@@ -11,6 +11,8 @@ import json
 import grpc
 
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
+from rhone.runtime.interceptors import client_interceptors
+from rhone.runtime.service_identity import ServiceIdentity
 
 # While the sessions service restarts (a rolling deploy), its short calls wait for it, within
 # 5 s, instead of failing at once. Calls to the translator and providers fail fast instead
@@ -37,5 +39,16 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+def open_channel(target: str, identity: ServiceIdentity | None = None) -> grpc.aio.Channel:
+    """A channel to a peer service that proves this service's identity: mTLS when the TLS
+    settings are given, and the service token on every call when one is set."""
+    identity = identity or ServiceIdentity.from_settings()
+    interceptors = client_interceptors(identity)
+    if identity.tls is not None:
+        return grpc.aio.secure_channel(
+            target,
+            identity.channel_credentials(),
+            options=CHANNEL_OPTIONS,
+            interceptors=interceptors,
+        )
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from services.facade.config import FacadeSettings
+from services.facade.grpc_api.server import start_public_api
 from services.facade.routes import (
     anthropic,
     google,
@@ -24,6 +25,9 @@ from services.facade.routes import (
 )
 from services.facade.state import FacadeState
 
+# In-flight public gRPC calls get as long to finish as uvicorn gives HTTP ones.
+GRPC_GRACE_S = 10.0
+
 
 def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     settings = settings or FacadeSettings()
@@ -32,9 +36,14 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = FacadeState.open(settings)
         app.state.rhone = state
+        public_grpc = (
+            await start_public_api(settings.grpc_listen, state) if settings.grpc_listen else None
+        )
         try:
             yield
         finally:
+            if public_grpc is not None:
+                await public_grpc.stop(GRPC_GRACE_S)
             await state.close()
 
     app = FastAPI(title="Rhone", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

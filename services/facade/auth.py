@@ -4,6 +4,7 @@ cached briefly so that a call costs no extra hop in the common case."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 
@@ -13,6 +14,8 @@ from starlette.requests import HTTPConnection
 from rhone.errors import Code, RhoneError
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc
+
+log = logging.getLogger("rhone.facade.auth")
 
 # Keys are printable ASCII; anything else cannot be one and is refused before the database
 # sees it (a NUL is an error there, not a miss).
@@ -58,8 +61,12 @@ class Authenticator:
                 spb.ResolveApiKeyRequest(api_key=key), timeout=10
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            if _is_wrong_key(exc):
                 raise _incorrect_key() from None
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                # The sessions service refused this facade, not the key: a deployment whose
+                # services do not share a service identity (docs/grpc.md).
+                log.error("the sessions service refused the facade's service identity")
             raise RhoneError.of(
                 Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable."
             ) from None
@@ -67,6 +74,11 @@ class Authenticator:
             self._cache.clear()
         self._cache[key] = (resolved.tenant_id, now + self._ttl)
         return resolved.tenant_id
+
+
+def _is_wrong_key(exc: grpc.aio.AioRpcError) -> bool:
+    detail = dict(exc.trailing_metadata() or ()).get("rhone-error-detail")
+    return exc.code() == grpc.StatusCode.UNAUTHENTICATED and detail == "invalid_api_key"
 
 
 def _incorrect_key() -> RhoneError:
