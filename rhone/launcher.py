@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from rhone.runtime.service_identity import SERVICE_TOKEN_KEY
+
 SERVICES = ("sessions", "providers", "translator", "facade")
 
 
@@ -86,6 +88,11 @@ class Cluster:
             **({"RHONE_GRPC_LISTEN": f"127.0.0.1:{self.ports.grpc}"} if self.ports.grpc else {}),
             **self.env,
         }
+
+    def service_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The metadata that lets a caller outside the cluster (a test) call an internal
+        service directly."""
+        return ((SERVICE_TOKEN_KEY, self.service_token),)
 
     def start(self) -> None:
         env = self.service_env()
