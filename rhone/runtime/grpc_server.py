@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rhone.runtime.interceptors import internal_server_interceptors
-from rhone.runtime.service_identity import ServiceIdentity
+from rhone.runtime.service_identity import IdentityError, ServiceIdentity
 
 log = logging.getLogger("rhone.grpc")
 
@@ -41,7 +41,13 @@ async def serve(
 ) -> None:
     """Runs an internal gRPC server until SIGTERM or SIGINT. Without a service identity in
     the settings it does not start (IdentityError)."""
-    identity = identity or ServiceIdentity.from_settings()
+    try:
+        identity = identity or ServiceIdentity.from_settings()
+    except IdentityError as exc:
+        # Whatever the service opened (its database) is closed, so that the process exits.
+        if on_stop is not None:
+            await on_stop()
+        raise SystemExit(f"{name}: {exc}") from None
     server, health_servicer = await start_server(
         name=name,
         listen=listen,

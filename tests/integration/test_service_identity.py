@@ -5,6 +5,8 @@ complete the handshake. Reflection is off unless a setting turns it on."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -251,3 +253,18 @@ def test_the_handshake_fails_without_the_deployments_certificate(
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
     # No handshake, no call at all: not even health answers.
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("service", ["translator", "sessions", "providers"])
+def test_a_service_without_an_identity_does_not_start(service: str, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RHONE_")}
+    env["RHONE_DATABASE_URL"] = f"sqlite:///{tmp_path}/rhone.db"
+    result = subprocess.run(
+        [sys.executable, "-m", f"services.{service}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "set RHONE_SERVICE_TOKEN, or RHONE_TLS_CERT" in result.stderr
