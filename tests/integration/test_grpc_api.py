@@ -301,7 +301,7 @@ def test_list_turns_and_list_sessions_page(gateway, sessions: ss_grpc.SessionsSt
 def test_bad_requests_are_invalid_argument_naming_the_field(
     sessions: ss_grpc.SessionsStub, call: Callable[[Any], Any], param: str
 ):
-    wrapped = _with_metadata(sessions, A)
+    wrapped = WithMetadata(sessions, A)
     with pytest.raises(grpc.RpcError) as caught:
         call(wrapped)
     error = rich_error(caught.value)
@@ -328,7 +328,7 @@ def test_count_tokens_and_list_models(gateway: gw_grpc.GatewayStub):
 # -- authentication: every public RPC -----------------------------------------------------------
 
 
-class _with_metadata:
+class WithMetadata:
     """A stub whose every call carries `metadata` (what a client's interceptor would do)."""
 
     def __init__(self, stub: Any, metadata: Any) -> None:
@@ -409,8 +409,8 @@ def test_every_public_rpc_refuses_a_missing_or_wrong_key(
     session_id, turn_id = a_session
     with pytest.raises(grpc.RpcError) as caught:
         PUBLIC_CALLS[rpc](
-            _with_metadata(gateway, metadata),
-            _with_metadata(sessions, metadata),
+            WithMetadata(gateway, metadata),
+            WithMetadata(sessions, metadata),
             session_id,
             turn_id,
         )
@@ -423,13 +423,10 @@ def test_every_public_rpc_refuses_a_missing_or_wrong_key(
 def test_another_tenants_ids_are_not_found(gateway, sessions, a_session: tuple[str, str], rpc: str):
     session_id, turn_id = a_session
     with pytest.raises(grpc.RpcError) as caught:
-        PUBLIC_CALLS[rpc](
-            _with_metadata(gateway, B), _with_metadata(sessions, B), session_id, turn_id
-        )
+        PUBLIC_CALLS[rpc](WithMetadata(gateway, B), WithMetadata(sessions, B), session_id, turn_id)
     error = rich_error(caught.value)
     assert error.code == grpc.StatusCode.NOT_FOUND
     assert error.reason == "SESSION_NOT_FOUND"
-    assert session_id not in error.message or "No session found" in error.message
     # Untouched for its owner: still there, one turn, its instructions unchanged.
     kept = sessions.GetSession(ss.GetSessionRequest(session_id=session_id), metadata=A).session
     assert kept.instructions == ""
