@@ -448,3 +448,21 @@ def test_another_tenants_turn_is_not_found_when_branching_ones_own_session(
     assert error.metadata == {"param": "turn_id"}
     listed = sessions.ListSessions(ss.ListSessionsRequest(page_size=100), metadata=B).sessions
     assert a_session[0] not in {s.id for s in listed}
+
+
+def test_public_port_health_needs_no_key_and_reflection_is_off(channel: grpc.Channel):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    health = health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service="rhone.api.v1.Gateway"), timeout=TIMEOUT
+    )
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    with pytest.raises(grpc.RpcError) as caught:
+        list(
+            reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([request]), metadata=A, timeout=TIMEOUT
+            )
+        )
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED  # type: ignore[attr-defined]
