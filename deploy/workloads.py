@@ -49,7 +49,9 @@ class Workload:
         for name, value in env.items():
             if match := PEER_TARGET.match(value):
                 env[name] = peers[match.group(1)]
-            elif name.endswith("_LISTEN"):
+            elif name == f"RHONE_{self.component.upper()}_LISTEN":
+                # Only the service's own address: the facade's public gRPC port
+                # (RHONE_GRPC_LISTEN) is a second one, set through `overrides`.
                 env[name] = f"{host}:{port}"
         if self.component == "facade":
             env |= {"RHONE_HOST": host, "RHONE_PORT": str(port)}
