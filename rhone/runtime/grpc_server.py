@@ -40,7 +40,7 @@ async def serve(
     identity: ServiceIdentity | None = None,
 ) -> None:
     """Runs an internal gRPC server until SIGTERM or SIGINT. Without a service identity in
-    the settings it does not start (IdentityError)."""
+    the settings the process exits at once, saying what to set."""
     try:
         identity = identity or ServiceIdentity.from_settings()
     except IdentityError as exc:
