@@ -13,7 +13,7 @@ NODE_TESTS := tests/node
 KUSTOMIZE_DIR := $(VENV)/kustomize
 KUSTOMIZE_LIB := $(KUSTOMIZE_DIR)/libpykustomize.so
 
-.PHONY: help install run test unit lint proto proto-check bench clean kustomize-reference k8s-validate lock image
+.PHONY: help install run test unit lint proto proto-check proto-lint certs bench clean kustomize-reference k8s-validate lock image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -46,7 +46,7 @@ clients/js/%/node_modules/.make-installed: clients/js/%/package.json clients/js/
 	cd clients/js/$* && npm install --no-audit --no-fund --loglevel=error
 	mkdir -p $(@D) && touch $@
 
-test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check lint k8s-validate ## everything CI runs
+test: $(STAMP) $(NODE_TESTS)/node_modules $(JS_INSTALLED) $(KUSTOMIZE_LIB) proto-check proto-lint lint k8s-validate ## everything CI runs
 	@# The 25 slowest tests, then the whole suite's wall time: where a slow test hides.
 	@start=$$(date +%s); $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25; rc=$$?; \
 		echo "test suite: $$(( $$(date +%s) - start ))s (exit $$rc)"; exit $$rc
@@ -65,6 +65,22 @@ proto: $(STAMP) ## regenerate rhone/v1 from proto/
 
 proto-check: $(STAMP) ## fail when rhone/v1 drifts from proto/
 	./scripts/check_proto.sh
+
+# buf, pinned in tools/buf/package.json. Breaking changes are judged against the last released
+# protos (tests/fixtures/released_proto, git commit 3e11ca1; docs/grpc.md, "Compatibility").
+BUF_DIR := tools/buf
+BUF := $(BUF_DIR)/node_modules/.bin/buf
+
+$(BUF): $(BUF_DIR)/package.json $(BUF_DIR)/package-lock.json
+	cd $(BUF_DIR) && npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+proto-lint: $(BUF) ## buf lint, and buf breaking against the released protos
+	$(BUF) lint
+	$(BUF) breaking --against tests/fixtures/released_proto
+
+certs: $(STAMP) ## a local CA and a certificate per service under .rhone/certs (mTLS; docs/grpc.md)
+	$(BIN)/python -m rhone.runtime.certs .rhone/certs
 
 # The lock files: every version and hash, from pyproject.toml, for Linux x86-64 and Python 3.11
 # (the image's). The dev lock is constrained by the runtime one, so both agree.
@@ -114,4 +130,5 @@ bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: 
 	$(BIN)/python -m bench.long_session
 
 clean:
-	rm -rf $(VENV) $(PEER_VENV) $(LOCK_TOOL) .rhone $(NODE_TESTS)/node_modules clients/js/*/node_modules
+	rm -rf $(VENV) $(PEER_VENV) $(LOCK_TOOL) .rhone $(NODE_TESTS)/node_modules clients/js/*/node_modules \
+		$(BUF_DIR)/node_modules

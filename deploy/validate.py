@@ -36,6 +36,7 @@ SECRET_CONSUMERS = {
     "rhone-database-migrate": {"migrate"},
     "rhone-api-keys": {"sessions"},
     "rhone-postgres": {"database"},
+    "rhone-service-identity": {"facade", "translator", "sessions", "providers"},
 }
 # Secrets an overlay expects to exist in the cluster already (created by the operator).
 EXTERNAL_SECRETS = {
@@ -44,6 +45,7 @@ EXTERNAL_SECRETS = {
         "rhone-database-migrate",
         "rhone-api-keys",
         "rhone-provider-keys",
+        "rhone-service-identity",
     },
 }
 # Who may open connections to whom (by component label), as the issue asks: only the facade is

@@ -50,7 +50,9 @@ class Workload:
         for name, value in env.items():
             if match := PEER_TARGET.match(value):
                 env[name] = peers[match.group(1)]
-            elif name.endswith("_LISTEN"):
+            elif name == f"RHONE_{self.component.upper()}_LISTEN":
+                # Only the service's own address: the facade's public gRPC port
+                # (RHONE_GRPC_LISTEN) is a second one, set through `overrides`.
                 env[name] = f"{host}:{port}"
             elif name.endswith("_METRICS_PORT"):
                 # Every pod has the metrics port to itself; local processes share one host.

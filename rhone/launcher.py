@@ -1,11 +1,13 @@
 """Runs all four services on one machine, each its own process talking gRPC to the others.
 
 `python -m rhone.launcher` (what `make run` does): services on 127.0.0.1, the facade on
-RHONE_PORT (8080), SQLite under ./.rhone/, and an API key: RHONE_API_KEY, or one generated
-once and kept in ./.rhone/api_key (so are the admin key, RHONE_ADMIN_KEY, and the secret keys
-are hashed with, RHONE_KEY_HMAC_SECRET). RHONE_TRANSLATOR_ADDR, RHONE_SESSIONS_ADDR and
-RHONE_PROVIDERS_ADDR, when set, are where those services listen and are reached. The
-integration tests start the same Cluster on free ports."""
+RHONE_PORT (8080), the public gRPC API on RHONE_GRPC_PORT (50060), SQLite under ./.rhone/, and
+an API key: RHONE_API_KEY, or one generated once and kept in ./.rhone/api_key (so are the admin
+key, RHONE_ADMIN_KEY, and the secret keys are hashed with, RHONE_KEY_HMAC_SECRET). The services
+prove their identity to each other with RHONE_SERVICE_TOKEN, or one generated for each run
+(docs/grpc.md). RHONE_TRANSLATOR_ADDR, RHONE_SESSIONS_ADDR and RHONE_PROVIDERS_ADDR, when set,
+are where those services listen and are reached. The integration tests start the same Cluster
+on free ports."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from typing import IO
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from rhone.runtime.service_identity import SERVICE_TOKEN_KEY
 
 SERVICES = ("sessions", "providers", "translator", "facade")
 # The gRPC services serve Prometheus metrics on ports of their own (the facade on its HTTP port).
@@ -47,14 +51,22 @@ class Ports:
     translator: int
     sessions: int
     providers: int
+    # The facade's public gRPC API (docs/grpc.md).
+    grpc: int = 0
 
     @classmethod
     def free(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
 
     @classmethod
     def default(cls) -> Ports:
-        return cls(int(os.environ.get("RHONE_PORT", "8080")), 50061, 50062, 50063)
+        return cls(
+            int(os.environ.get("RHONE_PORT", "8080")),
+            50061,
+            50062,
+            50063,
+            int(os.environ.get("RHONE_GRPC_PORT", "50060")),
+        )
 
 
 @dataclass
@@ -69,6 +81,12 @@ class Cluster:
         default_factory=lambda: {name: free_port() for name in GRPC_SERVICES}
     )
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # What the services prove themselves to each other with: RHONE_SERVICE_TOKEN, or one made
+    # for this cluster only.
+    service_token: str = field(
+        default_factory=lambda: os.environ.get("RHONE_SERVICE_TOKEN") or secrets.token_urlsafe(32),
+        repr=False,
+    )
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     @property
@@ -88,8 +106,15 @@ class Cluster:
                 f"RHONE_{name.upper()}_METRICS_PORT": str(port)
                 for name, port in self.metrics_ports.items()
             },
+            "RHONE_SERVICE_TOKEN": self.service_token,
+            **({"RHONE_GRPC_LISTEN": f"127.0.0.1:{self.ports.grpc}"} if self.ports.grpc else {}),
             **self.env,
         }
+
+    def service_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The metadata that lets a caller outside the cluster (a test) call an internal
+        service directly."""
+        return ((SERVICE_TOKEN_KEY, self.service_token),)
 
     def start(self) -> None:
         env = self.service_env()
@@ -233,6 +258,7 @@ def main() -> None:
             f"\nRhone is ready: {cluster.base_url}/v1\n"
             f"API key: {key}\n"
             f"Admin key (/v1/admin, rhone-admin): {admin_key}\n"
+            f"gRPC API (docs/grpc.md): 127.0.0.1:{cluster.ports.grpc}\n"
             "Try: model 'local'. Stop with Ctrl-C.\n",
             flush=True,
         )

@@ -13,6 +13,7 @@ import grpc
 from rhone.observability.grpc_hooks import PropagatingChannel
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
 from rhone.runtime.interceptors import client_interceptors
+from rhone.runtime.service_identity import ServiceIdentity
 
 # A streamed call that has not yet received its first message is retried on another replica
 # when it fails UNAVAILABLE: the pod was killed, or refused it while draining. gRPC commits a
@@ -64,10 +65,21 @@ CHANNEL_OPTIONS = [
 ]
 
 
-def open_channel(target: str) -> grpc.aio.Channel:
-    """A channel whose calls carry the caller's ids and trace context (PropagatingChannel)."""
-    interceptors = client_interceptors()
-    channel = grpc.aio.insecure_channel(
-        target, options=CHANNEL_OPTIONS, interceptors=interceptors or None
-    )
+def open_channel(target: str, identity: ServiceIdentity | None = None) -> grpc.aio.Channel:
+    """A channel to a peer service that proves this service's identity (mTLS when the TLS
+    settings are given, the service token on every call when one is set), and whose calls
+    carry the caller's ids and trace context (PropagatingChannel)."""
+    identity = identity or ServiceIdentity.from_settings()
+    interceptors = list(client_interceptors(identity)) or None
+    if identity.tls is not None:
+        channel = grpc.aio.secure_channel(
+            target,
+            identity.channel_credentials(),
+            options=CHANNEL_OPTIONS,
+            interceptors=interceptors,
+        )
+    else:
+        channel = grpc.aio.insecure_channel(
+            target, options=CHANNEL_OPTIONS, interceptors=interceptors
+        )
     return PropagatingChannel(channel)  # type: ignore[return-value]

@@ -7,14 +7,17 @@ and the calls in flight get RHONE_SHUTDOWN_GRACE_S to finish before the process 
 
 A connection is closed (GOAWAY) after RHONE_GRPC_MAX_CONNECTION_AGE_S, once its streams have
 ended, so that clients resolve their target again and new pods get calls
-(https://github.com/grpc/proposal/blob/master/A9-server-side-conn-mgt.md)."""
+(https://github.com/grpc/proposal/blob/master/A9-server-side-conn-mgt.md).
+
+Service identity (mTLS or the service token; rhone/runtime/service_identity.py) is required of
+every caller but the health checks; reflection is served only when RHONE_GRPC_REFLECTION is on."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,7 +26,8 @@ from grpc_reflection.v1alpha import reflection
 from rhone.observability.grpc_hooks import ObservedServer
 from rhone.observability.metrics import serve_metrics
 from rhone.runtime.call_limit import CallLimiter
-from rhone.runtime.interceptors import server_interceptors
+from rhone.runtime.interceptors import internal_server_interceptors
+from rhone.runtime.service_identity import IdentityError, ServiceIdentity
 from rhone.runtime.settings import ServingSettings, max_concurrent_calls
 
 log = logging.getLogger("rhone.grpc")
@@ -57,37 +61,34 @@ async def serve(
     service_names: list[str],
     on_stop: Callable[[], Awaitable[None]] | None = None,
     on_start: Callable[[health.aio.HealthServicer], Awaitable[None]] | None = None,
+    identity: ServiceIdentity | None = None,
 ) -> None:
-    """Runs a gRPC server until SIGTERM or SIGINT, then drains it. `on_start` gets the health
-    servicer once serving (a service whose health depends on more than its process sets it
-    there)."""
+    """Runs an internal gRPC server until SIGTERM or SIGINT, then drains it. Without a service
+    identity in the settings the process exits at once, saying what to set. `on_start` gets
+    the health servicer once serving (a service whose health depends on more than its process
+    sets it there)."""
+    try:
+        identity = identity or ServiceIdentity.from_settings()
+    except IdentityError as exc:
+        # Whatever the service opened (its database) is closed, so that the process exits.
+        if on_stop is not None:
+            await on_stop()
+        raise SystemExit(f"{name}: {exc}") from None
     settings = ServingSettings()
     limit = max_concurrent_calls(name)
-    server = grpc.aio.server(
-        options=server_options(settings),
-        interceptors=[CallLimiter(name, limit), *server_interceptors(name)],
-    )
     serve_metrics(name)
-    register(ObservedServer(server, name))  # type: ignore[arg-type]
-    health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+    server, health_servicer = await start_server(
+        name=name,
+        listen=listen,
+        register=lambda server: register(ObservedServer(server, name)),  # type: ignore[arg-type]
+        service_names=service_names,
+        # Identity first: a refused call runs nothing else, and takes no call slot.
+        interceptors=[*internal_server_interceptors(identity), CallLimiter(name, limit)],
+        credentials=identity.server_credentials() if identity.tls else None,
+        reflect=identity.reflection,
+        options=server_options(settings),
     )
-    cause: RuntimeError | None = None
-    try:
-        port = server.add_insecure_port(listen)
-    except RuntimeError as exc:
-        port, cause = 0, exc
-    if port == 0:
-        # Exits with this one line (status 1), not a traceback.
-        message = f"{name}: cannot listen on {listen}: {cause or 'the address is taken'}"
-        log.error(message)
-        raise SystemExit(message)
-    await server.start()
-    for service in ["", *service_names]:
-        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    log.info("%s listening on %s (at most %d concurrent calls)", name, listen, limit)
+    log.info("%s: at most %d concurrent calls", name, limit)
     if on_start is not None:
         await on_start(health_servicer)
 
@@ -103,3 +104,43 @@ async def serve(
     log.info("%s stopped", name)
     if on_stop is not None:
         await on_stop()
+
+
+async def start_server(
+    *,
+    name: str,
+    listen: str,
+    register: Callable[[grpc.aio.Server], None],
+    service_names: list[str],
+    interceptors: Sequence[grpc.aio.ServerInterceptor],
+    credentials: grpc.ServerCredentials | None,
+    reflect: bool,
+    options: Sequence[tuple[str, int]] = tuple(SERVER_OPTIONS),
+) -> tuple[grpc.aio.Server, health.aio.HealthServicer]:
+    """A started server with health (every service SERVING) and, if asked, reflection. A port
+    that is taken ends the process with one line (status 1), not a traceback."""
+    server = grpc.aio.server(options=list(options), interceptors=list(interceptors))
+    register(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    if reflect:
+        reflection.enable_server_reflection(
+            [*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+    cause: RuntimeError | None = None
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
+    except RuntimeError as exc:
+        port, cause = 0, exc
+    if port == 0:
+        message = f"{name}: cannot listen on {listen}: {cause or 'the address is taken'}"
+        log.error(message)
+        raise SystemExit(message)
+    await server.start()
+    for service in ["", *service_names]:
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("%s listening on %s%s", name, listen, " (TLS)" if credentials else "")
+    return server, health_servicer

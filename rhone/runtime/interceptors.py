@@ -1,22 +1,40 @@
-"""The gRPC interceptors of every Rhone server and channel, registered here and nowhere else.
+"""Every gRPC interceptor Rhone installs, in one place, so that servers and channels get the
+same chain. Order matters on servers: identity first, so that a refused call runs nothing else.
 
-Add new interceptors (service identity, ...) to these lists; the first is the outermost.
 Observability is not an interceptor (grpc.aio's interceptor machinery costs every RPC, and
 every streamed message of an intercepted client call, more than the whole bookkeeping): it
 wraps the handlers as they are registered (ObservedServer) and the channels
-(PropagatingChannel), so interceptors added here run inside it."""
+(PropagatingChannel), so interceptors listed here run inside it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import grpc
 
+from rhone.runtime.service_identity import (
+    RequireServiceToken,
+    ServiceIdentity,
+    send_service_token,
+)
 
-def server_interceptors(service: str) -> list[grpc.aio.ServerInterceptor]:
-    return []
+
+def internal_server_interceptors(identity: ServiceIdentity) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors of an internal service's server (translator, sessions, providers)."""
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    if identity.token:
+        interceptors.append(RequireServiceToken(identity.token))
+    return interceptors
 
 
-def client_interceptors() -> list[grpc.aio.ClientInterceptor]:
-    """None yet. The call's ids and trace context reach peers through the channel wrapper of
-    rhone.runtime.channels (PropagatingChannel): a client interceptor would cost every
-    streamed message a detour through Python generators."""
-    return []
+def public_server_interceptors(
+    authenticate: grpc.aio.ServerInterceptor,
+) -> list[grpc.aio.ServerInterceptor]:
+    """The interceptors of the facade's public gRPC server: `authenticate` resolves the
+    caller's API key to a tenant (services/facade/grpc_api/auth.py)."""
+    return [authenticate]
+
+
+def client_interceptors(identity: ServiceIdentity) -> Sequence[grpc.aio.ClientInterceptor]:
+    """The interceptors of every channel from one Rhone service to another."""
+    return send_service_token(identity.token) if identity.token else []

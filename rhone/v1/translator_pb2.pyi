@@ -176,9 +176,11 @@ class TranslatorGenerateRequest(_message.Message):
     def __init__(self, tenant_id: _Optional[str] = ..., request: _Optional[_Union[_generation_pb2.GenerateRequest, _Mapping]] = ..., continuity: _Optional[_Union[Continuity, _Mapping]] = ...) -> None: ...
 
 class TranslatorGenerateEvent(_message.Message):
-    __slots__ = ("session_id", "generation")
+    __slots__ = ("session_id", "generation", "turn_id")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     GENERATION_FIELD_NUMBER: _ClassVar[int]
+    TURN_ID_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     generation: _generation_pb2.GenerationEvent
-    def __init__(self, session_id: _Optional[str] = ..., generation: _Optional[_Union[_generation_pb2.GenerationEvent, _Mapping]] = ...) -> None: ...
+    turn_id: str
+    def __init__(self, session_id: _Optional[str] = ..., generation: _Optional[_Union[_generation_pb2.GenerationEvent, _Mapping]] = ..., turn_id: _Optional[str] = ...) -> None: ...

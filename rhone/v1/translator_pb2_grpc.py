@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from rhone.v1 import generation_pb2 as rhone_dot_v1_dot_generation__pb2
 from rhone.v1 import providers_pb2 as rhone_dot_v1_dot_providers__pb2
 from rhone.v1 import translator_pb2 as rhone_dot_v1_dot_translator__pb2
 
@@ -52,6 +53,11 @@ class TranslatorServiceStub:
                 request_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.CountTokens = channel.unary_unary(
+                '/rhone.v1.TranslatorService/CountTokens',
+                request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_providers__pb2.CountTokensResponse.FromString,
+                _registered_method=True)
         self.GetSessionContext = channel.unary_unary(
                 '/rhone.v1.TranslatorService/GetSessionContext',
                 request_serializer=rhone_dot_v1_dot_translator__pb2.SessionContextRequest.SerializeToString,
@@ -83,6 +89,13 @@ class TranslatorServiceServicer:
 
     def ListModels(self, request, context):
         """The models the deployment can route, for the surfaces' model listings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountTokens(self, request, context):
+        """The prompt's size in the routed model's tokens (the public Gateway.CountTokens).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +134,11 @@ def add_TranslatorServiceServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'CountTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountTokens,
+                    request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_providers__pb2.CountTokensResponse.SerializeToString,
             ),
             'GetSessionContext': grpc.unary_unary_rpc_method_handler(
                     servicer.GetSessionContext,
@@ -216,6 +234,33 @@ class TranslatorService:
             '/rhone.v1.TranslatorService/ListModels',
             rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
             rhone_dot_v1_dot_providers__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.TranslatorService/CountTokens',
+            rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+            rhone_dot_v1_dot_providers__pb2.CountTokensResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from services.facade import observe
 from services.facade.config import FacadeSettings
+from services.facade.grpc_api.server import start_public_api
 from services.facade.routes import (
     admin,
     anthropic,
@@ -29,6 +30,9 @@ from services.facade.routes import (
 )
 from services.facade.state import FacadeState
 
+# In-flight public gRPC calls get as long to finish as uvicorn gives HTTP ones.
+GRPC_GRACE_S = 10.0
+
 
 def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     settings = settings or FacadeSettings()
@@ -39,9 +43,14 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         app.state.rhone = state
         state.auth.start()
         state.metering.start()
+        public_grpc = (
+            await start_public_api(settings.grpc_listen, state) if settings.grpc_listen else None
+        )
         try:
             yield
         finally:
+            if public_grpc is not None:
+                await public_grpc.stop(GRPC_GRACE_S)
             await state.close()
 
     app = FastAPI(

@@ -22,8 +22,11 @@ import grpc
 from starlette.requests import HTTPConnection
 
 from rhone.errors import Code, RhoneError
+from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.v1 import tenancy_pb2 as tpb
 from rhone.v1 import tenancy_pb2_grpc
+
+log = logging.getLogger("rhone.facade.auth")
 
 log = logging.getLogger("rhone.facade.auth")
 
@@ -142,8 +145,12 @@ class Authenticator:
                 tpb.ResolveKeyRequest(api_key=key), timeout=10
             )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            if _is_wrong_key(exc):
                 raise _invalid_key() from None
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                # The sessions service refused this facade, not the key: a deployment whose
+                # services do not share a service identity (docs/grpc.md).
+                log.error("the sessions service refused the facade's service identity")
             raise RhoneError.of(
                 Code.ERROR_CODE_UNAVAILABLE, "The sessions service is unavailable."
             ) from None
@@ -152,3 +159,8 @@ class Authenticator:
             self._cache.clear()
         self._cache[key] = (principal, now + self._ttl)
         return principal
+
+
+def _is_wrong_key(exc: grpc.aio.AioRpcError) -> bool:
+    detail = dict(exc.trailing_metadata() or ()).get(ERROR_DETAIL_KEY)
+    return exc.code() == grpc.StatusCode.UNAUTHENTICATED and detail == "invalid_api_key"

@@ -12,6 +12,8 @@ class FacadeSettings(PeerSettings):
 
     host: str = "127.0.0.1"
     port: int = 8080
+    # Where the public gRPC API listens (docs/grpc.md), e.g. 0.0.0.0:50060; empty: not served.
+    grpc_listen: str = ""
     # Bodies larger than this are refused with 413 before they reach the translator.
     max_body_bytes: int = 32 * 1024 * 1024
     # A call's whole deadline, passed on to every hop behind the facade.

@@ -99,7 +99,13 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         except STORE_ERRORS as exc:
             await _abort_for(context, exc)
         if tenant is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "Incorrect API key provided.")
+            # The detail tells a wrong key from a refused service identity (also
+            # UNAUTHENTICATED, from rhone/runtime/service_identity.py).
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "Incorrect API key provided.",
+                trailing_metadata=((ERROR_DETAIL_KEY, "invalid_api_key"),),
+            )
         return pb.ResolveApiKeyResponse(tenant_id=tenant)
 
     async def CreateSession(

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import grpc
 
+from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.v1 import admin_pb2 as apb
 from rhone.v1 import admin_pb2_grpc, tenancy_pb2_grpc
 from rhone.v1 import tenancy_pb2 as tpb
@@ -52,7 +53,12 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
     ) -> tpb.ResolvedKey:
         resolved = await self.tenancy.resolve(request.api_key)
         if resolved is None:
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED, "Incorrect API key provided.")
+            # Named, so that the facade tells a wrong key from its own service identity refused.
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "Incorrect API key provided.",
+                trailing_metadata=((ERROR_DETAIL_KEY, "invalid_api_key"),),
+            )
             raise AssertionError("abort returns by raising")  # pragma: no cover
         return resolved
 

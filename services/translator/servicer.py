@@ -12,6 +12,7 @@ from rhone.ids import check_body_id
 from rhone.observability import scope
 from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.runtime import deadlines
+from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
@@ -62,6 +63,8 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
             yield tpb.TranslatorGenerateEvent(session_id=turn.session_id)
             async for event in turn.events():
                 yield tpb.TranslatorGenerateEvent(generation=event)
+            if turn.committed is not None:
+                yield tpb.TranslatorGenerateEvent(turn_id=turn.committed.id)
         finally:
             await turn.release()
 
@@ -89,6 +92,28 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
         self, request: ppb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> ppb.ListModelsResponse:
         return await self.runner.providers.ListModels(request)
+
+    async def CountTokens(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> ppb.CountTokensResponse:
+        """The providers service's count; its refusals pass on with their status, and
+        `rhone-error-detail` says an unknown model is `model_not_found`."""
+        try:
+            return await self.runner.providers.CountTokens(request)
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code not in PASSED_ON:
+                code = grpc.StatusCode.UNAVAILABLE
+            detail = "model_not_found" if code == grpc.StatusCode.NOT_FOUND else ""
+            message = exc.details() if code in PASSED_ON else "The providers service failed."
+            await context.abort(
+                code, message or "", trailing_metadata=(("rhone-error-detail", detail),)
+            )
+            raise
+
+
+# A providers service refusal the caller is told as it is; anything else is the fleet's trouble.
+PASSED_ON = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 
 
 def check_generate_request(request: tpb.TranslatorGenerateRequest) -> None:

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from deploy.kustomize import render
 from deploy.workloads import workloads
+from rhone.api.v1 import gateway_pb2, gateway_pb2_grpc
 from rhone.launcher import SERVICES, free_port
 from tests.integration.test_sessions_migrate import Database, database  # noqa: F401 (fixture)
 
@@ -73,7 +74,7 @@ def gateway(database: Database, tmp_path: Path) -> Iterator[dict[str, Any]]:  # 
     )
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
 
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in (*SERVICES, "grpc")}
     processes: dict[str, subprocess.Popen[bytes]] = {}
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -84,6 +85,9 @@ def gateway(database: Database, tmp_path: Path) -> Iterator[dict[str, Any]]:  # 
                 port=ports[name],
                 peers={peer: f"127.0.0.1:{port}" for peer, port in ports.items()},
                 files_dir=tmp_path / "files",
+                overrides={"RHONE_GRPC_LISTEN": f"127.0.0.1:{ports['grpc']}"}
+                if name == "facade"
+                else None,
             )
             if "RHONE_DATABASE_URL" in env:
                 env["RHONE_DATABASE_URL"] = database.app_url
@@ -127,6 +131,15 @@ def test_the_dev_overlay_serves_the_sdk_and_drains_within_its_grace_periods(
         model="local", messages=[{"role": "user", "content": "stream please"}], stream=True
     )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    # The public gRPC API, with the same key; its services reach the others with the
+    # overlay's service token.
+    with grpc.insecure_channel(f"127.0.0.1:{ports['grpc']}") as channel:
+        listed = gateway_pb2_grpc.GatewayStub(channel).ListModels(
+            gateway_pb2.ListModelsRequest(),
+            metadata=(("authorization", f"Bearer {key}"),),
+            timeout=10,
+        )
+    assert "local" in [m.id for m in listed.models]
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(
             base_url=f"http://127.0.0.1:{ports['facade']}/v1", api_key="wrong", max_retries=0

@@ -558,6 +558,6 @@ def test_a_named_compatible_server_reports_its_own_provider_name(
     )
     with grpc.insecure_channel(f"127.0.0.1:{cluster.ports.providers}") as channel:
         stub = providers_pb2_grpc.ProviderServiceStub(channel)
-        events = list(stub.Generate(request, timeout=30))
+        events = list(stub.Generate(request, timeout=30, metadata=cluster.service_metadata()))
     assert events[0].started.provider == COMPAT_PROVIDER
     assert events[-1].HasField("finished")

@@ -64,7 +64,13 @@ async def database() -> AsyncIterator[Database]:
 def sessions(database_url: str, *args: str, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "services.sessions", *args],
-        env={**os.environ, "RHONE_DATABASE_URL": database_url, "RHONE_API_KEY": API_KEY, **env},
+        env={
+            **os.environ,
+            "RHONE_DATABASE_URL": database_url,
+            "RHONE_API_KEY": API_KEY,
+            "RHONE_SERVICE_TOKEN": "test-service-token",
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )

@@ -9,6 +9,7 @@ turn and branch one pair writes, the other reads. The local model streams slowly
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,8 @@ def pairs(
         "RHONE_DATABASE_URL": database_url,
         "RHONE_LOCAL_TOKEN_DELAY_MS": "5",
         "RHONE_LOG_LEVEL": "INFO",
+        # One deployment: both pairs share the providers service, so one service identity.
+        "RHONE_SERVICE_TOKEN": secrets.token_urlsafe(32),
     }
     providers = free_port()
     a = Cluster(

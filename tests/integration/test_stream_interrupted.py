@@ -271,3 +271,39 @@ def test_chat_stream_raises_when_the_providers_service_dies(cluster: Cluster, ht
                 killer("providers")
     assert "providers service is unavailable" in raised.value.message
     assert turns(http, session_id) == []
+
+
+@pytest.mark.parametrize("dies", ["translator", "providers"])
+def test_public_grpc_generate_ends_with_a_failure_event_then_a_non_ok_status(
+    cluster: Cluster, http, killer, dies: str
+):
+    import grpc
+
+    from rhone.api.v1 import gateway_pb2, gateway_pb2_grpc
+    from tests.integration.grpc_support import bearer, rich_error, user
+
+    session_id = new_session(http)
+    received: list[Any] = []
+    with grpc.insecure_channel(f"127.0.0.1:{cluster.ports.grpc}") as channel:
+        stream = gateway_pb2_grpc.GatewayStub(channel).Generate(
+            gateway_pb2.GenerateRequest(
+                model="local", messages=[user(LONG)], session_id=session_id
+            ),
+            metadata=bearer(API_KEY),
+            timeout=30,
+        )
+        with pytest.raises(grpc.RpcError) as caught:
+            deltas = 0
+            for message in stream:
+                received.append(message)
+                if message.HasField("event") and message.event.HasField("part_delta"):
+                    deltas += 1
+                    if deltas == BEFORE_KILL:
+                        killer(dies)
+    error = rich_error(caught.value)
+    assert error.code == grpc.StatusCode.UNAVAILABLE
+    assert error.retry_delay_s is not None
+    assert received[0].session.session_id == session_id
+    assert received[-1].event.HasField("failure")
+    assert received[-1].event.failure.message == error.message
+    assert turns(http, session_id) == []

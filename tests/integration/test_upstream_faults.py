@@ -417,7 +417,11 @@ def test_a_restarted_providers_service_serves_the_moment_it_says_serving(
     )
     request = gen.GenerateRequest(model="gpt-4o", messages=[hello])
     with grpc.insecure_channel(f"127.0.0.1:{faults_cluster.ports.providers}") as channel:
-        events = list(providers_pb2_grpc.ProviderServiceStub(channel).Generate(request))
+        events = list(
+            providers_pb2_grpc.ProviderServiceStub(channel).Generate(
+                request, metadata=faults_cluster.service_metadata()
+            )
+        )
     assert events[-1].HasField("finished"), events[-1]
     # Through the facade, once the translator's channel has reconnected (its backoff).
     deadline = time.monotonic() + 10

@@ -1,0 +1,202 @@
+"""Service identity: only Rhone's own services may call its internal gRPC services.
+
+Two ways to prove it, from settings every service reads (docs/grpc.md, "Service identity"):
+
+- mTLS: RHONE_TLS_CERT, RHONE_TLS_KEY and RHONE_TLS_CA name PEM files (in Kubernetes, mounted
+  from a Secret; `make certs` writes a local CA and a certificate per service). Servers then
+  accept only clients whose certificate the CA signed, and clients check the server's.
+- A shared token (RHONE_SERVICE_TOKEN), sent in the `rhone-service-token` metadata of every
+  internal call, where TLS is off. `make run` generates one per run and hands it to all four
+  processes, so zero setup still works.
+
+With neither, a service refuses to start: an internal port open to anyone on the network would
+let any process act as any tenant."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_TOKEN_KEY = "rhone-service-token"
+# Health answers no tenant's data, and Kubernetes' gRPC probes cannot send metadata.
+HEALTH_SERVICE = "grpc.health.v1.Health"
+
+
+class IdentitySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RHONE_", extra="ignore")
+
+    # The shared token internal calls carry when TLS is off (or as well as TLS).
+    service_token: str = Field(default="", repr=False)
+    # PEM files: this service's certificate chain, its private key, and the CA that signs
+    # every Rhone service's certificate. All three or none.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_ca: str = ""
+    # Serve gRPC reflection (grpcurl and similar tools list the services); off by default.
+    grpc_reflection: bool = False
+
+
+class IdentityError(RuntimeError):
+    """Settings that cannot give a service an identity; the service does not start."""
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    cert: bytes
+    key: bytes
+    ca: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceIdentity:
+    token: str
+    tls: TlsFiles | None
+    reflection: bool
+
+    @classmethod
+    def from_settings(cls, settings: IdentitySettings | None = None) -> ServiceIdentity:
+        settings = settings or IdentitySettings()
+        paths = (settings.tls_cert, settings.tls_key, settings.tls_ca)
+        tls = None
+        if any(paths):
+            if not all(paths):
+                raise IdentityError(
+                    "RHONE_TLS_CERT, RHONE_TLS_KEY and RHONE_TLS_CA must be set together"
+                )
+            tls = TlsFiles(*(_read(path) for path in paths))
+        if tls is None and not settings.service_token:
+            raise IdentityError(
+                "internal gRPC needs a service identity: set RHONE_SERVICE_TOKEN, or "
+                "RHONE_TLS_CERT/RHONE_TLS_KEY/RHONE_TLS_CA (`make certs`); `make run` sets one"
+            )
+        return cls(settings.service_token, tls, settings.grpc_reflection)
+
+    def server_credentials(self, *, require_client_cert: bool = True) -> grpc.ServerCredentials:
+        """mTLS for internal ports; a public port presents the certificate but asks for none."""
+        assert self.tls is not None
+        return grpc.ssl_server_credentials(
+            [(self.tls.key, self.tls.cert)],
+            root_certificates=self.tls.ca if require_client_cert else None,
+            require_client_auth=require_client_cert,
+        )
+
+    def channel_credentials(self) -> grpc.ChannelCredentials:
+        assert self.tls is not None
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.tls.ca,
+            private_key=self.tls.key,
+            certificate_chain=self.tls.cert,
+        )
+
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((SERVICE_TOKEN_KEY, self.token),) if self.token else ()
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise IdentityError(f"cannot read TLS file {path}: {exc.strerror}") from None
+
+
+def token_matches(expected: str, metadata: Sequence[tuple[str, Any]] | None) -> bool:
+    for key, value in metadata or ():
+        if key == SERVICE_TOKEN_KEY:
+            given = value.decode() if isinstance(value, bytes) else str(value)
+            return hmac.compare_digest(given.encode(), expected.encode())
+    return False
+
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+class RequireServiceToken(grpc.aio.ServerInterceptor):
+    """Refuses every call without the service token (UNAUTHENTICATED), except health checks.
+    Under mTLS the handshake has already refused clients without a certificate; the token,
+    when set, is checked as well."""
+
+    def __init__(self, token: str, open_services: frozenset[str] = frozenset({HEALTH_SERVICE})):
+        self._token = token
+        self._open = open_services
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        service = (
+            handler_call_details.method.split("/")[1] if "/" in handler_call_details.method else ""
+        )
+        if service in self._open or token_matches(
+            self._token, handler_call_details.invocation_metadata
+        ):
+            return await continuation(handler_call_details)
+        handler = await continuation(handler_call_details)
+        return None if handler is None else refusing_handler(handler, MISSING_IDENTITY)
+
+
+MISSING_IDENTITY = "This is an internal Rhone service: calls need a service identity."
+
+
+def refusing_handler(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that answers UNAUTHENTICATED."""
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(refuse)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(refuse)
+    return grpc.unary_unary_rpc_method_handler(refuse)
+
+
+class _WithToken:
+    """Adds the service token to a call's metadata."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = ((SERVICE_TOKEN_KEY, token),)
+
+    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+
+class _UnaryUnaryToken(_WithToken, grpc.aio.UnaryUnaryClientInterceptor):
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class _UnaryStreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class _StreamUnaryToken(_WithToken, grpc.aio.StreamUnaryClientInterceptor):
+    async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self._details(details), requests)
+
+
+class _StreamStreamToken(_WithToken, grpc.aio.StreamStreamClientInterceptor):
+    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
+        return await continuation(self._details(details), requests)
+
+
+def send_service_token(token: str) -> list[grpc.aio.ClientInterceptor]:
+    """Interceptors that add the service token to every call a channel makes: one per call
+    shape, since a channel files each interceptor under the first shape it implements."""
+    return [
+        _UnaryUnaryToken(token),
+        _UnaryStreamToken(token),
+        _StreamUnaryToken(token),
+        _StreamStreamToken(token),
+    ]

@@ -1,0 +1,161 @@
+"""rhone.api.v1.Gateway: Generate, CountTokens and ListModels for the caller's tenant, over the
+translator's internal Generate, CountTokens and ListModels (the same engine, leases and
+sessions as the HTTP surfaces, so a session continues across the two)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from rhone.api.v1 import gateway_pb2 as api
+from rhone.api.v1 import gateway_pb2_grpc as api_grpc
+from rhone.errors import Code, RhoneError, make_failure
+from rhone.ids import check_body_id
+from rhone.v1 import generation_pb2 as gen
+from rhone.v1 import providers_pb2 as ppb
+from rhone.v1 import translator_pb2 as tpb
+from rhone.v1 import translator_pb2_grpc as tpb_grpc
+from services.facade.grpc_api.auth import current_tenant
+from services.facade.grpc_api.errors import abort_with
+
+log = logging.getLogger("rhone.facade.grpc_api")
+
+RPC_TIMEOUT_S = 30
+_DIALECTS = ("openai.chat", "openai.responses", "anthropic.messages", "gemini")
+
+
+class GatewayServicer(api_grpc.GatewayServicer):
+    def __init__(self, translator: tpb_grpc.TranslatorServiceStub) -> None:
+        self.translator = translator
+
+    async def Generate(
+        self, request: api.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[api.GenerateResponse]:
+        try:
+            internal = generate_request(current_tenant(), request)
+        except RhoneError as exc:
+            await abort_with(context, exc.failure)
+        call = self.translator.Generate(internal)
+        session_id = ""
+        try:
+            async for item in call:
+                kind = item.WhichOneof("event")
+                if kind == "session_id":
+                    session_id = item.session_id
+                    yield api.GenerateResponse(session=api.GenerateSession(session_id=session_id))
+                elif kind == "generation":
+                    if item.generation.HasField("failure"):
+                        # Once the stream has begun, the failure is an event too, so that a
+                        # client reading events sees where the answer stopped.
+                        public_params(item.generation.failure)
+                        if session_id:
+                            yield api.GenerateResponse(event=item.generation)
+                        await abort_with(context, item.generation.failure)
+                    yield api.GenerateResponse(event=item.generation)
+                elif kind == "turn_id":
+                    yield api.GenerateResponse(
+                        turn=api.GenerateTurn(turn_id=item.turn_id, session_id=session_id)
+                    )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("translator Generate failed: %s %s", exc.code(), exc.details())
+            failure = make_failure(
+                Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable."
+            )
+            if session_id:
+                yield api.GenerateResponse(event=gen.GenerationEvent(failure=failure))
+            await abort_with(context, failure)
+        finally:
+            call.cancel()
+
+    async def CountTokens(
+        self, request: api.CountTokensRequest, context: grpc.aio.ServicerContext
+    ) -> api.CountTokensResponse:
+        if not request.messages:
+            await abort_with(
+                context,
+                RhoneError.invalid(
+                    "'messages' must hold at least one message.", param="messages"
+                ).failure,
+            )
+        internal = gen.GenerateRequest(
+            model=request.model,
+            messages=request.messages,
+            tools=request.tools,
+            config=request.config,
+        )
+        try:
+            counted = await self.translator.CountTokens(internal, timeout=RPC_TIMEOUT_S)
+        except grpc.aio.AioRpcError as exc:
+            await abort_with(context, count_failure(exc))
+        return api.CountTokensResponse(
+            input_tokens=counted.input_tokens, estimated=counted.estimated
+        )
+
+    async def ListModels(
+        self, request: api.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> api.ListModelsResponse:
+        try:
+            listed = await self.translator.ListModels(
+                ppb.ListModelsRequest(), timeout=RPC_TIMEOUT_S
+            )
+        except grpc.aio.AioRpcError:
+            await abort_with(
+                context,
+                make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable."),
+            )
+        return api.ListModelsResponse(
+            models=[model_of(m) for m in sorted(listed.models, key=lambda m: m.id)]
+        )
+
+
+def generate_request(tenant: str, request: api.GenerateRequest) -> tpb.TranslatorGenerateRequest:
+    """The translator's request: the public fields, the tenant from the key, continuity."""
+    if request.HasField("extras") and request.extras_dialect not in _DIALECTS:
+        raise RhoneError.invalid(
+            f"'extras_dialect' must be one of {', '.join(_DIALECTS)} when 'extras' is set.",
+            param="extras_dialect",
+        )
+    check_body_id(request.session_id, "session_id", "session id")
+    return tpb.TranslatorGenerateRequest(
+        tenant_id=tenant,
+        request=gen.GenerateRequest(
+            model=request.model,
+            messages=request.messages,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            config=request.config,
+            metadata=request.metadata,
+            extras=request.extras,
+            extras_dialect=request.extras_dialect,
+        ),
+        continuity=tpb.Continuity(session_id=request.session_id, stateless=request.stateless),
+    )
+
+
+# The translator names continuity fields as the HTTP bodies spell them.
+_PUBLIC_PARAM = {"rhone.session_id": "session_id", "rhone.context_mode": "stateless"}
+
+
+def public_params(failure: gen.Failure) -> None:
+    failure.param = _PUBLIC_PARAM.get(failure.param, failure.param)
+
+
+def count_failure(exc: grpc.aio.AioRpcError) -> gen.Failure:
+    detail = dict(exc.trailing_metadata() or ()).get("rhone-error-detail", "")
+    if exc.code() == grpc.StatusCode.NOT_FOUND:
+        return make_failure(
+            Code.ERROR_CODE_NOT_FOUND, exc.details() or "", detail=detail or "model_not_found"
+        )
+    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
+        return make_failure(Code.ERROR_CODE_INVALID_REQUEST, exc.details() or "", detail=detail)
+    return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable.")
+
+
+def model_of(model: ppb.ModelInfo) -> api.Model:
+    result = api.Model(id=model.id, provider=model.provider, owned_by=model.owned_by)
+    if model.created:
+        result.create_time.CopyFrom(timestamp_pb2.Timestamp(seconds=model.created))
+    return result
