@@ -37,6 +37,7 @@ SECRET_CONSUMERS = {
     "rhone-api-keys": {"sessions"},
     "rhone-postgres": {"database"},
     "rhone-service-identity": {"facade", "translator", "sessions", "providers"},
+    "rhone-server-secrets": {"translator", "sessions"},
 }
 # Secrets an overlay expects to exist in the cluster already (created by the operator).
 EXTERNAL_SECRETS = {
@@ -46,6 +47,7 @@ EXTERNAL_SECRETS = {
         "rhone-api-keys",
         "rhone-provider-keys",
         "rhone-service-identity",
+        "rhone-server-secrets",
     },
 }
 # Who may open connections to whom (by component label), as the issue asks: only the facade is

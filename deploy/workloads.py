@@ -54,6 +54,10 @@ class Workload:
                 # Only the service's own address: the facade's public gRPC port
                 # (RHONE_GRPC_LISTEN) is a second one, set through `overrides`.
                 env[name] = f"{host}:{port}"
+            elif name == "RHONE_GRPC_LISTEN":
+                # The facade's second port (the public gRPC API): its own port, on this
+                # replica's host (`overrides` may move it).
+                env[name] = f"{host}:{value.rsplit(':', 1)[-1]}"
             elif name.endswith("_METRICS_PORT"):
                 # Every pod has the metrics port to itself; local processes share one host.
                 env[name] = "0"

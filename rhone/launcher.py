@@ -89,6 +89,11 @@ class Cluster:
     )
     _logs: list[IO[bytes]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # One token per deployment: a cluster started with the same env (a second facade in
+        # front of the first one's services) proves the same identity.
+        self.service_token = self.env.setdefault("RHONE_SERVICE_TOKEN", self.service_token)
+
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.facade}"
@@ -150,7 +155,7 @@ class Cluster:
         health of the others (the facade's readiness does not depend on its peers)."""
         env = self.service_env()
         targets = {name: env[var] for name, var in ADDRESS_VARS.items() if name in self.processes}
-        channels = {name: grpc.insecure_channel(target) for name, target in targets.items()}
+        channels = {name: _health_channel(target, env) for name, target in targets.items()}
         try:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -173,6 +178,18 @@ class Cluster:
         for out in self._logs:
             out.close()
         self._logs.clear()
+
+
+def _health_channel(target: str, env: dict[str, str]) -> grpc.Channel:
+    """A channel for health checks (open to any caller), over TLS when the services use it."""
+    paths = [env.get(f"RHONE_TLS_{part}", "") for part in ("CA", "KEY", "CERT")]
+    if not all(paths):
+        return grpc.insecure_channel(target)
+    ca, key, cert = (Path(path).read_bytes() for path in paths)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
+    return grpc.secure_channel(target, credentials)
 
 
 def _serving(channel: grpc.Channel) -> bool:

@@ -69,6 +69,11 @@ def cluster(database_url: str, tmp_path: Path) -> Iterator[LocalCluster]:
             "rhone-database-migrate": {"url": database_url},
             "rhone-api-keys": {"api-key": API_KEY},
             "rhone-provider-keys": {},
+            "rhone-service-identity": {"service-token": "multi-replica-service-token"},
+            "rhone-server-secrets": {
+                "compaction-secret": "multi-replica-compaction-secret",
+                "key-hmac-secret": "multi-replica-key-hmac-secret",
+            },
         },
         overrides={
             "providers": {**debug, "RHONE_LOCAL_TOKEN_DELAY_MS": "40"},

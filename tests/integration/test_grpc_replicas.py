@@ -67,6 +67,13 @@ async def generate(stub: pb_grpc.ProviderServiceStub) -> list[str]:
     ]
 
 
+@pytest.fixture(autouse=True)
+def _service_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The channels these in-process servers are called through prove an identity, as every
+    Rhone channel must (rhone/runtime/service_identity.py)."""
+    monkeypatch.setenv("RHONE_SERVICE_TOKEN", "test-service-token")
+
+
 @pytest.fixture
 async def pair() -> AsyncIterator[
     tuple[Replica, Replica, grpc.aio.Server, pb_grpc.ProviderServiceStub]

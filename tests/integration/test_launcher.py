@@ -114,7 +114,7 @@ def test_a_service_whose_port_is_taken_stops_with_a_clear_message(
 ):  # type: ignore[no-untyped-def]
     done = subprocess.run(
         [sys.executable, "-m", f"services.{service}"],
-        env={**os.environ, **env_of(held_port)},
+        env={**os.environ, "RHONE_SERVICE_TOKEN": "test-service-token", **env_of(held_port)},
         capture_output=True,
         timeout=60,
     )

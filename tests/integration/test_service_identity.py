@@ -26,6 +26,8 @@ from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import providers_pb2_grpc as ppb_grpc
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import sessions_pb2_grpc as spb_grpc
+from rhone.v1 import tenancy_pb2 as tnpb
+from rhone.v1 import tenancy_pb2_grpc as tnpb_grpc
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
 from tests.integration.conftest import API_KEY
@@ -36,10 +38,10 @@ Call = Callable[[grpc.Channel, Any], Any]
 
 # One RPC of each kind per internal service, each one that would read or act for a tenant.
 INTERNAL_CALLS: dict[str, tuple[str, Call]] = {
-    "SessionService.ResolveApiKey": (
+    "TenancyService.ResolveKey": (
         "sessions",
-        lambda ch, md: spb_grpc.SessionServiceStub(ch).ResolveApiKey(
-            spb.ResolveApiKeyRequest(api_key=API_KEY), metadata=md, timeout=TIMEOUT
+        lambda ch, md: tnpb_grpc.TenancyServiceStub(ch).ResolveKey(
+            tnpb.ResolveKeyRequest(api_key=API_KEY), metadata=md, timeout=TIMEOUT
         ),
     ),
     "SessionService.ListSessions": (
@@ -111,7 +113,7 @@ def test_an_internal_rpc_without_service_identity_is_unauthenticated(
 
 @pytest.mark.parametrize(
     "rpc",
-    ["SessionService.ResolveApiKey", "TranslatorService.Generate", "ProviderService.Generate"],
+    ["TenancyService.ResolveKey", "TranslatorService.Generate", "ProviderService.Generate"],
 )
 def test_the_same_rpc_with_the_service_token_is_served(cluster: Cluster, rpc: str):
     service, call = INTERNAL_CALLS[rpc]
@@ -190,8 +192,8 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Clus
 
 
 def _resolve(channel: grpc.Channel) -> str:
-    stub = spb_grpc.SessionServiceStub(channel)
-    return str(stub.ResolveApiKey(spb.ResolveApiKeyRequest(api_key=API_KEY), timeout=5).tenant_id)
+    stub = tnpb_grpc.TenancyServiceStub(channel)
+    return str(stub.ResolveKey(tnpb.ResolveKeyRequest(api_key=API_KEY), timeout=5).tenant_id)
 
 
 def test_services_talk_over_mtls_and_serve_http_and_public_grpc(

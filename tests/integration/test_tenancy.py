@@ -241,13 +241,16 @@ def test_the_admin_api_on_grpc_is_the_same_api(replicas: tuple[Cluster, Cluster]
     async def run() -> None:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{a.ports.sessions}") as channel:
             stub = admin_pb2_grpc.AdminServiceStub(channel)
-            auth = [("authorization", f"Bearer {ADMIN_KEY}")]
+            # AdminService sits on the sessions service, an internal port: the operator's
+            # tooling carries the deployment's service identity as well as the admin key.
+            auth = [*a.service_metadata(), ("authorization", f"Bearer {ADMIN_KEY}")]
             await stub.CreateTenant(apb.CreateTenantRequest(id=tenant), metadata=auth)
             key = await stub.CreateKey(apb.CreateKeyRequest(tenant_id=tenant), metadata=auth)
             assert key.secret.startswith("rhone_sk_")
             with pytest.raises(grpc.aio.AioRpcError) as denied:
                 await stub.ListTenants(
-                    apb.ListTenantsRequest(), metadata=[("authorization", f"Bearer {API_KEY}")]
+                    apb.ListTenantsRequest(),
+                    metadata=[*a.service_metadata(), ("authorization", f"Bearer {API_KEY}")],
                 )
             assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
 

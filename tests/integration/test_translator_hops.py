@@ -52,6 +52,13 @@ class Providers(providers_pb2_grpc.ProviderServiceServicer):
         yield ev.finished(gen.FINISH_REASON_STOP)
 
 
+@pytest.fixture(autouse=True)
+def _service_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The channels these in-process servers are called through prove an identity, as every
+    Rhone channel must (rhone/runtime/service_identity.py)."""
+    monkeypatch.setenv("RHONE_SERVICE_TOKEN", "test-service-token")
+
+
 @pytest.fixture
 async def translator() -> AsyncIterator[
     tuple[translator_pb2_grpc.TranslatorServiceStub, Providers]
