@@ -10,6 +10,7 @@ loopback addresses behind one target (as the pods behind a headless Service):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -81,6 +82,7 @@ async def pair() -> AsyncIterator[
     port = free_port()
     a, b = Replica("a"), Replica("b")
     server_a = await start(f"127.0.0.2:{port}", a)
+    a.address = f"127.0.0.2:{port}"
     server_b = await start(f"127.0.0.3:{port}", b)
     channel = open_channel(f"ipv4:127.0.0.2:{port},127.0.0.3:{port}")
     try:
@@ -124,7 +126,7 @@ async def test_a_draining_replica_finishes_its_calls_while_new_ones_go_to_the_ot
             return_when=asyncio.FIRST_COMPLETED,
         )
     stopping = asyncio.ensure_future(server_a.stop(10))
-    await asyncio.sleep(0)  # lets the stop task run: from here a refuses new calls
+    await _refusing(a.address)  # from here a refuses new calls
     b_before = b.calls
     assert [await generate(stub) for _ in range(4)] == [["b"]] * 4
     assert b.calls == b_before + 4
@@ -132,6 +134,22 @@ async def test_a_draining_replica_finishes_its_calls_while_new_ones_go_to_the_ot
     outcomes = await asyncio.gather(*held)
     assert ["a"] in outcomes and set(map(tuple, outcomes)) <= {("a",), ("b",)}
     await stopping
+
+
+async def _refusing(address: str) -> None:
+    """Until a stopping server takes no new call: a call sent in the moment it begins to stop
+    may be cancelled there rather than refused (and so retried elsewhere)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                await health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=""), timeout=0.5
+                )
+            except grpc.aio.AioRpcError:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError(f"{address} kept taking calls while stopping")
 
 
 async def test_a_call_over_the_bound_is_refused_at_once_and_health_still_answers():

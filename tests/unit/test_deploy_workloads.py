@@ -35,12 +35,17 @@ def test_production_replicas_and_peer_targets() -> None:
     assert found["translator"].env["RHONE_PROVIDERS_ADDR"] == "dns:///rhone-providers:50063"
     assert found["sessions"].env["RHONE_MIGRATE_ON_START"] == "false"
     # Production's credentials are created outside the overlay.
-    assert found["sessions"].unresolved == ["RHONE_DATABASE_URL", "RHONE_SERVICE_TOKEN"]
+    assert found["sessions"].unresolved == [
+        "RHONE_DATABASE_URL",
+        "RHONE_SERVICE_TOKEN",
+        "RHONE_KEY_HMAC_SECRET",
+    ]
     assert found["providers"].unresolved == [
         "envFrom Secret rhone-provider-keys",
         "RHONE_SERVICE_TOKEN",
     ]
-    assert found["facade"].unresolved == found["translator"].unresolved == ["RHONE_SERVICE_TOKEN"]
+    assert found["facade"].unresolved == ["RHONE_SERVICE_TOKEN"]
+    assert found["translator"].unresolved == ["RHONE_SERVICE_TOKEN", "RHONE_COMPACTION_SECRET"]
 
 
 def test_dev_resolves_every_setting_and_mounts_a_valid_routing_file(tmp_path: Path) -> None:
