@@ -131,10 +131,12 @@ def test_metrics_count_each_kind_of_call_exactly(
     hanging.close()
     # A call cancelled mid-stream has its labels from the stream's head.
     cancelled = chat_labels("sse", status="200", error_code="cancelled")
+    # (The facade learns of the hang-up when the stream next moves; a loaded machine is slow.)
     wait_until(
         lambda: (
             value(scrape(observed.base_url + "/metrics"), "rhone_requests_total", **cancelled) == 1
-        )
+        ),
+        timeout=30,
     )
 
     # WebSocket: one call on rhone.ws.v1.
