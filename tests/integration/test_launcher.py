@@ -36,6 +36,8 @@ def launcher_env() -> dict[str, str]:
         **os.environ,
         "RHONE_API_KEY": API_KEY,
         "RHONE_PORT": str(free_port()),
+        # Not make run's 50060: another run on this machine may hold it.
+        "RHONE_GRPC_PORT": str(free_port()),
         "RHONE_TRANSLATOR_ADDR": f"127.0.0.1:{free_port()}",
         "RHONE_SESSIONS_ADDR": f"127.0.0.1:{free_port()}",
         "RHONE_PROVIDERS_ADDR": f"127.0.0.1:{free_port()}",
