@@ -118,11 +118,11 @@ k8s-validate: $(STAMP) ## render each deploy/k8s overlay; check Kubernetes schem
 
 # The peer gateway lives in its own venv: its dependencies never mix with Rhone's.
 PEER_VENV := .venv-bench
-PEER_STAMP := $(PEER_VENV)/.installed-litellm-1.80.0
+PEER_STAMP := $(PEER_VENV)/.installed-litellm-1.110.2
 
 $(PEER_STAMP):
 	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
-	$(PEER_VENV)/bin/python -m pip install -q 'litellm[proxy]==1.80.0'
+	$(PEER_VENV)/bin/python -m pip install -q 'litellm[proxy]==1.110.2'
 	touch $@
 
 bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: numbers and ratios

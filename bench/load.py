@@ -71,3 +71,40 @@ async def run_load(
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         result.elapsed = time.perf_counter() - began
     return result
+
+
+async def run_ws_load(
+    base_url: str, key: str, body: dict, *, concurrency: int, total: int
+) -> Result:
+    """The same closed loop over rhone.ws.v1: each client opens one unbound socket (each call
+    a new session, as over HTTP) and runs its calls on it one after another."""
+    from rhone.ws_client import RhoneWsClient
+
+    result = Result()
+    remaining = total
+    sockets = [await RhoneWsClient.connect(base_url, key) for _ in range(concurrency)]
+
+    async def worker(ws: RhoneWsClient) -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            start = time.perf_counter()
+            first = None
+            try:
+                async for _ in ws.create("openai.chat", body):
+                    if first is None:
+                        first = time.perf_counter() - start
+            except Exception:  # a failed call is counted, the load goes on
+                result.errors += 1
+                continue
+            result.latencies.append(time.perf_counter() - start)
+            result.first_bytes.append(first or 0.0)
+
+    try:
+        began = time.perf_counter()
+        await asyncio.gather(*(worker(ws) for ws in sockets))
+        result.elapsed = time.perf_counter() - began
+    finally:
+        for ws in sockets:
+            await ws.close()
+    return result

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from bench.run import start_upstream
+from bench.gateways import start_upstream
 from rhone.launcher import Cluster, Ports
 
 KEY = "rk-bench-long"

@@ -1,207 +1,259 @@
 """`make bench`: Rhone against a peer gateway (LiteLLM's proxy), side by side, on the same fake
-OpenAI upstream, with the same load; prints each gateway's numbers and Rhone's ratios.
+OpenAI upstream, with the same load; prints each gateway's numbers, the ratios and the targets
+of docs/performance.md.
 
-The upstream answers instantly, so what is measured is each gateway's own cost per request
-and per streamed chunk. Rhone runs as it is deployed: four processes, gRPC between them,
-every call recorded as a turn of a new session in SQLite. The peer forwards statelessly.
-Numbers vary with the machine; compare the ratios, not the absolute values."""
+The upstream answers at once (a whole chat completion, or 50 streamed chunks), so what is
+measured is each gateway's own cost. Each gateway runs alone, pinned to one core (Rhone's four
+processes together on that one core); the load generator and the upstream share the other.
+Rhone runs as `make run` deploys it: four processes, gRPC between them, every call recorded as
+a turn of a new session in SQLite. The peer forwards statelessly. CPU is read from /proc for
+each gateway's processes, so its columns hold whatever else the machine is doing; the
+throughput and latency columns do not: compare ratios from one run."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import os
-import secrets
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from bench import cpu
+from bench.gateways import (
+    UPSTREAM_KEY,
+    Gateway,
+    limited_key,
+    rhone_gateway,
+    start_peer,
+    start_rhone,
+    start_upstream,
+)
+from bench.idle_sockets import idle_socket_bytes
+from bench.load import Result, run_load, run_ws_load
 
-from bench.load import Result, run_load
-from rhone.launcher import Cluster, Ports, free_port
-
-RHONE_KEY = "rk-bench"
-ADMIN_KEY = "rhone_admin_bench"
-# Limits the bench never reaches: what is measured is the cost of enforcing them (one Redis
-# script per call to admit it, one to settle it), not refusals.
-BENCH_LIMITS = {
-    "requests_per_minute": 10**9,
-    "tokens_per_minute": 10**12,
-    "concurrent_requests": 10**6,
-}
-PEER_KEY = "sk-peer-bench"
 MESSAGES = [{"role": "user", "content": "Say something."}]
+GATEWAY_CORE = 0
 
 
-def wait_http(url: str, timeout: float = 120, headers: dict[str, str] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            request = urllib.request.Request(url, headers=headers or {})
-            with urllib.request.urlopen(request, timeout=2) as reply:
-                if reply.status < 500:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer in time")
+@dataclass
+class Cell:
+    """One load against one gateway: its Result and the gateway's CPU seconds per call."""
+
+    result: Result
+    cpu_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.result.rps
+
+    def p50(self) -> float:
+        return self.result.pct(self.result.latencies, 0.5)
+
+    def ttfb50(self) -> float:
+        return self.result.pct(self.result.first_bytes, 0.5)
 
 
-def start_upstream(chunks: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", "--port", str(port), "--chunks", str(chunks)]
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(
-                urllib.request.Request(base + "/v1/chat/completions", data=b"{}"), timeout=2
-            ):
-                return process, base + "/v1"
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError("the bench upstream did not start")
-
-
-def start_peer(
-    peer_python: str, upstream: str, workdir: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    config = workdir / "litellm.yaml"
-    config.write_text(
-        "model_list:\n"
-        "  - model_name: gpt-4o\n"
-        "    litellm_params:\n"
-        "      model: openai/gpt-4o\n"
-        f"      api_base: {upstream}\n"
-        "      api_key: sk-upstream\n"
-        "general_settings:\n"
-        f"  master_key: {PEER_KEY}\n"
-    )
-    litellm = str(Path(peer_python).parent / "litellm")
-    env = {
-        **os.environ,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-        "LITELLM_TELEMETRY": "False",
-        "LITELLM_LOG": "ERROR",
-    }
-    process = subprocess.Popen(
-        [litellm, "--config", str(config), "--port", str(port), "--num_workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_http(base + "/health/liveliness", headers={"Authorization": f"Bearer {PEER_KEY}"})
-    return process, base
-
-
-def limited_key(base_url: str) -> str:
-    """A key of its own tenant, with limits on it (docs/tenants.md)."""
-    admin = {"authorization": f"Bearer {ADMIN_KEY}"}
-    with httpx.Client(base_url=base_url + "/v1/admin", headers=admin, timeout=30) as client:
-        client.post("/tenants", json={"id": "bench-limited"}).raise_for_status()
-        reply = client.post("/tenants/bench-limited/keys", json={"limits": BENCH_LIMITS})
-        reply.raise_for_status()
-        secret: str = reply.json()["secret"]
-    return secret
-
-
-async def measure(name: str, url: str, key: str, stream: bool, args: argparse.Namespace) -> Result:
+async def measure(
+    gateway: Gateway, *, stream: bool, concurrency: int, total: int, ws: bool = False
+) -> Cell:
     body: dict = {"model": "gpt-4o", "messages": MESSAGES, "stream": stream}
-    headers = {"Authorization": f"Bearer {key}"}
-    await run_load(url, headers, body, concurrency=args.concurrency, total=args.warmup)
-    return await run_load(url, headers, body, concurrency=args.concurrency, total=args.requests)
+    headers = {"Authorization": f"Bearer {gateway.key}"}
+
+    async def load(n: int) -> Result:
+        if ws:
+            return await run_ws_load(
+                gateway.base_url, gateway.key, body, concurrency=concurrency, total=n
+            )
+        return await run_load(gateway.url, headers, body, concurrency=concurrency, total=n)
+
+    await load(max(total // 10, concurrency))  # warm up: connections, caches, JIT-free paths
+    before = cpu.cpu_seconds(gateway.pids)
+    result = await load(total)
+    spent = cpu.cpu_seconds(gateway.pids) - before
+    return Cell(result, spent / max(len(result.latencies), 1) * 1000)
 
 
-def print_table(rows: list[tuple[str, str, dict[str, float]]]) -> None:
-    print(
-        f"\n{'scenario':<12}{'gateway':<10}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'ttfb p50':>10}{'errors':>8}"
+@dataclass
+class Profile:
+    """What the table shows of one gateway."""
+
+    whole16: Cell
+    whole1: Cell
+    stream16: Cell
+    stream1: Cell
+    memory_mib: float
+
+    def cpu_per_chunk_ms(self, chunks: int) -> float:
+        return (self.stream16.cpu_ms - self.whole16.cpu_ms) / chunks
+
+
+def profile(gateway: Gateway, args: argparse.Namespace) -> Profile:
+    cpu.pin(gateway.pids, {GATEWAY_CORE})
+
+    def run(stream: bool, concurrency: int, total: int) -> Cell:
+        return asyncio.run(measure(gateway, stream=stream, concurrency=concurrency, total=total))
+
+    whole16 = run(False, args.concurrency, args.requests)
+    whole1 = run(False, 1, args.serial)
+    stream16 = run(True, args.concurrency, args.streams)
+    stream1 = run(True, 1, args.serial)
+    return Profile(whole16, whole1, stream16, stream1, cpu.rss_bytes(gateway.pids) / 2**20)
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:.{digits}f}" if value == value else "-"
+
+
+def print_profiles(profiles: dict[str, Profile], chunks: int) -> None:
+    direct = profiles["direct"]
+    names: list[str] = [n for n in ("direct", "litellm", "rhone") if n in profiles]
+    rows: list[tuple[str, dict[str, float], str, bool | None]] = []
+
+    def row(label: str, values: dict[str, float], target: str = "", ok: bool | None = None) -> None:
+        rows.append((label, values, target, ok))
+
+    def added(fn: str) -> dict[str, float]:
+        base = getattr(direct, fn)()
+        return {n: getattr(profiles[n], fn)() - base if n != "direct" else base for n in names}
+
+    peer = profiles.get("litellm")
+    rhone = profiles["rhone"]
+    whole = {n: profiles[n].whole16.rps for n in names}
+    row(
+        f"whole answers, req/s at c={16}",
+        whole,
+        ">= 4x peer",
+        rhone.whole16.rps >= 4 * peer.whole16.rps if peer else None,
     )
-    for scenario, gateway, s in rows:
-        print(
-            f"{scenario:<12}{gateway:<10}{s['rps']:>9.1f}{s['p50_ms']:>9.1f}{s['p99_ms']:>9.1f}"
-            f"{s['ttfb_p50_ms']:>10.1f}{int(s['errors']):>8}"
-        )
+    p50 = {
+        n: profiles[n].whole1.p50() - (direct.whole1.p50() if n != "direct" else 0) for n in names
+    }
+    row(
+        "added p50 latency, c=1 (ms)",
+        p50,
+        "<= peer/7",
+        p50["rhone"] * 7 <= p50["litellm"] if peer else None,
+    )
+    streams = {n: profiles[n].stream16.rps for n in names}
+    row(
+        f"streams/s ({chunks} chunks) at c=16",
+        streams,
+        ">= 8x peer",
+        rhone.stream16.rps >= 8 * peer.stream16.rps if peer else None,
+    )
+    ttft = {
+        n: profiles[n].stream1.ttfb50() - (direct.stream1.ttfb50() if n != "direct" else 0)
+        for n in names
+    }
+    row(
+        "added time to first token, p50 c=1 (ms)",
+        ttft,
+        "<= peer/7",
+        ttft["rhone"] * 7 <= ttft["litellm"] if peer else None,
+    )
+    total = {
+        n: profiles[n].stream1.p50() - (direct.stream1.p50() if n != "direct" else 0) for n in names
+    }
+    row("added total stream time, p50 c=1 (ms)", total)
+    row("gateway CPU per whole call (ms)", {n: profiles[n].whole16.cpu_ms for n in names})
+    per_chunk = {n: profiles[n].cpu_per_chunk_ms(chunks) for n in names}
+    row("gateway CPU per streamed chunk (ms)", per_chunk, "<= 0.1 ms", per_chunk["rhone"] <= 0.1)
+    memory = {n: profiles[n].memory_mib for n in names}
+    row("memory after the run (MiB)", memory, "<= 300 MiB", memory["rhone"] <= 300)
+
+    print(f"\n{'':<42}" + "".join(f"{n:>10}" for n in names) + f"{'x peer':>9}  target")
+    for label, values, target, ok in rows:
+        cells = "".join(f"{_fmt(values[n], 2 if abs(values[n]) < 10 else 1):>10}" for n in names)
+        ratio = ""
+        if peer and values.get("litellm"):
+            ratio = f"x{values['rhone'] / values['litellm']:.2f}"
+        verdict = "" if ok is None else ("met" if ok else "NOT met")
+        print(f"{label:<42}{cells}{ratio:>9}  {target} {verdict}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--peer-python", default="", help="python of the venv with litellm")
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--warmup", type=int, default=40)
+    parser.add_argument("--requests", type=int, default=600, help="whole calls at c=16")
+    parser.add_argument("--streams", type=int, default=300, help="streams at c=16")
+    parser.add_argument("--serial", type=int, default=150, help="calls at c=1, per kind")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--chunks", type=int, default=50)
-    parser.add_argument("--skip-peer", action="store_true", help="measure Rhone only")
+    parser.add_argument("--idle-sockets", type=int, default=1000)
     args = parser.parse_args()
-    args.skip_peer = args.skip_peer or not args.peer_python
+
+    cores = os.sched_getaffinity(0)
+    pinned = len(cores) >= 2 and GATEWAY_CORE in cores
+    if pinned:
+        os.sched_setaffinity(0, cores - {GATEWAY_CORE})  # the load generator and upstream
+    else:
+        print("one core only: gateways, load and upstream share it (ratios are still fair)")
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         upstream, upstream_url = start_upstream(args.chunks)
-        rhone = Cluster(
-            Ports.free(),
-            env={
-                "RHONE_API_KEY": RHONE_KEY,
-                "OPENAI_API_KEY": "sk-upstream",
-                "OPENAI_BASE_URL": upstream_url,
-                "RHONE_DATABASE_URL": f"sqlite:///{tmp}/b.db",
-                "RHONE_LOG_LEVEL": "WARNING",
-                "RHONE_ADMIN_KEY": ADMIN_KEY,
-                "RHONE_LIMITS_PREFIX": "rhone-bench-" + secrets.token_hex(4),
-            },
-            log_dir=workdir / "logs",
-        )
-        peer = None
+        profiles: dict[str, Profile] = {}
         try:
-            rhone.start()
-            rhone.wait_ready(60)
-            limited = limited_key(rhone.base_url)
-            rhone_url = rhone.base_url + "/v1/chat/completions"
-            gateways = [
-                ("direct", upstream_url + "/chat/completions", "sk-upstream"),
-                ("rhone", rhone_url, RHONE_KEY),
-                ("rhone+lim", rhone_url, limited),
-            ]
-            if not args.skip_peer:
-                peer, peer_url = start_peer(args.peer_python, upstream_url, workdir)
-                gateways.append(("litellm", peer_url + "/v1/chat/completions", PEER_KEY))
-            rows: list[tuple[str, str, dict[str, float]]] = []
-            for stream in (False, True):
-                scenario = f"stream/{args.chunks}" if stream else "whole"
-                for gateway, url, key in gateways:
-                    result = asyncio.run(measure(gateway, url, key, stream, args))
-                    rows.append((scenario, gateway, result.summary()))
-            print_table(rows)
-            by = {(s, g): v for s, g, v in rows}
-            print("\nCost of enforcing limits (a limited key against the same key without)")
-            for scenario in dict.fromkeys(s for s, _, _ in rows):
-                plain, lim = by[(scenario, "rhone")], by[(scenario, "rhone+lim")]
-                print(
-                    f"  {scenario:<12} p50 +{lim['p50_ms'] - plain['p50_ms']:.2f} ms   "
-                    f"throughput x{lim['rps'] / plain['rps']:.3f}"
-                )
-            if args.skip_peer:
-                return
-            print("\nRhone / LiteLLM (throughput: higher is better; latency: lower is better)")
-            for scenario in dict.fromkeys(s for s, _, _ in rows):
-                r, p = by[(scenario, "rhone")], by[(scenario, "litellm")]
-                print(
-                    f"  {scenario:<12} throughput x{r['rps'] / p['rps']:.2f}   "
-                    f"p50 x{r['p50_ms'] / p['p50_ms']:.2f}   p99 x{r['p99_ms'] / p['p99_ms']:.2f}"
-                )
+            direct = Gateway("direct", upstream_url + "/chat/completions", UPSTREAM_KEY)
+            profiles["direct"] = profile(direct, args)
+            if args.peer_python:
+                peer, gateway = start_peer(args.peer_python, upstream_url, workdir)
+                try:
+                    profiles["litellm"] = profile(gateway, args)
+                finally:
+                    peer.terminate()
+                    peer.wait(10)
+            rhone = start_rhone(upstream_url, workdir)
+            try:
+                gateway = rhone_gateway(rhone)
+                profiles["rhone"] = profile(gateway, args)
+                print_profiles(profiles, args.chunks)
+                rhone_only(gateway, profiles["rhone"], args)
+            finally:
+                rhone.stop()
         finally:
-            rhone.stop()
-            for process in (peer, upstream):
-                if process is not None:
-                    process.terminate()
-                    process.wait(10)
+            upstream.terminate()
+            upstream.wait(10)
+
+
+def rhone_only(gateway: Gateway, http: Profile, args: argparse.Namespace) -> None:
+    """The cells with no peer: a call on an open rhone.ws.v1 socket against the same call over
+    HTTP, the cost of enforcing a key's limits, and idle sockets."""
+
+    def run(g: Gateway, *, stream: bool, concurrency: int, total: int, ws: bool = False) -> Cell:
+        return asyncio.run(measure(g, stream=stream, concurrency=concurrency, total=total, ws=ws))
+
+    ws16 = run(gateway, stream=False, concurrency=args.concurrency, total=args.requests, ws=True)
+    ws1 = run(gateway, stream=False, concurrency=1, total=args.serial, ws=True)
+    print("\nrhone.ws.v1: a whole call on an open socket against the same call over HTTP")
+    print(f"  {'':<30}{'HTTP':>10}{'socket':>10}")
+    print(f"  {'calls/s at c=16':<30}{http.whole16.rps:>10.1f}{ws16.rps:>10.1f}")
+    print(f"  {'p50 ms at c=1':<30}{http.whole1.p50():>10.2f}{ws1.p50():>10.2f}")
+    print(f"  {'gateway CPU per call (ms)':<30}{http.whole16.cpu_ms:>10.2f}{ws16.cpu_ms:>10.2f}")
+    cheaper = ws16.cpu_ms < http.whole16.cpu_ms
+    print(
+        f"  target: a call on a socket costs less than over HTTP: {'met' if cheaper else 'NOT met'}"
+    )
+
+    limited = Gateway("rhone+lim", gateway.url, limited_key(gateway.base_url), gateway.pids)
+    lim16 = run(limited, stream=False, concurrency=args.concurrency, total=args.requests)
+    lim1 = run(limited, stream=False, concurrency=1, total=args.serial)
+    extra = lim1.p50() - http.whole1.p50()
+    kept = lim16.rps / http.whole16.rps
+    print("\nCost of enforcing limits (a key with limits against the same calls without)")
+    print(
+        f"  p50 at c=1 +{extra:.2f} ms (target <= 0.3), throughput x{kept:.3f} (target >= 0.95): "
+        f"{'met' if extra <= 0.3 and kept >= 0.95 else 'NOT met'}"
+    )
+
+    per_socket = asyncio.run(
+        idle_socket_bytes(gateway.base_url, gateway.key, gateway.edge_pid, args.idle_sockets)
+    )
+    print(
+        f"\n{args.idle_sockets} idle rhone.ws.v1 sockets: {per_socket / 1024:.1f} KiB each in the "
+        f"facade; all four services {cpu.rss_bytes(gateway.pids) / 2**20:.0f} MiB with them open"
+    )
 
 
 if __name__ == "__main__":
