@@ -289,6 +289,12 @@ class GenerationEvent(_message.Message):
     failure: Failure
     def __init__(self, started: _Optional[_Union[ResponseStarted, _Mapping]] = ..., part_started: _Optional[_Union[PartStarted, _Mapping]] = ..., part_delta: _Optional[_Union[PartDelta, _Mapping]] = ..., part_finished: _Optional[_Union[PartFinished, _Mapping]] = ..., usage: _Optional[_Union[Usage, _Mapping]] = ..., finished: _Optional[_Union[ResponseFinished, _Mapping]] = ..., failure: _Optional[_Union[Failure, _Mapping]] = ...) -> None: ...
 
+class GenerationEvents(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[GenerationEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[GenerationEvent, _Mapping]]] = ...) -> None: ...
+
 class GenerateResponse(_message.Message):
     __slots__ = ("id", "model", "provider", "message", "usage", "finish_reason", "stop_sequence")
     ID_FIELD_NUMBER: _ClassVar[int]

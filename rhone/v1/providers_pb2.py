@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from rhone.v1 import generation_pb2 as rhone_dot_v1_dot_generation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18rhone/v1/providers.proto\x12\x08rhone.v1\x1a\x19rhone/v1/generation.proto\":\n\x12ModelLimitsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rhome_provider\x18\x02 \x01(\t\"R\n\x0bModelLimits\x12\x16\n\x0e\x63ontext_window\x18\x01 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\x03\x12\x10\n\x08provider\x18\x03 \x01(\t\">\n\x13\x43ountTokensResponse\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x11\n\testimated\x18\x02 \x01(\x08\"\x13\n\x11ListModelsRequest\"L\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08owned_by\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x03\"9\n\x12ListModelsResponse\x12#\n\x06models\x18\x01 \x03(\x0b\x32\x13.rhone.v1.ModelInfo2\xae\x02\n\x0fProviderService\x12\x42\n\x08Generate\x12\x19.rhone.v1.GenerateRequest\x1a\x19.rhone.v1.GenerationEvent0\x01\x12G\n\nListModels\x12\x1b.rhone.v1.ListModelsRequest\x1a\x1c.rhone.v1.ListModelsResponse\x12G\n\x0b\x43ountTokens\x12\x19.rhone.v1.GenerateRequest\x1a\x1d.rhone.v1.CountTokensResponse\x12\x45\n\x0eGetModelLimits\x12\x1c.rhone.v1.ModelLimitsRequest\x1a\x15.rhone.v1.ModelLimitsb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18rhone/v1/providers.proto\x12\x08rhone.v1\x1a\x19rhone/v1/generation.proto\":\n\x12ModelLimitsRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x15\n\rhome_provider\x18\x02 \x01(\t\"R\n\x0bModelLimits\x12\x16\n\x0e\x63ontext_window\x18\x01 \x01(\x03\x12\x19\n\x11max_output_tokens\x18\x02 \x01(\x03\x12\x10\n\x08provider\x18\x03 \x01(\t\">\n\x13\x43ountTokensResponse\x12\x14\n\x0cinput_tokens\x18\x01 \x01(\x03\x12\x11\n\testimated\x18\x02 \x01(\x08\"\x13\n\x11ListModelsRequest\"L\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08provider\x18\x02 \x01(\t\x12\x10\n\x08owned_by\x18\x03 \x01(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\x03\"9\n\x12ListModelsResponse\x12#\n\x06models\x18\x01 \x03(\x0b\x32\x13.rhone.v1.ModelInfo2\xfa\x02\n\x0fProviderService\x12\x42\n\x08Generate\x12\x19.rhone.v1.GenerateRequest\x1a\x19.rhone.v1.GenerationEvent0\x01\x12J\n\x0fGenerateBatches\x12\x19.rhone.v1.GenerateRequest\x1a\x1a.rhone.v1.GenerationEvents0\x01\x12G\n\nListModels\x12\x1b.rhone.v1.ListModelsRequest\x1a\x1c.rhone.v1.ListModelsResponse\x12G\n\x0b\x43ountTokens\x12\x19.rhone.v1.GenerateRequest\x1a\x1d.rhone.v1.CountTokensResponse\x12\x45\n\x0eGetModelLimits\x12\x1c.rhone.v1.ModelLimitsRequest\x1a\x15.rhone.v1.ModelLimitsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -45,5 +45,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTMODELSRESPONSE']._serialized_start=372
   _globals['_LISTMODELSRESPONSE']._serialized_end=429
   _globals['_PROVIDERSERVICE']._serialized_start=432
-  _globals['_PROVIDERSERVICE']._serialized_end=734
+  _globals['_PROVIDERSERVICE']._serialized_end=810
 # @@protoc_insertion_point(module_scope)

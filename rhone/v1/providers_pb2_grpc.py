@@ -42,6 +42,11 @@ class ProviderServiceStub:
                 request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_generation__pb2.GenerationEvent.FromString,
                 _registered_method=True)
+        self.GenerateBatches = channel.unary_stream(
+                '/rhone.v1.ProviderService/GenerateBatches',
+                request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_generation__pb2.GenerationEvents.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/rhone.v1.ProviderService/ListModels',
                 request_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
@@ -65,7 +70,16 @@ class ProviderServiceServicer:
     """
 
     def Generate(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The generation stream, one event per message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GenerateBatches(self, request, context):
+        """The same stream, with the events that are ready together sent as one message: a stream
+        then costs a few messages instead of one per token (the translator's call path).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -99,6 +113,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
                     servicer.Generate,
                     request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_generation__pb2.GenerationEvent.SerializeToString,
+            ),
+            'GenerateBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.GenerateBatches,
+                    request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_generation__pb2.GenerationEvents.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -145,6 +164,33 @@ class ProviderService:
             '/rhone.v1.ProviderService/Generate',
             rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
             rhone_dot_v1_dot_generation__pb2.GenerationEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/rhone.v1.ProviderService/GenerateBatches',
+            rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+            rhone_dot_v1_dot_generation__pb2.GenerationEvents.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,11 +9,12 @@ import asyncio
 import random
 import time
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 import grpc
 
 from rhone import canonical as ev
+from rhone.coalesce import coalesced
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.observability.upstream import observe_generation
 from rhone.token_estimate import estimate_tokens
@@ -51,6 +52,27 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
     async def Generate(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gen.GenerationEvent]:
+        events = self._generation(request, context)
+        try:
+            async for event in events:
+                yield event
+        finally:
+            await events.aclose()
+
+    async def GenerateBatches(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gen.GenerationEvents]:
+        batches = coalesced(self._generation(request, context))
+        try:
+            async for batch in batches:
+                yield gen.GenerationEvents(events=batch)
+        finally:
+            await batches.aclose()
+
+    async def _generation(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncGenerator[gen.GenerationEvent, None]:
+        """Route, then generate with retries and failover, within the call's deadline."""
         try:
             deployments = self.deployments(request)
         except RhoneError as exc:

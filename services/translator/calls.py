@@ -11,6 +11,7 @@ import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import orjson
@@ -150,11 +151,11 @@ class CallHandler:
     ) -> AsyncIterator[tpb.CallFrame]:
         headers = _session_headers(turn)
         meter = _Meter(decoded)
-        events = turn.events()
-        first = await anext(events, None)
+        batches = turn.batches()
+        first = await anext(batches, None)
         meter.first_event()
-        if first is None or first.HasField("failure"):
-            failure = first.failure if first is not None else _no_answer()
+        if first is None or first[0].HasField("failure"):
+            failure = first[0].failure if first is not None else _no_answer()
             for frame in error_frames(dialect, failure, headers):
                 yield frame
             yield meter.trailer(turn, failure)
@@ -162,14 +163,18 @@ class CallHandler:
         scope.note_started(turn.composed.request.model, turn.accumulator.response.provider)
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, _meta(turn))
-        yield data(framer.frame(encoder.encode(first)))
         trailer = tpb.CallTrailer(session_id=turn.session_id)
-        async for event in events:
-            if event.HasField("failure"):
-                trailer.failure.CopyFrom(event.failure)
-            items = encoder.encode(event)
+        batch: list[gen.GenerationEvent] | None = first
+        while batch is not None:
+            # The events that came together are written together: one frame, one write.
+            items: list[Any] = []
+            for event in batch:
+                if event.HasField("failure"):
+                    trailer.failure.CopyFrom(event.failure)
+                items += encoder.encode(event)
             if items:
                 yield data(framer.frame(items))
+            batch = await anext(batches, None)
         if not turn.completed and not trailer.HasField("failure"):
             # The provider's stream ended without a last word: the client is told, in the
             # surface's own error signal, rather than left with a truncated answer.

@@ -74,6 +74,8 @@ class TurnRunner:
         self.sessions = sessions
         self.providers = providers
         self.lease_ms = lease_ms
+        # False once a providers replica answered GenerateBatches with UNIMPLEMENTED.
+        self.batched = True
         self._background: set[asyncio.Future[None]] = set()
         # Context windows and policies (context_fit.py); None: calls are sent as composed.
         self.fitter: ContextFitter | None = None
@@ -257,7 +259,20 @@ class OpenTurn:
         scope.note_session(session_id)
 
     async def events(self, *, restartable: bool = False) -> AsyncIterator[gen.GenerationEvent]:
-        """The call's canonical events; the turn is recorded just before `finished`.
+        """The call's canonical events, one by one (see `batches`)."""
+        batches = self.batches(restartable=restartable)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def batches(
+        self, *, restartable: bool = False
+    ) -> AsyncGenerator[list[gen.GenerationEvent], None]:
+        """The call's canonical events, in the batches the providers service sent them
+        (rhone/coalesce.py); the turn is recorded just before `finished` is passed on.
 
         `restartable`: the caller passes nothing on before the end (a whole answer), so a
         provider replica lost midway is replaced by a fresh call (see `_generate`)."""
@@ -269,28 +284,34 @@ class OpenTurn:
         )
         generated = self._generate(restartable)
         try:
-            async for event in generated:
-                if self._lease_lost is not None:
-                    yield self._failed(self._lease_lost)
-                    return
-                if self.response_id and event.HasField("started"):
-                    event.started.id = self.response_id
-                accumulator = self.accumulator
-                accumulator.feed(event)
-                if event.HasField("finished"):
-                    if renewal is not None:
-                        renewal.cancel()
-                    if self.lease_id:
-                        failure = await self._commit(accumulator, started_at)
-                        if failure is not None:
-                            yield self._failed(failure)
-                            return
-                    self.completed = True
-                yield event
-                if event.HasField("failure"):
-                    return
+            async for batch in generated:
+                passed: list[gen.GenerationEvent] = []
+                for event in batch:
+                    if self._lease_lost is not None:
+                        passed.append(self._failed(self._lease_lost))
+                        yield passed
+                        return
+                    if self.response_id and event.HasField("started"):
+                        event.started.id = self.response_id
+                    accumulator = self.accumulator
+                    accumulator.feed(event)
+                    if event.HasField("finished"):
+                        if renewal is not None:
+                            renewal.cancel()
+                        if self.lease_id:
+                            failure = await self._commit(accumulator, started_at)
+                            if failure is not None:
+                                passed.append(self._failed(failure))
+                                yield passed
+                                return
+                        self.completed = True
+                    passed.append(event)
+                    if event.HasField("failure"):
+                        yield passed
+                        return
+                yield passed
         except grpc.aio.AioRpcError as exc:
-            yield self._failed(rpc_failure(exc, what="providers").failure)
+            yield [self._failed(rpc_failure(exc, what="providers").failure)]
         finally:
             if renewal is not None:
                 renewal.cancel()
@@ -300,32 +321,40 @@ class OpenTurn:
             )
             await self.release()
 
-    async def _generate(self, restartable: bool) -> AsyncGenerator[gen.GenerationEvent, None]:
-        """The providers' events. Until the first event, the channel itself retries a call
-        whose replica is lost (rhone/runtime/channels.py); after it, only a restartable call
-        starts over, from an empty fold, on another replica. A refusal for length before
-        anything was generated means Rhone's estimate was short: unless the policy is `error`,
-        the context is fitted again with a more cautious estimate and the call made once more."""
+    async def _generate(self, restartable: bool) -> AsyncGenerator[list[gen.GenerationEvent], None]:
+        """The providers' events, in batches. Until the first event, the channel itself
+        retries a call whose replica is lost (rhone/runtime/channels.py); after it, only a
+        restartable call starts over, from an empty fold, on another replica. A refusal for
+        length before anything was generated means Rhone's estimate was short: unless the
+        policy is `error`, the context is fitted again with a more cautious estimate and the
+        call made once more. A providers replica older than GenerateBatches (a rolling
+        upgrade) is asked with Generate instead."""
         restarts = 0
         refitted = False
         while True:
-            call = self.runner.providers.Generate(
-                self.composed.request, timeout=deadlines.remaining()
-            )
+            runner = self.runner
+            batched = runner.batched
+            providers = runner.providers
+            rpc = providers.GenerateBatches if batched else providers.Generate
+            call = rpc(self.composed.request, timeout=deadlines.remaining())
             try:
                 stream = call.__aiter__()
                 try:
-                    first = await stream.__anext__()
+                    first = _events_of(await stream.__anext__())
                 except StopAsyncIteration:
                     return
-                if not refitted and _overflowed(first) and await self._refit(first.failure):
+                if not refitted and _overflowed(first[0]) and await self._refit(first[0].failure):
                     refitted = True
                     continue
                 yield first
-                async for event in stream:
-                    yield event
+                async for message in stream:
+                    yield _events_of(message)
                 return
             except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED and batched:
+                    runner.batched = False
+                    log.info("the providers service has no GenerateBatches; using Generate")
+                    continue
                 lost = exc.code() == grpc.StatusCode.UNAVAILABLE and not self.completed
                 if not (restartable and lost and restarts < _MAX_RESTARTS):
                     raise
@@ -455,6 +484,12 @@ class OpenTurn:
         except (grpc.aio.AioRpcError, asyncio.CancelledError) as exc:
             # The lease expires by itself; the next call after that proceeds.
             log.warning("could not release session %s: %r", self.session_id, exc)
+
+
+def _events_of(message: gen.GenerationEvents | gen.GenerationEvent) -> list[gen.GenerationEvent]:
+    if isinstance(message, gen.GenerationEvents):
+        return list(message.events)
+    return [message]
 
 
 def _overflowed(event: gen.GenerationEvent) -> bool:

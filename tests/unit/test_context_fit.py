@@ -69,6 +69,10 @@ class StubProviders:
         )
         return StubCall(list(ev.response_events(response)))
 
+    def GenerateBatches(self, request: gen.GenerateRequest, **options: Any) -> StubCall:
+        """The same answer, all its events in one message (what a fast upstream gives)."""
+        return StubCall([gen.GenerationEvents(events=self.Generate(request, **options).events)])
+
 
 class StubCall:
     """A streaming call as gRPC gives one: iterable, and cancellable."""

@@ -195,9 +195,9 @@ class _CutTurn:
     accumulator = SimpleNamespace(response=gen.GenerateResponse())
     composed = SimpleNamespace(request=gen.GenerateRequest(model="m"))
 
-    async def events(self) -> AsyncIterator[gen.GenerationEvent]:
+    async def batches(self) -> AsyncIterator[list[gen.GenerationEvent]]:
         for event in BEGUN:
-            yield event
+            yield [event]
 
 
 @pytest.mark.parametrize(
