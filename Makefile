@@ -120,9 +120,9 @@ k8s-validate: $(STAMP) ## render each deploy/k8s overlay; check Kubernetes schem
 PEER_VENV := .venv-bench
 PEER_STAMP := $(PEER_VENV)/.installed-litellm-1.110.2
 
-$(PEER_STAMP):
+$(PEER_STAMP): bench/peer-requirements.txt
 	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
-	$(PEER_VENV)/bin/python -m pip install -q 'litellm[proxy]==1.110.2'
+	$(PEER_VENV)/bin/python -m pip install -q -r bench/peer-requirements.txt
 	touch $@
 
 bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: numbers and ratios
