@@ -281,30 +281,72 @@ async def _paced(
 ) -> AsyncGenerator[gen.GenerationEvent, None]:
     """``events`` with the first one due by ``first_by`` (loop time) and each next one within
     the deployment's idle bound; a late one ends the stream with ``upstream_timeout``. The
-    bound is around each wait only, never around a ``yield``: the consumer's pace is its own."""
+    bound is around each wait only, never around a ``yield``: the consumer's pace is its own.
+    One timer serves the whole stream (_Bound), not one per event."""
     idle_s = deployment.timeouts.idle_s
+    loop = asyncio.get_running_loop()
     first = True
     try:
-        while True:
+        async with asyncio.timeout(None) as timeout:
+            bound = _Bound(loop, timeout)
             try:
-                if first:
-                    async with asyncio.timeout_at(first_by):
+                while True:
+                    bound.wait_until(first_by if first else loop.time() + idle_s)
+                    try:
                         event = await anext(events)
-                else:
-                    async with asyncio.timeout(idle_s):
-                        event = await anext(events)
-            except StopAsyncIteration:
-                return
-            except TimeoutError:
-                if first:
-                    yield ev.failed(timed_out(deployment, "first event", first_s))
-                else:
-                    yield ev.failed(timed_out(deployment, "event mid-answer", idle_s))
-                return
-            first = False
-            yield event
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        bound.waiting = False
+                    first = False
+                    yield event
+            finally:
+                bound.cancel()
+    except TimeoutError:
+        if first:
+            yield ev.failed(timed_out(deployment, "first event", first_s))
+        else:
+            yield ev.failed(timed_out(deployment, "event mid-answer", idle_s))
     finally:
         await events.aclose()
+
+
+class _Bound:
+    """The end of the current wait, enforced by one timer that, when it fires early (the
+    stream moved on since it was set), sleeps again until the current wait's end. Expiry
+    cancels the waiting task through ``timeout`` (asyncio.timeout), which raises
+    TimeoutError out of its block."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: asyncio.Timeout) -> None:
+        self._loop = loop
+        self._timeout = timeout
+        self._handle: asyncio.TimerHandle | None = None
+        self._when = 0.0
+        self.waiting = False
+
+    def wait_until(self, when: float) -> None:
+        self._when = when
+        self.waiting = True
+        handle = self._handle
+        if handle is not None and handle.when() > when:
+            handle.cancel()
+            handle = None
+        if handle is None:
+            self._handle = self._loop.call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self._handle = None
+        if not self.waiting:
+            return
+        if self._loop.time() >= self._when:
+            self._timeout.reschedule(self._loop.time())
+        else:
+            self._handle = self._loop.call_at(self._when, self._fire)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 def _timeout(deployment: Deployment, exc: httpx.TimeoutException) -> gen.Failure:
