@@ -1,6 +1,9 @@
 """A socket's outgoing frames, bounded in bytes: a slow reader makes the calls that write to it
 wait (and, through gRPC flow control, the translator and the upstream), instead of growing the
-server's memory without bound."""
+server's memory without bound.
+
+Putting a frame while there is room costs an append and a wake-up, no lock: a streamed call
+puts one frame per event."""
 
 from __future__ import annotations
 
@@ -16,42 +19,55 @@ class Outbox:
         self._max = max_bytes
         self._queued = 0
         self._frames: deque[str] = deque()
-        self._changed = asyncio.Condition()
+        self._ready = asyncio.Event()  # frames to write, or closed
+        self._room = asyncio.Condition()  # writers waiting for the byte budget
+        self._blocked = 0
         self._closed = False
+
+    def _fits(self, size: int) -> bool:
+        # One frame larger than the budget still goes, alone, so nothing deadlocks.
+        return self._closed or self._queued == 0 or self._queued + size <= self._max
 
     async def put(self, frame: str) -> None:
         size = len(frame)
-        async with self._changed:
-            # One frame larger than the budget still goes, alone, so nothing deadlocks.
-            await self._changed.wait_for(
-                lambda: self._closed or self._queued == 0 or self._queued + size <= self._max
-            )
-            if self._closed:
-                return
-            self._frames.append(frame)
-            self._queued += size
-            self._changed.notify_all()
+        if not self._fits(size):
+            async with self._room:
+                self._blocked += 1
+                try:
+                    await self._room.wait_for(lambda: self._fits(size))
+                finally:
+                    self._blocked -= 1
+        if self._closed:
+            return
+        self._frames.append(frame)
+        self._queued += size
+        self._ready.set()
 
     async def run(self) -> None:
-        """Writes frames until closed; returns when the socket fails."""
+        """Writes frames until closed (and drained); returns when the socket fails."""
+        frames = self._frames
         while True:
-            async with self._changed:
-                await self._changed.wait_for(lambda: self._closed or bool(self._frames))
-                if not self._frames:
+            if not frames:
+                if self._closed:
                     return
-                frame = self._frames.popleft()
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            frame = frames.popleft()
             try:
                 await self._ws.send_text(frame)
             finally:
-                async with self._changed:
-                    self._queued -= len(frame)
-                    self._changed.notify_all()
+                self._queued -= len(frame)
+                if self._blocked:
+                    async with self._room:
+                        self._room.notify_all()
 
     @property
     def queued_bytes(self) -> int:
         return self._queued
 
     async def close(self) -> None:
-        async with self._changed:
-            self._closed = True
-            self._changed.notify_all()
+        self._closed = True
+        self._ready.set()
+        async with self._room:
+            self._room.notify_all()
