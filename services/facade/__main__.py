@@ -30,6 +30,7 @@ def main() -> None:
         ws_max_size=settings.ws_max_frame_bytes,
         ws_ping_interval=20,
         ws_ping_timeout=20,
+        ws_per_message_deflate=settings.ws_compression,
     )
     DrainingServer(config, app, ServingSettings().shutdown_grace_s).run()
 

@@ -40,6 +40,9 @@ class FacadeSettings(PeerSettings):
     ws_max_queued_bytes: int = 4 * 1024 * 1024
     ws_idle_timeout_s: float = 300.0
     ws_max_frame_bytes: int = 4 * 1024 * 1024
+    # permessage-deflate on WebSockets: off, since a stream's frames are small and many, and
+    # each socket's compressor costs CPU per frame and memory per socket (docs/performance.md).
+    ws_compression: bool = False
     # Responses WebSocket mode: `store: false` responses kept per socket, and their byte budget.
     ws_kept_responses: int = 16
     ws_kept_bytes: int = 32 * 1024 * 1024
