@@ -76,7 +76,7 @@ class CompactSessionResponse(_message.Message):
     def __init__(self, turn: _Optional[_Union[_sessions_pb2.Turn, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CallRequest(_message.Message):
-    __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body", "kept_previous")
+    __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body", "kept_previous", "batches")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -91,6 +91,7 @@ class CallRequest(_message.Message):
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
     KEPT_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    BATCHES_FIELD_NUMBER: _ClassVar[int]
     surface: Surface
     method: str
     framing: Framing
@@ -98,7 +99,8 @@ class CallRequest(_message.Message):
     tenant_id: str
     body: bytes
     kept_previous: KeptResponse
-    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ..., kept_previous: _Optional[_Union[KeptResponse, _Mapping]] = ...) -> None: ...
+    batches: bool
+    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ..., kept_previous: _Optional[_Union[KeptResponse, _Mapping]] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class KeptResponse(_message.Message):
     __slots__ = ("response_id", "instructions", "context")
@@ -148,14 +150,22 @@ class CallTrailer(_message.Message):
     def __init__(self, failure: _Optional[_Union[_generation_pb2.Failure, _Mapping]] = ..., session_id: _Optional[str] = ..., kept: _Optional[_Union[KeptResponse, _Mapping]] = ..., usage: _Optional[_Union[_generation_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., ttft_ms: _Optional[int] = ...) -> None: ...
 
 class CallFrame(_message.Message):
-    __slots__ = ("head", "data", "trailer")
+    __slots__ = ("head", "data", "trailer", "batch")
     HEAD_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     TRAILER_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     head: CallHead
     data: bytes
     trailer: CallTrailer
-    def __init__(self, head: _Optional[_Union[CallHead, _Mapping]] = ..., data: _Optional[bytes] = ..., trailer: _Optional[_Union[CallTrailer, _Mapping]] = ...) -> None: ...
+    batch: CallFrames
+    def __init__(self, head: _Optional[_Union[CallHead, _Mapping]] = ..., data: _Optional[bytes] = ..., trailer: _Optional[_Union[CallTrailer, _Mapping]] = ..., batch: _Optional[_Union[CallFrames, _Mapping]] = ...) -> None: ...
+
+class CallFrames(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[CallFrame]
+    def __init__(self, frames: _Optional[_Iterable[_Union[CallFrame, _Mapping]]] = ...) -> None: ...
 
 class Continuity(_message.Message):
     __slots__ = ("session_id", "stateless")

@@ -9,8 +9,8 @@ call."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import grpc
@@ -96,6 +96,7 @@ class Relay:
                 tenant_id=tenant_id,
                 body=body,
                 kept_previous=kept_previous,
+                batches=True,
             ),
             timeout=self.call_timeout_s,
         )
@@ -105,11 +106,14 @@ class Relay:
         except grpc.aio.AioRpcError as exc:
             log.warning("translator call failed: %s %s", exc.code(), exc.details())
             raise RhoneError(_unavailable(exc)) from None
+        rest: list[tpb.CallFrame] = []
+        if first is not grpc.aio.EOF and first.HasField("batch"):
+            first, *rest = first.batch.frames
         if first is grpc.aio.EOF or not first.HasField("head"):
             call.cancel()
             raise RhoneError(make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
         scope.current().absorb_trailer(await call.initial_metadata())
-        return OpenedCall(first.head, call)
+        return OpenedCall(first.head, call, pending=rest)
 
     async def call(
         self,
@@ -151,9 +155,7 @@ class Relay:
                 headers=headers,
             )
         return StreamingResponse(
-            _stream_body(
-                opened.call, stream_end_for(surface, dialect, frame_head.content_type), observer
-            ),
+            _stream_body(opened, stream_end_for(surface, dialect, frame_head.content_type)),
             status_code=frame_head.status,
             media_type=frame_head.content_type,
             headers=headers,
@@ -165,20 +167,16 @@ class OpenedCall:
     head: tpb.CallHead
     call: grpc.aio.UnaryStreamCall
     observer: CallObserver | None = None
+    # Frames that came in the head's batch, not yet read.
+    pending: list[tpb.CallFrame] = field(default_factory=list)
 
     def frames(self) -> AsyncIterator[tpb.CallFrame]:
-        return _frames(self.call, self.observer)
+        return _frames(self.call, self.observer, self.pending)
 
     async def body(self) -> bytes:
         """The whole body of a call that does not stream; RhoneError when it breaks off."""
         try:
-            return b"".join(
-                [
-                    frame.data
-                    async for frame in _frames(self.call, self.observer)
-                    if frame.HasField("data")
-                ]
-            )
+            return b"".join([frame.data async for frame in self.frames() if frame.HasField("data")])
         except grpc.aio.AioRpcError as exc:
             log.warning("answer from translator broke: %s %s", exc.code(), exc.details())
             raise RhoneError(INTERRUPTED) from None
@@ -188,32 +186,53 @@ class OpenedCall:
 
 
 async def _frames(
-    call: grpc.aio.UnaryStreamCall, observer: CallObserver | None = None
+    call: grpc.aio.UnaryStreamCall,
+    observer: CallObserver | None = None,
+    pending: list[tpb.CallFrame] | None = None,
 ) -> AsyncIterator[tpb.CallFrame]:
-    """The frames after the head (read() and iteration cannot be mixed on one call)."""
-    while (frame := await call.read()) is not grpc.aio.EOF:
+    """The frames after the head, batches unpacked."""
+    async for batch in _batches(call, observer, pending):
+        for frame in batch:
+            yield frame
+
+
+async def _batches(
+    call: grpc.aio.UnaryStreamCall,
+    observer: CallObserver | None = None,
+    pending: list[tpb.CallFrame] | None = None,
+) -> AsyncIterator[Sequence[tpb.CallFrame]]:
+    """The frames after the head, as they came: one message's frames at a time (read() and
+    iteration cannot be mixed on one call)."""
+    if pending:
+        for frame in pending:
+            if observer is not None:
+                observer.on_frame(frame)
+        yield pending
+    while (message := await call.read()) is not grpc.aio.EOF:
+        batch = message.batch.frames if message.HasField("batch") else (message,)
         if observer is not None:
-            observer.on_frame(frame)
-        yield frame
+            for frame in batch:
+                observer.on_frame(frame)
+        yield batch
     # What the translator learned (model, provider, usage, error code), for metrics and logs.
     scope.current().absorb_trailer(await call.trailing_metadata())
 
 
-async def _stream_body(
-    call: grpc.aio.UnaryStreamCall, end: StreamEnd, observer: CallObserver | None = None
-) -> AsyncIterator[bytes]:
-    """The stream's bytes; a stream that ends without the translator's trailer was cut off,
-    and gets the surface's error signal as its last event. A client that goes away closes
-    this generator at a yield: the call is cancelled, and observed as cancelled."""
+async def _stream_body(opened: OpenedCall, end: StreamEnd) -> AsyncIterator[bytes]:
+    """The stream's bytes, one write per message from the translator; a stream that ends
+    without the translator's trailer was cut off, and gets the surface's error signal as its
+    last event. A client that goes away closes this generator at a yield: the call is
+    cancelled, and observed as cancelled."""
+    call, observer = opened.call, opened.observer
     ended = False  # the translator's trailer arrived
     finished = False  # the translator's side is over (not the client going away)
     try:
-        async for frame in _frames(call, observer):
-            if frame.HasField("data"):
-                end.observe(frame.data)
-                yield frame.data
-            elif frame.HasField("trailer"):
-                ended = True
+        async for batch in _batches(call, observer, opened.pending):
+            data = b"".join([frame.data for frame in batch if frame.HasField("data")])
+            ended = ended or any(frame.HasField("trailer") for frame in batch)
+            if data:
+                end.observe(data)
+                yield data
         finished = True
     except grpc.aio.AioRpcError as exc:
         finished = True

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import grpc
 
 from rhone import canonical as ev
+from rhone.coalesce import coalesced
 from rhone.errors import Code, RhoneError
 from rhone.ids import check_body_id
 from rhone.observability import scope
@@ -36,11 +37,22 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
         deadlines.hold(context)
         heading = True
-        async for frame in self.calls.call(request):
-            if heading:  # a stream's model and provider, with its head (observability)
-                heading = False
-                await context.send_initial_metadata(scope.current().started())
-            yield frame
+        if request.batches:
+            batches = coalesced(self.calls.call(request))
+            try:
+                async for batch in batches:
+                    if heading:  # a stream's model and provider, with its head
+                        heading = False
+                        await context.send_initial_metadata(scope.current().started())
+                    yield batch[0] if len(batch) == 1 else _batch(batch)
+            finally:
+                await batches.aclose()
+        else:
+            async for frame in self.calls.call(request):
+                if heading:  # a stream's model and provider, with its head (observability)
+                    heading = False
+                    await context.send_initial_metadata(scope.current().started())
+                yield frame
         context.set_trailing_metadata(scope.current().trailer())
 
     async def Generate(
@@ -110,6 +122,10 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
                 code, message or "", trailing_metadata=(("rhone-error-detail", detail),)
             )
             raise
+
+
+def _batch(frames: list[tpb.CallFrame]) -> tpb.CallFrame:
+    return tpb.CallFrame(batch=tpb.CallFrames(frames=frames))
 
 
 # A providers service refusal the caller is told as it is; anything else is the fleet's trouble.

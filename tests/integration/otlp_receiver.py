@@ -94,6 +94,23 @@ class OtlpReceiver:
                 )
             return self.of(trace_id)
 
+    def wait_for_names(
+        self, trace_id: str, names: set[tuple[str, str]], timeout: float = 15.0
+    ) -> list[ReceivedSpan]:
+        """The spans of one trace, once a span of each (service, name) has arrived (others,
+        such as a key resolution that may or may not be cached, may come too)."""
+
+        def ready() -> bool:
+            return names <= {(s.service, s.name) for s in self.of(trace_id)}
+
+        with self._changed:
+            if not self._changed.wait_for(ready, timeout):
+                raise TimeoutError(
+                    f"spans of {trace_id} missing: "
+                    f"{names - {(s.service, s.name) for s in self.of(trace_id)}}"
+                )
+            return self.of(trace_id)
+
     def of(self, trace_id: str) -> list[ReceivedSpan]:
         return [s for s in self.spans if s.trace_id == trace_id]
 

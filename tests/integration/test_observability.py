@@ -201,13 +201,14 @@ def test_metrics_count_each_kind_of_call_exactly(
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="429") == 1
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="400") == 1
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="200") == 4
-    generate = {"service": "providers", "grpc_method": "Generate"}
-    # The translator stops reading at a failure event, so whether the refused call's Generate
+    generate = {"service": "providers", "grpc_method": "GenerateBatches"}
+    # The translator stops reading at a failure event, so whether the refused call's stream
     # ends OK or CANCELLED is a race; the five calls that reached it are not.
     handled = {
         dict(labels)["grpc_code"]: count
         for (name, labels), count in providers.items()
-        if name == "rhone_grpc_server_handled_total" and dict(labels)["grpc_method"] == "Generate"
+        if name == "rhone_grpc_server_handled_total"
+        and dict(labels)["grpc_method"] == "GenerateBatches"
     }
     assert sum(handled.values()) == 5 and handled["OK"] >= 3 and handled["CANCELLED"] >= 1
     assert value(providers, "rhone_grpc_server_inflight", **generate) == 0
@@ -241,7 +242,18 @@ def test_one_call_is_one_trace_across_the_four_services(
             "x-request-id": "trace-me-1",
         },
     )
-    spans = receiver.wait_for(trace_id, 7)
+    spans = receiver.wait_for_names(
+        trace_id,
+        {
+            ("rhone-facade", "POST openai_chat"),
+            ("rhone-translator", "rhone.v1.TranslatorService/Call"),
+            ("rhone-sessions", "rhone.v1.SessionService/BeginTurn"),
+            ("rhone-sessions", "rhone.v1.SessionService/CommitTurn"),
+            ("rhone-providers", "rhone.v1.ProviderService/GenerateBatches"),
+            ("rhone-providers", "chat gpt-4o"),
+            ("rhone-providers", "POST"),
+        },
+    )
     by_id = {s.span_id: s for s in spans}
 
     def one(service: str, name: str) -> object:
@@ -265,7 +277,7 @@ def test_one_call_is_one_trace_across_the_four_services(
         served = one("sessions", f"rhone.v1.SessionService/{method}")
         assert parent_of(served) is translator
         assert served.kind == SPAN_KIND_SERVER  # type: ignore[attr-defined]
-    generate = one("providers", "rhone.v1.ProviderService/Generate")
+    generate = one("providers", "rhone.v1.ProviderService/GenerateBatches")
     assert parent_of(generate) is translator
     chat = one("providers", "chat gpt-4o")
     assert parent_of(chat) is generate
