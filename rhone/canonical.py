@@ -89,6 +89,7 @@ class StreamAccumulator:
         self.failure: gen.Failure | None = None
         self._parts: dict[int, content.Part] = {}
         self._order: list[int] = []
+        self._pieces: dict[tuple[int, str], list[str]] = {}
 
     def feed(self, event: Event) -> None:
         kind = event.WhichOneof("event")
@@ -112,6 +113,7 @@ class StreamAccumulator:
             self.failure = event.failure
 
     def result(self) -> gen.GenerateResponse:
+        self._settle()
         message = self.response.message
         del message.parts[:]
         message.parts.extend(self._parts[i] for i in self._order)
@@ -131,6 +133,9 @@ class StreamAccumulator:
             part.text.SetInParent()
         if ps.index not in self._parts:
             self._order.append(ps.index)
+        else:  # a part started again under the same index starts over
+            for which in [key for key in self._pieces if key[0] == ps.index]:
+                del self._pieces[which]
         self._parts[ps.index] = part
 
     def _delta(self, delta: gen.PartDelta) -> None:
@@ -138,19 +143,33 @@ class StreamAccumulator:
         if part is None:
             return
         which = delta.WhichOneof("delta")
-        if which == "text":
-            part.text.text += delta.text
-        elif which == "arguments":
-            part.tool_call.arguments += delta.arguments
-        elif which == "thinking":
-            part.thinking.text += delta.thinking
-        elif which == "signature":
-            if part.HasField("tool_call"):
-                part.tool_call.signature += delta.signature
-            else:
-                part.thinking.signature += delta.signature
-        elif which == "redacted_data":
-            part.thinking.data += delta.redacted_data
+        if which is None:
+            return
+        # Pieces are joined when the result is asked for: appending to a proto string field
+        # per token would copy the growing text each time.
+        key = (delta.index, which)
+        pieces = self._pieces.get(key)
+        if pieces is None:
+            pieces = self._pieces[key] = []
+        pieces.append(getattr(delta, which))
+
+    def _settle(self) -> None:
+        for (index, which), pieces in self._pieces.items():
+            part = self._parts[index]
+            text = "".join(pieces)
+            if which == "text":
+                part.text.text = text
+            elif which == "arguments":
+                part.tool_call.arguments = text
+            elif which == "thinking":
+                part.thinking.text = text
+            elif which == "signature":
+                if part.HasField("tool_call"):
+                    part.tool_call.signature = text
+                else:
+                    part.thinking.signature = text
+            elif which == "redacted_data":
+                part.thinking.data = text
 
 
 def stamp_origin(message: content.Message, provider: str) -> None:

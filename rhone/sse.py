@@ -33,25 +33,34 @@ class SseDecoder:
 
     def __init__(self) -> None:
         self._buffer = ""
+        self._pos = 0  # where the unread part of _buffer starts
         self._event: str | None = None
         self._data: list[str] = []
 
     def feed(self, text: str) -> Iterator[SseEvent]:
-        self._buffer += text
+        # The buffer is cut once per feed, not once per line: a burst of events would
+        # otherwise copy the rest of the burst for every line read.
+        buffer = self._buffer[self._pos :] + text if self._pos else self._buffer + text
+        self._buffer, self._pos = buffer, 0
+        size = len(buffer)
         while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
+            match = _EOL.search(buffer, self._pos)
+            if match is None:
                 return
-            line, rest = cut
-            self._buffer = rest
+            end = match.end()
+            if end == size and match.group() == "\r":
+                return  # a CR at the end may be the first half of a CRLF
+            line = buffer[self._pos : match.start()]
+            self._pos = end
             event = self._line(line)
             if event is not None:
                 yield event
 
     def close(self) -> Iterator[SseEvent]:
-        if self._buffer:
-            event = self._line(self._buffer)
-            self._buffer = ""
+        rest = self._buffer[self._pos :]
+        self._buffer, self._pos = "", 0
+        if rest:
+            event = self._line(rest)
             if event is not None:
                 yield event
         event = self._line("")
@@ -79,12 +88,3 @@ class SseDecoder:
 
 
 _EOL = re.compile(r"\r\n|\r|\n")
-
-
-def _line_end(buffer: str) -> tuple[str, str] | None:
-    match = _EOL.search(buffer)
-    if match is None:
-        return None
-    if match.group() == "\r" and match.end() == len(buffer):
-        return None  # a CR at the end may be the first half of a CRLF
-    return buffer[: match.start()], buffer[match.end() :]

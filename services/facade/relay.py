@@ -65,12 +65,14 @@ class Relay:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise _too_large(self.max_body_bytes)
-        body = b""
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > self.max_body_bytes:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self.max_body_bytes:
                 raise _too_large(self.max_body_bytes)
-        return body
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def open(
         self,
