@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from services.sessions.backends.base import Queries, Row
+from services.sessions.backends.base import Queries, Row, Unit
 from services.sessions.store import CommitOutcomeUnknown, StoreUnavailable
 
 log = logging.getLogger("rhone.sessions.postgres")
@@ -101,6 +101,7 @@ class _Conn:
 class PostgresDatabase:
     name = "postgres"
     now_ms_sql = NOW_MS_SQL
+    writable_ctes = True
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
@@ -170,6 +171,12 @@ class PostgresDatabase:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self._retrying(lambda conn: conn.executemany(to_dollar(sql), rows))
+
+    async def run_unit(self, unit: Unit) -> list[Sequence[Row]]:
+        if len(unit.steps) != 1:
+            raise ValueError(f"unit {unit.name}: a PostgreSQL unit is one statement")
+        step = unit.steps[0]
+        return [await self.fetchall(step.sql, *step.args)]
 
     async def run_script(self, script: str) -> None:
         async with self.pool.acquire() as conn:
