@@ -5,12 +5,13 @@ it while it streams (renew_lease), and gives it back when it appends its turn (c
 gives up (abort_turn). A second call on a busy session gets SessionBusy at once, before any
 generation starts. Leases are short and judged by the database's clock (never a replica's),
 so a crashed holder's lease expires within one lease time whichever replica looks. Appends
-bump the session's version in the same transaction that inserts the turn.
+bump the session's version in the same transaction that inserts the turn. Taking the lease
+(with the context) and appending are one round trip to the database each (turn_units.py).
 
-Every single statement here is idempotent (the backend runs it again after a lost connection;
-a DELETE run again after its first run was kept answers "not found", and the row is gone as
-asked) and every transaction goes through `transact`, which runs it again only when nothing of
-it was kept.
+Every single statement and unit here is idempotent (the backend runs it again after a lost
+connection; a DELETE run again after its first run was kept answers "not found", and the row
+is gone as asked) and every transaction goes through `transact`, which runs it again only when
+nothing of it was kept.
 
 Branches: a branch holds copies of its parent's turns up to the branch point (same turn ids,
 same bodies), so loading its context stays one query and deleting the parent leaves it whole.
@@ -38,12 +39,12 @@ from services.sessions.sql_queries import (
     seq_of_turn,
     session_from_row,
     session_row,
+    turn_from_blob,
     turn_from_row,
     turns_between,
 )
 from services.sessions.store import (
     Begun,
-    CommitOutcomeUnknown,
     FoundTurn,
     InvalidRequest,
     LeaseLost,
@@ -62,6 +63,7 @@ from services.sessions.store import (
     new_turn_id,
     now_ms,
 )
+from services.sessions.turn_units import commit_unit, committed_seq, lease_unit, leased
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -233,29 +235,24 @@ class SqlSessionStore:
             )
             return Begun(session=session, lease_id=lease_id, context=[])
         lease_id = new_lease_id()
-        now = self.db.now_ms_sql
-        # `OR lease_id = ?`: this very lease (run again after a lost connection) is ours.
-        row = await self.db.fetchone(
-            f"UPDATE sessions SET lease_id = ?, lease_expires_ms = {now} + ? "
-            "WHERE id = ? AND tenant_id = ? "
-            f"AND (lease_id IS NULL OR lease_expires_ms < {now} OR lease_id = ?) "
-            f"RETURNING {SESSION_COLUMNS}",
-            lease_id,
-            lease_ms,
-            session_id,
-            tenant_id,
-            lease_id,
+        unit = lease_unit(
+            self.db,
+            tenant_id=tenant_id,
+            session_id=session_id,
+            lease_id=lease_id,
+            lease_ms=lease_ms,
+            known_version=known_version,
         )
-        if row is None:
+        taken = leased(await self.db.run_unit(unit))
+        if taken is None:
             await self.get_session(tenant_id, session_id)  # raises SessionNotFound
             raise SessionBusy(session_id)
-        # A caller that holds the context as of `known_version` (and no snapshot came after
-        # it) gets only the newer turns: the cost of a call does not grow with the history.
-        delta = 0 < known_version <= row["version"] and row["context_start"] <= known_version
-        start = known_version + 1 if delta else row["context_start"]
-        context = context_of(await turns_between(self.db, session_id, start))
+        context = context_of([turn_from_blob(body) for body in taken.bodies])
         return Begun(
-            session=session_from_row(row), lease_id=lease_id, context=context, is_delta=delta
+            session=session_from_row(taken.row),
+            lease_id=lease_id,
+            context=context,
+            is_delta=taken.is_delta,
         )
 
     async def _begin_from_response(
@@ -303,53 +300,29 @@ class SqlSessionStore:
         now = now_ms()
         stored = pb.Turn()
         stored.CopyFrom(turn)
+        stored.ClearField("seq")  # the row's
         stored.session_id = session_id
         stored.id = stored.id or new_turn_id()
         stored.created_at_ms = stored.created_at_ms or now
-
-        async def work(tx: Queries) -> int:
-            row = await tx.fetchone(
-                "UPDATE sessions SET version = version + 1, lease_id = NULL, "
-                "lease_expires_ms = 0, updated_at_ms = ?, "
-                "context_start = CASE WHEN ? THEN version + 1 ELSE context_start END "
-                "WHERE id = ? AND tenant_id = ? AND lease_id = ? RETURNING version",
-                now,
-                stored.snapshot,
-                session_id,
-                tenant_id,
-                lease_id,
-            )
-            if row is None:
-                raise LeaseLost(session_id)
-            version = int(row["version"])
-            stored.seq = version
-            await tx.execute(
-                "INSERT INTO turns (session_id, seq, id, response_id, body, created_at_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                session_id,
-                version,
-                stored.id,
-                stored.response_id,
-                stored.SerializeToString(),
-                stored.created_at_ms,
-            )
-            if instructions is not None:
-                await tx.execute(
-                    "UPDATE sessions SET instructions = ? WHERE id = ?",
-                    encode_instructions(instructions),
-                    session_id,
-                )
-            return version
-
-        try:
-            version = await self.db.transact(work)
-        except CommitOutcomeUnknown:
-            # The turn's id is in the turns table exactly when the commit was kept; if it was
-            # not, nothing was, and the lease is still this call's: commit again.
+        unit = commit_unit(
+            self.db,
+            tenant_id=tenant_id,
+            lease_id=lease_id,
+            turn=stored,
+            instructions=None if instructions is None else encode_instructions(instructions),
+            now_ms=now,
+        )
+        version = committed_seq(await self.db.run_unit(unit))
+        if version is None:
+            # The lease is not this call's, or it was and this very unit was kept by a first
+            # run whose answer a lost connection took (the backend ran it again): the turn's id
+            # is in the turns table exactly when it was kept.
             row = await self.db.fetchone(
                 "SELECT seq FROM turns WHERE session_id = ? AND id = ?", session_id, stored.id
             )
-            version = int(row["seq"]) if row is not None else await self.db.transact(work)
+            if row is None:
+                raise LeaseLost(session_id)
+            version = int(row["seq"])
         stored.seq = version
         return stored, version
 

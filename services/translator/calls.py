@@ -117,11 +117,16 @@ class CallHandler:
             response_id = (
                 surface.response_prefix + secrets.token_hex(24) if surface.response_prefix else ""
             )
+            settings = (
+                surface.response_settings(decoded)
+                if surface.response_settings is not None
+                else None
+            )
+            # Nothing may fail between taking the lease and the `finally` that gives it back.
             turn = await self.runner.open(
                 request.tenant_id, decoded.request, continuity, response_id=response_id
             )
-            if surface.response_settings is not None:
-                turn.response_settings = surface.response_settings(decoded)
+            turn.response_settings = settings
         except RhoneError as exc:
             for frame in error_frames(dialect, exc.failure):
                 yield frame

@@ -22,6 +22,7 @@ from services.translator.context_policy import (
     stored_policy,
 )
 from services.translator.continuity import compose
+from services.translator.lease import LeaseKeeper
 from services.translator.turns import TurnRunner, rpc_failure
 
 
@@ -101,6 +102,14 @@ async def compact_session(
     release = spb.AbortTurnRequest(
         tenant_id=request.tenant_id, session_id=begun.session.id, lease_id=begun.lease_id
     )
+    # The summary is a model call, which may take longer than a lease (lease.py).
+    lease = LeaseKeeper(
+        runner.sessions,
+        tenant_id=request.tenant_id,
+        session_id=begun.session.id,
+        lease_id=begun.lease_id,
+        lease_ms=begun.lease_ms,
+    )
     try:
         model = _model(request, begun.session)
         context = list(begun.context)
@@ -124,6 +133,7 @@ async def compact_session(
             status=spb.TURN_STATUS_COMPLETED,
             snapshot=True,
         )
+        lease.stop()
         committed = await runner.sessions.CommitTurn(
             spb.CommitTurnRequest(
                 tenant_id=request.tenant_id,
@@ -140,5 +150,7 @@ async def compact_session(
         if isinstance(exc, grpc.aio.AioRpcError):
             raise rpc_failure(exc, what="session") from None
         raise
+    finally:
+        lease.stop()
     runner.contexts.drop(begun.session.id)
     return tpb.CompactSessionResponse(turn=committed.turn, version=committed.version)

@@ -1,8 +1,9 @@
 """One call's turn: take the session's lease, generate, record, give the lease back.
 
 The lease is short (the sessions service's RHONE_SESSION_LEASE_MS) and renewed every third of
-it while the call runs, so a translator that dies mid-call leaves its session busy for at most
-one lease time, however long its calls stream.
+it from BeginTurn until the turn is committed or the lease given back (lease.py), so a
+translator that dies mid-call leaves its session busy for at most one lease time, however long
+its calls compact and stream.
 
 The turn is committed when the `finished` event arrives and before that event is passed on,
 so that a client that starts its next call the moment it sees the end of this one finds the
@@ -33,6 +34,7 @@ from services.translator.context_cache import CachedContext, ContextCache
 from services.translator.context_fit import ContextFitter, Fitted
 from services.translator.context_policy import EXCEEDED, ContextPolicy, stored_policy
 from services.translator.continuity import Composed, Continuity, compose, split_instructions
+from services.translator.lease import LeaseKeeper
 from services.translator.prompt_cache import mark_stable_prefix, strip_breakpoints
 
 log = logging.getLogger("rhone.translator.turns")
@@ -246,10 +248,15 @@ class OpenTurn:
         # The call's events folded as they pass: what is recorded, and a whole answer's body.
         self.accumulator = StreamAccumulator()
         self._released = not lease_id
-        # The lease time granted, renewed every third of it (0: no renewals).
-        self.lease_ms = lease_ms
-        # Set when a renewal finds the lease taken over: the call stops, recording nothing.
-        self._lease_lost: gen.Failure | None = None
+        # The lease, renewed every third of the time granted (0: no renewals) from now until
+        # the commit or the release: fitting the context and compacting it come first.
+        self._lease = LeaseKeeper(
+            runner.sessions,
+            tenant_id=tenant_id,
+            session_id=session_id,
+            lease_id=lease_id,
+            lease_ms=lease_ms,
+        )
         # The session's stored context as of its version when the call began (for the
         # translator's context cache), and what the context policy did.
         self.stored: CachedContext | None = None
@@ -277,18 +284,18 @@ class OpenTurn:
         `restartable`: the caller passes nothing on before the end (a whole answer), so a
         provider replica lost midway is replaced by a fresh call (see `_generate`)."""
         started_at = time.monotonic()
-        renewal = (
-            asyncio.ensure_future(self._keep_lease())
-            if self.lease_id and self.lease_ms and not self._released
-            else None
-        )
         generated = self._generate(restartable)
         try:
+            lost = self._lease_lost()
+            if lost is not None:  # taken over while the context was fitted: nothing generated
+                yield [self._failed(lost)]
+                return
             async for batch in generated:
                 passed: list[gen.GenerationEvent] = []
                 for event in batch:
-                    if self._lease_lost is not None:
-                        passed.append(self._failed(self._lease_lost))
+                    lost = self._lease_lost()
+                    if lost is not None:
+                        passed.append(self._failed(lost))
                         yield passed
                         return
                     if self.response_id and event.HasField("started"):
@@ -296,8 +303,7 @@ class OpenTurn:
                     accumulator = self.accumulator
                     accumulator.feed(event)
                     if event.HasField("finished"):
-                        if renewal is not None:
-                            renewal.cancel()
+                        self._lease.stop()
                         if self.lease_id:
                             failure = await self._commit(accumulator, started_at)
                             if failure is not None:
@@ -313,8 +319,6 @@ class OpenTurn:
         except grpc.aio.AioRpcError as exc:
             yield [self._failed(rpc_failure(exc, what="providers").failure)]
         finally:
-            if renewal is not None:
-                renewal.cancel()
             await generated.aclose()
             scope.note_response(
                 self.composed.request.model, self.accumulator.response, self.accumulator.failure
@@ -387,26 +391,10 @@ class OpenTurn:
             response_id=self.response_id, instructions=instructions, context=context
         )
 
-    async def _keep_lease(self) -> None:
-        """Renews the lease every third of its time until cancelled. A failed renewal is
-        retried at the next tick (two more before the lease runs out); a lease found taken
-        over (the session deleted, or a database outage longer than the lease) ends the call."""
-        interval_s = self.lease_ms / 3000
-        request = spb.RenewLeaseRequest(
-            tenant_id=self.tenant_id,
-            session_id=self.session_id,
-            lease_id=self.lease_id,
-            lease_ms=self.lease_ms,
-        )
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                await self.runner.sessions.RenewLease(request, timeout=interval_s)
-            except grpc.aio.AioRpcError as exc:
-                if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
-                    self._lease_lost = rpc_failure(exc, what="session").failure
-                    return
-                log.warning("could not renew the lease on %s: %s", self.session_id, exc.code())
+    def _lease_lost(self) -> gen.Failure | None:
+        """The failure a call ends with once a renewal found its lease taken over."""
+        lost = self._lease.lost
+        return None if lost is None else rpc_failure(lost, what="session").failure
 
     def _failed(self, failure: gen.Failure) -> gen.GenerationEvent:
         """A failure of the turn itself, folded like the provider's own."""
@@ -473,6 +461,7 @@ class OpenTurn:
 
     async def release(self) -> None:
         """Gives the lease back without recording anything (idempotent; survives cancel)."""
+        self._lease.stop()
         if self._released:
             return
         self._released = True

@@ -1,6 +1,7 @@
 """A TCP proxy a test can cut: it stands in front of a real server (the shared PostgreSQL)
 so that a test can make that server unreachable, as a failover or an outage would, without
-stopping it for everyone else, and make it reachable again on the same address."""
+stopping it for everyone else, and make it reachable again on the same address; and so that a
+test can count the round trips a client makes to it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ from rhone.launcher import free_port
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to `target` while up. `down()` closes the listener and every
     forwarded connection (clients see their connections drop and new ones refused); `up()`
-    listens again on the same port."""
+    listens again on the same port. `round_trips` counts the times a client spoke after its
+    server (or first): the requests it had to wait for an answer to before sending the next,
+    however many messages each held or however the network cut them."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
@@ -22,6 +25,7 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
+        self.round_trips = 0
 
     def __enter__(self) -> TcpProxy:
         self.up()
@@ -80,12 +84,27 @@ class TcpProxy:
                     server.close()
                     return
                 self._sockets |= {client, server}
+            # Who of the two spoke last on this connection.
+            last: list[socket.socket | None] = [None]
             for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                threading.Thread(
+                    target=self._pump, args=(source, sink, source is client, last), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(
+        self,
+        source: socket.socket,
+        sink: socket.socket,
+        from_client: bool,
+        last: list[socket.socket | None],
+    ) -> None:
         try:
             while data := source.recv(65536):
+                # Before passing it on: the other side may answer before this thread runs again.
+                with self._lock:
+                    if from_client and last[0] is not source:
+                        self.round_trips += 1
+                    last[0] = source
                 sink.sendall(data)
         except OSError:
             pass

@@ -2,12 +2,15 @@
 the local model with a small window (RHONE_LOCAL_CONTEXT_WINDOW), under each context policy;
 summaries made by another provider's model (RHONE_COMPACTION_MODEL on the OpenAI fake), once;
 a compacted session continued on Claude; the context and compaction endpoints; branching from
-before a snapshot. Driven through the official OpenAI SDK and plain HTTP."""
+before a snapshot; a summary slower than the session's lease (RHONE_SESSION_LEASE_MS). Driven
+through the official OpenAI SDK and plain HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import anthropic
 import httpx
@@ -18,10 +21,15 @@ import yaml
 from rhone.launcher import Cluster, Ports
 from tests.fakes.anthropic_fake import FakeAnthropic
 from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.scenarios import Error, Text
+from tests.fakes.scenarios import Error, SlowFirstByte, Text
 from tests.integration.conftest import API_KEY, UPSTREAM_ANTHROPIC_KEY, UPSTREAM_OPENAI_KEY
 
+T = TypeVar("T")
+
 WINDOW = 800
+# Short, so that a summary can take longer than a lease.
+LEASE_MS = 2000
+SLOW_SUMMARY_S = 5.0
 SUMMARIZER = "gpt-summarizer"
 SUMMARY = "The user is counting fruit; apples were listed."
 PREAMBLE = "Summary of the earlier conversation"
@@ -50,6 +58,7 @@ def long_cluster(
             "RHONE_API_KEY": API_KEY,
             "RHONE_DATABASE_URL": f"sqlite:///{root}/rhone.db",
             "RHONE_LOCAL_CONTEXT_WINDOW": str(WINDOW),
+            "RHONE_SESSION_LEASE_MS": str(LEASE_MS),
             "RHONE_COMPACTION_MODEL": f"openai/{SUMMARIZER}",
             "OPENAI_API_KEY": UPSTREAM_OPENAI_KEY,
             "OPENAI_BASE_URL": fake_openai.base_url + "/v1",
@@ -323,3 +332,62 @@ def test_a_provider_that_counts_more_than_rhone_gets_a_fitted_retry(
     refused, accepted = fake_anthropic.requests
     assert "Turn 1:" in str(refused.body["messages"])
     assert accepted.body["messages"] == [{"role": "user", "content": "And now?"}]
+
+
+def while_summarising(fake: FakeOpenAI, work: Callable[[], T]) -> tuple[Future[T], float]:
+    """`work` started in the background, with the next summary taking SLOW_SUMMARY_S; returns
+    once the summariser has been asked, and how long after that its answer comes."""
+    fake.script(SlowFirstByte(SLOW_SUMMARY_S, Text(chunks=(SUMMARY,), usage=(50, 10))))
+    pool = ThreadPoolExecutor(1)
+    running = pool.submit(work)
+    pool.shutdown(wait=False)
+    deadline = time.monotonic() + 30
+    while summary_requests(fake) == 0:
+        assert not running.done(), running.result()
+        assert time.monotonic() < deadline, "the summariser was never asked"
+        time.sleep(0.02)
+    return running, SLOW_SUMMARY_S
+
+
+def test_a_compaction_longer_than_the_lease_keeps_the_session_and_commits(
+    client: openai.OpenAI, http: httpx.Client, fake_openai: FakeOpenAI
+):
+    """The lease is renewed from BeginTurn on, not only once the answer streams: a call whose
+    summary takes longer than two leases still records its turn, and the session stays busy
+    throughout (a second call after the lease would have run out is 409 session_busy)."""
+    session = new_session(http)
+    n = 0
+    while http.get(f"/v1/sessions/{session}/context").json()["action"] != "compact":
+        n += 1
+        assert n < 20, "the session never outgrew the window"
+        say(client, session, n, context={"strategy": "truncate"})
+    running, summary_s = while_summarising(fake_openai, lambda: say(client, session, n + 1))
+    time.sleep(LEASE_MS / 1000 + 1)  # past the lease taken before the summariser was asked
+    assert summary_s > LEASE_MS / 1000 + 1.5  # (still summarising)
+    with pytest.raises(openai.ConflictError) as busy:
+        say(client, session, 99)
+    assert busy.value.code == "session_busy"
+    assert f"Turn {n + 1}:" in running.result(timeout=60)
+    history = turns(http, session)
+    assert len(history) == n + 1 and history[-1]["snapshot"] is True
+    assert SUMMARY in str(history[-1]["input"][0])
+    assert "Turn 99:" not in str(history)
+
+
+def test_compacting_on_demand_longer_than_the_lease_keeps_the_session(
+    client: openai.OpenAI, http: httpx.Client, fake_openai: FakeOpenAI
+):
+    session = new_session(http, context={"strategy": "truncate"})
+    for n in range(1, 4):
+        say(client, session, n)
+    running, _ = while_summarising(
+        fake_openai, lambda: http.post(f"/v1/sessions/{session}:compact", json={})
+    )
+    time.sleep(LEASE_MS / 1000 + 1)
+    with pytest.raises(openai.ConflictError) as busy:
+        say(client, session, 99)
+    assert busy.value.code == "session_busy"
+    done = running.result(timeout=60)
+    assert done.status_code == 200, done.text
+    history = turns(http, session)
+    assert len(history) == 4 and history[-1]["snapshot"] is True

@@ -218,10 +218,12 @@ def test_metrics_count_each_kind_of_call_exactly(
     begin = {"service": "sessions", "grpc_method": "BeginTurn"}
     assert value(sessions, "rhone_grpc_server_handled_total", **begin, grpc_code="OK") == 5
     assert value(sessions, "rhone_grpc_server_handled_total", **begin, grpc_code="ABORTED") == 1
-    selects = value(
-        sessions, "rhone_db_query_duration_seconds_count", backend="sqlite", operation="select"
-    )
-    assert selects > 0
+    # Statements by kind, and the units a lease and a commit are (one round trip each).
+    for operation in ("select", "begin_turn", "commit_turn"):
+        timed = value(
+            sessions, "rhone_db_query_duration_seconds_count", backend="sqlite", operation=operation
+        )
+        assert timed > 0, operation
 
     translator = scrape(f"http://127.0.0.1:{observed.metrics_ports['translator']}/metrics")
     call = {"service": "translator", "grpc_method": "Call"}

@@ -25,7 +25,6 @@ from services.sessions.backends.sqlite import SqliteDatabase
 from services.sessions.servicer import status_of
 from services.sessions.sql_store import SqlSessionStore, open_store
 from services.sessions.store import (
-    CommitOutcomeUnknown,
     LeaseLost,
     SessionBusy,
     StoreUnavailable,
@@ -272,40 +271,64 @@ async def test_a_row_lock_whose_holder_went_quiet_does_not_block_a_new_call(
         await store.close()
 
 
-class LostCommitAck:
-    """A database whose next transaction reports a connection lost during its commit, after
-    having been kept (`kept`) or not: the two cases a client cannot tell apart."""
+class LostAnswer:
+    """A database whose next unit is kept but its answer lost with its connection, so the
+    backend runs it again (as PostgreSQL's does) and answers with what the second run found."""
 
-    def __init__(self, db: Any, *, kept: bool) -> None:
+    def __init__(self, db: Any) -> None:
         self._db = db
-        self._kept = kept
-        self._armed = True
+        self.runs = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._db, name)
 
-    async def transact(self, work: Any) -> Any:
-        if not self._armed:
-            return await self._db.transact(work)
-        self._armed = False
-        if self._kept:
-            await self._db.transact(work)
-        raise CommitOutcomeUnknown("connection lost during a commit (simulated)")
+    async def run_unit(self, unit: Any) -> Any:
+        self.runs += 1
+        if self.runs == 1:
+            await self._db.run_unit(unit)
+        return await self._db.run_unit(unit)
 
 
-@pytest.mark.parametrize("kept", [True, False])
-async def test_a_turn_whose_commit_outcome_is_unknown_is_recorded_exactly_once(
-    store: SqlSessionStore, kept: bool
+async def test_a_commit_kept_but_whose_answer_was_lost_is_recorded_exactly_once(
+    store: SqlSessionStore,
 ):
     sid = await a_session(store)
     begun = await store.begin_turn("t", sid, LEASE)
     real = store.db
-    store.db = LostCommitAck(real, kept=kept)
+    store.db = lost = LostAnswer(real)
     try:
         committed, version = await store.commit_turn("t", sid, begun.lease_id, turn("second"), None)
     finally:
         store.db = real
+    assert lost.runs == 1  # (the second run inside it)
     assert version == 2 and committed.seq == 2
     turns = await store.list_turns("t", sid)
     assert [t.seq for t in turns] == [1, 2] and turns[1].id == committed.id
     assert (await store.begin_turn("t", sid, LEASE)).lease_id  # the lease was given back
+
+
+async def test_a_lease_taken_but_whose_answer_was_lost_is_the_callers(store: SqlSessionStore):
+    sid = await a_session(store)
+    real = store.db
+    store.db = LostAnswer(real)
+    try:
+        begun = await store.begin_turn("t", sid, LEASE)
+    finally:
+        store.db = real
+    assert [m.parts[0].text.text for m in begun.context] == ["q"]
+    with pytest.raises(SessionBusy):
+        await store.begin_turn("t", sid, LEASE)
+    await store.commit_turn("t", sid, begun.lease_id, turn("second"), None)
+
+
+async def test_a_commit_on_a_lease_taken_over_is_lease_lost_and_writes_nothing(
+    store: SqlSessionStore,
+):
+    sid = await a_session(store)
+    stale = await store.begin_turn("t", sid, -1)
+    fresh = await store.begin_turn("t", sid, LEASE)
+    with pytest.raises(LeaseLost):
+        await store.commit_turn("t", sid, stale.lease_id, turn("late"), [])
+    session = await store.get_session("t", sid)
+    assert session.version == 1 and len(await store.list_turns("t", sid)) == 1
+    await store.commit_turn("t", sid, fresh.lease_id, turn("second"), None)

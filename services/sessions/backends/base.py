@@ -1,13 +1,34 @@
-"""The little a SQL backend must provide: queries with `?` placeholders, and transactions."""
+"""The little a SQL backend must provide: queries with `?` placeholders, transactions, and
+units (a store operation's statements in one round trip)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 Row = Mapping[str, Any]
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One statement of a unit. `needs_row`: the statement is the unit's guard (the lease it
+    needs): when it returns no row the unit ends there and keeps nothing."""
+
+    sql: str
+    args: tuple[Any, ...] = ()
+    needs_row: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """The statements of one store operation, run in order as one transaction and in one round
+    trip to the database. `name` is the operation's, for rhone_db_query_duration_seconds."""
+
+    name: str
+    steps: tuple[Step, ...]
 
 
 class Queries(Protocol):
@@ -32,6 +53,9 @@ class Database(Queries, Protocol):
     `StoreUnavailable`."""
 
     name: str
+    # Whether a statement's WITH may insert, update or delete and its main statement read what
+    # they returned (PostgreSQL's data-modifying CTEs): a unit can then be one statement.
+    writable_ctes: bool
 
     async def connect(self) -> None: ...
 
@@ -45,6 +69,15 @@ class Database(Queries, Protocol):
         """`work` in one transaction, run again from the start when the connection was lost
         before the commit (so nothing of the first run was kept). A commit whose outcome is
         unknown raises `CommitOutcomeUnknown`, not retried."""
+        ...
+
+    async def run_unit(self, unit: Unit) -> list[Sequence[Row]]:
+        """The unit's steps in order as one transaction, in one round trip: SQLite runs them
+        all in one hop to its thread; on PostgreSQL a unit is one statement (its CTEs do what
+        SQLite needs several for), sent alone, so it is its own transaction. Returns each
+        step's rows, up to a `needs_row` step that returned none: the unit stopped there and
+        kept nothing. A PostgreSQL unit is run again after a lost connection like any
+        statement, so it must be idempotent. Never inside a transaction."""
         ...
 
     async def ping(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from services.sessions.backends.base import Queries, Row
+from services.sessions.backends.base import Queries, Row, Unit
 from services.sessions.store import CommitOutcomeUnknown, StoreUnavailable
 
 log = logging.getLogger("rhone.sessions.postgres")
@@ -68,6 +68,14 @@ def to_dollar(sql: str) -> str:
 NOW_MS_SQL = "(extract(epoch from statement_timestamp()) * 1000)::bigint"
 
 
+async def _as_it_is(conn: Any) -> None:
+    """How a connection goes back to the pool: as it is, once asyncpg has rolled back any
+    transaction left open. The stores leave no session state on a connection (no SET, LISTEN,
+    cursor or session-level advisory lock: the start-up lock is a transaction's), so asyncpg's
+    default reset (RESET ALL, UNLISTEN *, ...) would only cost every statement a second round
+    trip to the database."""
+
+
 class _Conn:
     """Runs queries on one connection (inside a transaction)."""
 
@@ -93,6 +101,7 @@ class _Conn:
 class PostgresDatabase:
     name = "postgres"
     now_ms_sql = NOW_MS_SQL
+    writable_ctes = True
 
     def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 10) -> None:
         self._dsn = dsn
@@ -108,6 +117,7 @@ class PostgresDatabase:
             max_size=self._max,
             timeout=CONNECT_TIMEOUT_S,
             command_timeout=STATEMENT_TIMEOUT_S,
+            reset=_as_it_is,
             server_settings={
                 "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)
             },
@@ -161,6 +171,12 @@ class PostgresDatabase:
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         await self._retrying(lambda conn: conn.executemany(to_dollar(sql), rows))
+
+    async def run_unit(self, unit: Unit) -> list[Sequence[Row]]:
+        if len(unit.steps) != 1:
+            raise ValueError(f"unit {unit.name}: a PostgreSQL unit is one statement")
+        step = unit.steps[0]
+        return [await self.fetchall(step.sql, *step.args)]
 
     async def run_script(self, script: str) -> None:
         async with self.pool.acquire() as conn:

@@ -1,5 +1,6 @@
 """SQLite through aiosqlite (its own thread, so the event loop never blocks): the embedded
-default. One connection; writers are serialized by an asyncio lock around BEGIN IMMEDIATE.
+default. One connection; writers are serialized by an asyncio lock around BEGIN IMMEDIATE. A
+unit's statements run together in one hop to that thread.
 
 A database that stays locked by another process past the busy timeout, or a file that
 cannot be read or written, raises `StoreUnavailable` (a 503 at the edge), never the
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from services.sessions.backends.base import Queries, Row
+from services.sessions.backends.base import Queries, Row, Step, Unit
 from services.sessions.store import StoreUnavailable
 
 T = TypeVar("T")
@@ -45,8 +46,29 @@ def _unavailable_on_failure() -> Iterator[None]:
         raise
 
 
+def _run_steps(conn: sqlite3.Connection, steps: tuple[Step, ...]) -> list[Sequence[Row]]:
+    """A unit, in SQLite's thread: one transaction, which a guard that found no row ends,
+    keeping nothing."""
+    results: list[Sequence[Row]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for step in steps:
+            rows = conn.execute(step.sql, step.args).fetchall()
+            results.append(rows)
+            if step.needs_row and not rows:
+                conn.execute("ROLLBACK")
+                return results
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return results
+
+
 class SqliteDatabase:
     name = "sqlite"
+    writable_ctes = False
     # SQLite's clock in epoch milliseconds (julianday keeps milliseconds; unixepoch('subsec')
     # needs SQLite 3.42).
     now_ms_sql = "CAST(ROUND((julianday('now') - 2440587.5) * 86400000) AS INTEGER)"
@@ -117,6 +139,20 @@ class SqliteDatabase:
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         async with self._statement():
             await self.conn.executemany(sql, rows)
+
+    async def run_unit(self, unit: Unit) -> list[Sequence[Row]]:
+        # aiosqlite's own way into its thread (each of its public calls is one such hop, and a
+        # statement takes three: execute, fetch, close), given the whole unit at once. The
+        # unit runs to its end there even when the task awaiting it is cancelled.
+        if self._in_tx is not None and self._in_tx is asyncio.current_task():
+            raise RuntimeError(f"unit {unit.name} inside a transaction")
+        conn = self.conn
+        async with self._lock:
+            with _unavailable_on_failure():
+                results: list[Sequence[Row]] = await conn._execute(
+                    _run_steps, conn._conn, unit.steps
+                )
+        return results
 
     async def run_script(self, script: str) -> None:
         await self.conn.executescript(script)

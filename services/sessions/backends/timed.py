@@ -1,6 +1,7 @@
 """A Database that times its statements into rhone_db_query_duration_seconds, by backend and
-statement kind (select, insert, update, delete, ...). It wraps either backend; everything but
-the four statement methods and `transaction` passes through."""
+statement kind (select, insert, update, delete, ...), and its units by their name (begin_turn,
+commit_turn: one round trip each). It wraps either backend; everything but the four statement
+methods, `run_unit` and `transaction` passes through."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from prometheus_client.metrics import Histogram
 
 from rhone.observability.metrics import DB_QUERY_DURATION
-from services.sessions.backends.base import Database, Queries, Row
+from services.sessions.backends.base import Database, Queries, Row, Unit
 
 
 class _Timer:
@@ -29,6 +30,13 @@ class _Timer:
             words = sql.split(None, 1)
             operation = words[0].lower() if words else "empty"
             child = self._children[sql] = DB_QUERY_DURATION.labels(self.backend, operation)
+        return child
+
+    def unit(self, name: str) -> Histogram:
+        key = "unit:" + name  # never a statement's text
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = DB_QUERY_DURATION.labels(self.backend, name)
         return child
 
 
@@ -73,6 +81,13 @@ class TimedDatabase(TimedQueries):
     def __init__(self, inner: Database) -> None:
         super().__init__(inner, _Timer(getattr(inner, "name", "unknown")))
         self.db = inner
+
+    async def run_unit(self, unit: Unit) -> list[Sequence[Row]]:
+        started = time.perf_counter()
+        try:
+            return await self.db.run_unit(unit)
+        finally:
+            self._timer.unit(unit.name).observe(time.perf_counter() - started)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Queries]:
