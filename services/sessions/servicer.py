@@ -91,23 +91,6 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         # The lease time of a call that asks for none (RHONE_SESSION_LEASE_MS).
         self.lease_ms = lease_ms
 
-    async def ResolveApiKey(
-        self, request: pb.ResolveApiKeyRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ResolveApiKeyResponse:
-        try:
-            tenant = await self.store.resolve_api_key(request.api_key)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
-        if tenant is None:
-            # The detail tells a wrong key from a refused service identity (also
-            # UNAUTHENTICATED, from rhone/runtime/service_identity.py).
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "Incorrect API key provided.",
-                trailing_metadata=((ERROR_DETAIL_KEY, "invalid_api_key"),),
-            )
-        return pb.ResolveApiKeyResponse(tenant_id=tenant)
-
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:

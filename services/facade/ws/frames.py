@@ -1,7 +1,7 @@
 """rhone.ws.v1 frames: parsing what a client sends, building what the server sends. Pure.
 
-The protocol is written down in docs/rhone-ws-v1.md; this module is its single source for
-frame types, error codes and close codes."""
+The protocol is written down in docs/rhone-ws-v1.md; this module holds its frame types and the
+close codes the facade sends."""
 
 from __future__ import annotations
 
@@ -28,13 +28,11 @@ SHAPES = {
     "rhone.canonical": "rhone.canonical",
 }
 
-# Close codes (RFC 6455 section 7.4.1, and the 4000-4999 private range).
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001  # the server is shutting down
+# The close codes the facade sends itself (RFC 6455 section 7.4.1, and the 4000-4999 private
+# range). The server's WebSocket layer closes an over-long frame with 1009 on its own.
+CLOSE_PROTOCOL_ERROR = 1002  # a binary frame
+CLOSE_POLICY = 1008  # a denied upgrade, on a server without HTTP denial responses
 CLOSE_SERVICE_RESTART = 1012  # this replica drains: reconnect (to another one)
-CLOSE_PROTOCOL_ERROR = 1002  # a frame that is not JSON text, or not a known frame type
-CLOSE_POLICY = 1008  # a limit was broken (frame rate, queued bytes)
-CLOSE_TOO_BIG = 1009  # a frame larger than the limit
 CLOSE_IDLE = 4000  # nothing in flight and nothing received for the idle timeout
 
 
