@@ -14,6 +14,7 @@ from rhone.api.v1 import gateway_pb2 as api
 from rhone.api.v1 import gateway_pb2_grpc as api_grpc
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id
+from rhone.rpc_errors import detail_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
@@ -144,7 +145,7 @@ def public_params(failure: gen.Failure) -> None:
 
 
 def count_failure(exc: grpc.aio.AioRpcError) -> gen.Failure:
-    detail = dict(exc.trailing_metadata() or ()).get("rhone-error-detail", "")
+    detail = detail_of(exc)
     if exc.code() == grpc.StatusCode.NOT_FOUND:
         return make_failure(
             Code.ERROR_CODE_NOT_FOUND, exc.details() or "", detail=detail or "model_not_found"

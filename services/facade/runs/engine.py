@@ -24,6 +24,7 @@ import grpc
 import orjson
 
 from rhone.ids import ID_RULE, is_id
+from rhone.rpc_errors import detail_of
 from rhone.v1 import runs_pb2 as rpb
 from rhone.v1 import runs_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
@@ -35,7 +36,6 @@ from services.facade.ws.calls import SHAPES, run_shaped_call
 log = logging.getLogger("rhone.facade.runs")
 
 RPC_TIMEOUT_S = 10
-ERROR_DETAIL_KEY = "rhone-error-detail"
 ENDED = ("completed", "failed", "cancelled", "expired")
 
 
@@ -553,7 +553,7 @@ def _not_waiting(run: rpb.Run, *, cancel: bool = False) -> RunError:
 
 
 def _rpc_error(exc: grpc.aio.AioRpcError) -> RunError:
-    detail = dict(exc.trailing_metadata() or ()).get(ERROR_DETAIL_KEY, "")
+    detail = detail_of(exc)
     if exc.code() == grpc.StatusCode.NOT_FOUND:
         return RunError("run_not_found", "No run has that id.", 404)
     if exc.code() == grpc.StatusCode.ALREADY_EXISTS:

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 
 from rhone.errors import RhoneError, http_status_of
 from rhone.jsonutil import MAX_STRUCT_DEPTH, check_depth
+from rhone.rpc_errors import failure_of_rpc
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
@@ -87,9 +88,10 @@ class RhoneSocket(SocketBase):
                     timeout=10,
                 )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise frames.FrameError("session_not_found", exc.details() or "") from None
-            raise frames.FrameError("unavailable", "The sessions service is unavailable.") from None
+            # session_not_found as the sessions service names it; anything else unnamed is
+            # the service's trouble, not the frame's.
+            failure = failure_of_rpc(exc, service="sessions")
+            raise frames.FrameError(failure.detail or "unavailable", failure.message) from None
         self.session_id = session.id
         await self.outbox.put(frames.bound(session.id, created=session_id is None))
 
