@@ -50,7 +50,7 @@ class RunServicer(pb_grpc.RunServiceServicer):
             request.tenant_id,
             request.run_id,
             session_id=request.session_id,
-            shape=request.shape,
+            surface=request.surface,
             body_json=request.body_json,
             max_steps=request.max_steps,
             first_event=request.first_event,
