@@ -130,7 +130,7 @@ async def run_socket_call(
             tenant_id=tenant_id,
             body=raw,
             params=params,
-            framing=tpb.FRAMING_WEBSOCKET,
+            transport=tpb.TRANSPORT_WEBSOCKET,
             kept_previous=kept_previous,
         )
     except LimitExceeded as exc:
