@@ -12,6 +12,7 @@ from google.protobuf import timestamp_pb2
 
 from rhone.api.v1 import gateway_pb2 as api
 from rhone.api.v1 import gateway_pb2_grpc as api_grpc
+from rhone.dialects import anthropic_messages, gemini, openai_chat, openai_responses
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id
 from rhone.rpc_errors import detail_of
@@ -25,7 +26,17 @@ from services.facade.grpc_api.errors import abort_with
 log = logging.getLogger("rhone.facade.grpc_api")
 
 RPC_TIMEOUT_S = 30
-_DIALECTS = ("openai.chat", "openai.responses", "anthropic.messages", "gemini")
+# The dialects `extras` may be written in: every one an upstream speaks.
+_DIALECTS = tuple(
+    dialect.name
+    for dialect in (
+        openai_chat.DIALECT,
+        openai_responses.DIALECT,
+        anthropic_messages.DIALECT,
+        gemini.DIALECT,
+        gemini.VERTEX_DIALECT,
+    )
+)
 
 
 class GatewayServicer(api_grpc.GatewayServicer):
