@@ -19,9 +19,6 @@ from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 
 DEFAULT_TENANT = "default"
-# How long a call's lease on a session holds unless renewed: the time a session stays busy
-# after its caller died. The caller renews it every third of this while its call streams.
-DEFAULT_LEASE_MS = 10_000
 
 
 class SessionNotFound(Exception):
