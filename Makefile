@@ -67,7 +67,8 @@ proto-check: $(STAMP) ## fail when rhone/v1 drifts from proto/
 	./scripts/check_proto.sh
 
 # buf, pinned in tools/buf/package.json. Breaking changes are judged against the last released
-# protos (tests/fixtures/released_proto, git commit 3e11ca1; docs/grpc.md, "Compatibility").
+# protos (tests/fixtures/released_proto, git commit 3e11ca1; docs/grpc.md, "Compatibility"):
+# FILE for the public and shared files (buf.yaml), WIRE for every file (buf.wire.yaml).
 BUF_DIR := tools/buf
 BUF := $(BUF_DIR)/node_modules/.bin/buf
 
@@ -78,6 +79,7 @@ $(BUF): $(BUF_DIR)/package.json $(BUF_DIR)/package-lock.json
 proto-lint: $(BUF) ## buf lint, and buf breaking against the released protos
 	$(BUF) lint
 	$(BUF) breaking --against tests/fixtures/released_proto
+	$(BUF) breaking --against tests/fixtures/released_proto --config buf.wire.yaml
 
 certs: $(STAMP) ## a local CA and a certificate per service under .rhone/certs (mTLS; docs/grpc.md)
 	$(BIN)/python -m rhone.runtime.certs .rhone/certs

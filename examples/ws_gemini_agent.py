@@ -1,7 +1,7 @@
 """A google-genai style agent loop over one rhone.ws.v1 socket (docs/rhone-ws-v1.md).
 
 The conversation is built with google-genai's own types and sent as the
-`gemini.generate_content` shape; the answers are google-genai `GenerateContentResponse`
+`gemini.generate_content` surface; the answers are google-genai `GenerateContentResponse`
 chunks. The first question runs as a plain call; the second as a run, in which the model asks
 for a tool, this script answers, and the model continues, all on the same session and socket.
 If the socket drops during the run, the script reconnects and resumes the run where it was.

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from rhone.errors import RhoneError
+from rhone.jsonutil import refuse_unknown
 
 STRATEGIES = ("auto", "truncate", "compact", "error")
 DEFAULT_STRATEGY = "auto"
@@ -56,11 +57,7 @@ def parse_policy(value: Any, param: str = "rhone.context") -> ContextPolicy:
         return ContextPolicy()
     if not isinstance(value, dict):
         raise RhoneError.invalid(f"'{param}' must be an object.", param=param)
-    unknown = sorted(set(value) - {"strategy", "max_input_tokens"})
-    if unknown:
-        raise RhoneError.invalid(
-            f"Unknown field(s) in '{param}': {', '.join(unknown)}.", param=param
-        )
+    refuse_unknown(value, ("strategy", "max_input_tokens"), within=param)
     strategy = value.get("strategy")
     if strategy is not None and strategy not in STRATEGIES:
         raise RhoneError.invalid(

@@ -1,9 +1,12 @@
-"""JSON helpers shared by the dialects: orjson in and out, and Struct conversion that keeps
-integers integers (a protobuf Struct stores every number as a double)."""
+"""JSON helpers shared by the dialects and Rhone's own JSON APIs: orjson in and out, the checks
+every body gets (an object, not too deep, no unknown field where the API names them all), and
+Struct conversion that keeps integers integers (a protobuf Struct stores every number as a
+double)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import orjson
@@ -33,6 +36,18 @@ def loads_object(body: bytes | str, *, what: str = "request body") -> dict[str, 
         raise RhoneError.invalid(f"The {what} must be a JSON object.")
     check_depth(value, MAX_JSON_DEPTH, body)
     return value
+
+
+def refuse_unknown(value: Mapping[str, Any], allowed: Collection[str], *, within: str = "") -> None:
+    """A 400 for an object of Rhone's own (a sessions or admin API body, the `rhone` object)
+    holding a field outside `allowed`: it names the first such field, as its param too, and the
+    allowed ones. `within`: the path of the object when it is not the body (`rhone`)."""
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        name = f"{within}.{unknown[0]}" if within else unknown[0]
+        raise RhoneError.invalid(
+            f"Unknown field '{name}' (allowed: {', '.join(sorted(allowed))}).", param=name
+        )
 
 
 def check_depth(value: Any, limit: int, raw: bytes | str | None = None, *, root: str = "") -> None:

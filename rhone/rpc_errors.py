@@ -1,5 +1,7 @@
-"""A peer service's gRPC error as the canonical failure a surface renders, written once for every
-caller (the facade's sessions and admin routes, the translator's calls to sessions and providers).
+"""Both ends of an error between Rhone's services, written once: the server's (``abort``, and
+``answering`` for a servicer whose store raises), and the caller's, a peer's gRPC error as the
+canonical failure a surface renders (the facade's routes, sockets and runs, the translator's
+calls to sessions and providers).
 
 A service that fails a call names the error precisely in the trailing metadata key
 ``rhone-error-detail`` (``session_not_found``, ``turn_not_found``, ``invalid_cursor``...), beside
@@ -10,8 +12,10 @@ gets a plain sentence."""
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NoReturn, TypeVar
 
 import grpc
 
@@ -35,6 +39,47 @@ _CLIENT_STATUSES: dict[grpc.StatusCode, int] = {
 }
 # A busy session is the one ABORTED any service answers with.
 _DEFAULT_DETAILS: dict[grpc.StatusCode, str] = {grpc.StatusCode.ABORTED: "session_busy"}
+
+_Servicer = TypeVar("_Servicer")
+_Request = TypeVar("_Request")
+_Response = TypeVar("_Response")
+_Method = Callable[[_Servicer, _Request, grpc.aio.ServicerContext], Awaitable[_Response]]
+# An exception as (status, message a client may read, detail).
+StatusOf = Callable[[Exception], tuple[grpc.StatusCode, str, str]]
+
+
+async def abort(
+    context: grpc.aio.ServicerContext, code: grpc.StatusCode, message: str, detail: str = ""
+) -> NoReturn:
+    """Ends the RPC being served with ``code`` and ``message``, and ``detail`` under
+    ``rhone-error-detail``. The key goes even when the detail is empty: it tells the caller the
+    status is this service's own answer, not a transport's."""
+    await context.abort(code, message, trailing_metadata=((ERROR_DETAIL_KEY, detail),))
+    raise AssertionError("abort returns by raising")  # pragma: no cover
+
+
+def answering(
+    errors: tuple[type[Exception], ...], status_of: StatusOf
+) -> Callable[[_Method[_Servicer, _Request, _Response]], _Method[_Servicer, _Request, _Response]]:
+    """A decorator for servicer methods: an exception of ``errors`` (a caller's mistake, a race,
+    an unreachable database) ends the RPC with the status ``status_of`` gives it; anything else
+    is a bug and reaches the caller as INTERNAL."""
+
+    def decorate(
+        method: _Method[_Servicer, _Request, _Response],
+    ) -> _Method[_Servicer, _Request, _Response]:
+        @functools.wraps(method)
+        async def answer(
+            servicer: _Servicer, request: _Request, context: grpc.aio.ServicerContext
+        ) -> _Response:
+            try:
+                return await method(servicer, request, context)
+            except errors as exc:
+                await abort(context, *status_of(exc))
+
+        return answer
+
+    return decorate
 
 
 def detail_of(exc: grpc.aio.AioRpcError) -> str:

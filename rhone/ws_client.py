@@ -1,5 +1,5 @@
 """A small asyncio client for rhone.ws.v1, Rhone's native WebSocket protocol
-(docs/rhone-ws-v1.md): calls in any shape, and runs that survive a dropped connection.
+(docs/rhone-ws-v1.md): calls on any surface, and runs that survive a dropped connection.
 
 Calls::
 
@@ -8,7 +8,7 @@ Calls::
         async for event in ws.create("openai.chat", {"model": "local", "messages": [...]}):
             ...  # exactly the chunk objects of the HTTP stream, as dicts
 
-Each shape's events are the objects its HTTP stream carries: `chat.completion.chunk`s,
+Each surface's events are the objects its HTTP stream carries: `chat.completion.chunk`s,
 Anthropic and Responses stream events, Gemini/Vertex `GenerateContentResponse` chunks. Calls
 may run concurrently; calls on one session run one after the other.
 
@@ -18,7 +18,7 @@ Runs (a model call, tools, the next call, ... until an answer)::
                                                       "tools": [...]})
     async for frame in run:
         if frame["type"] == "run.event":
-            ...  # frame["event"]: one event of the shape, as in a call
+            ...  # frame["event"]: one event of the surface, as in a call
         elif frame["type"] == "run.requires_action":
             await run.submit_tool_outputs(
                 [{"tool_call_id": c["id"], "output": my_tool(c)} for c in frame["tool_calls"]]
@@ -47,7 +47,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 SUBPROTOCOL = "rhone.ws.v1"
-SHAPES = (
+SURFACES = (
     "openai.chat",
     "openai.responses",
     "anthropic.messages",
@@ -170,7 +170,7 @@ class Runs:
 
     def create(
         self,
-        shape: str,
+        surface: str,
         body: dict[str, Any],
         *,
         run_id: str | None = None,
@@ -178,11 +178,11 @@ class Runs:
     ) -> RunStream:
         """Starts a run; iterate the returned stream for its frames. Without a run_id the
         client picks one (the protocol also lets the server pick: see the docs)."""
-        if shape not in SHAPES:
-            raise ValueError(f"shape must be one of {SHAPES}")
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {SURFACES}")
         run_id = run_id or "run_" + secrets.token_hex(12)
         stream = self._client._open_run(run_id, 0)
-        frame: dict[str, Any] = {"type": "run.create", "run_id": run_id, "shape": shape}
+        frame: dict[str, Any] = {"type": "run.create", "run_id": run_id, "surface": surface}
         frame["body"] = body
         if max_steps is not None:
             frame["max_steps"] = max_steps
@@ -237,19 +237,20 @@ class RhoneWsClient:
         frame = await waiter
         return str(frame["session_id"])
 
-    def create(self, shape: str, body: dict[str, Any], call_id: str | None = None) -> CallStream:
+    def create(self, surface: str, body: dict[str, Any], call_id: str | None = None) -> CallStream:
         """Starts a call; iterate the returned stream for its events."""
-        if shape not in SHAPES:
-            raise ValueError(f"shape must be one of {SHAPES}")
+        if surface not in SURFACES:
+            raise ValueError(f"surface must be one of {SURFACES}")
         call_id = call_id or f"call-{next(self._ids)}"
         stream = CallStream(self, call_id)
         self._calls[call_id] = stream
-        self._send_soon({"type": "call.create", "call_id": call_id, "shape": shape, "body": body})
+        frame = {"type": "call.create", "call_id": call_id, "surface": surface, "body": body}
+        self._send_soon(frame)
         return stream
 
-    async def call(self, shape: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    async def call(self, surface: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Runs a call to its end; its events."""
-        return [event async for event in self.create(shape, body)]
+        return [event async for event in self.create(surface, body)]
 
     async def ping(self, data: Any = None) -> Any:
         waiter = self._wait()

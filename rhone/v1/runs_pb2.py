@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13rhone/v1/runs.proto\x12\x08rhone.v1\"\xf7\x01\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\r\n\x05shape\x18\x04 \x01(\t\x12\x11\n\tbody_json\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\r\n\x05steps\x18\x07 \x01(\x05\x12\x11\n\tmax_steps\x18\x08 \x01(\x05\x12\x14\n\x0cpending_json\x18\t \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\n \x01(\x03\x12\x10\n\x08last_seq\x18\x0b \x01(\x03\x12\x15\n\rcreated_at_ms\x18\x0c \x01(\x03\x12\x15\n\rupdated_at_ms\x18\r \x01(\x03\"\x93\x01\n\x10\x43reateRunRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\r\n\x05shape\x18\x04 \x01(\t\x12\x11\n\tbody_json\x18\x05 \x01(\t\x12\x11\n\tmax_steps\x18\x06 \x01(\x05\x12\x13\n\x0b\x66irst_event\x18\x07 \x01(\x0c\"2\n\rGetRunRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\"\x9f\x01\n\tRunUpdate\x12\x13\n\x06status\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05steps\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0cpending_json\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x0b\x64\x65\x61\x64line_ms\x18\x04 \x01(\x03H\x03\x88\x01\x01\x42\t\n\x07_statusB\x08\n\x06_stepsB\x0f\n\r_pending_jsonB\x0e\n\x0c_deadline_ms\"\x88\x01\n\x16\x41ppendRunEventsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\x0c\x12#\n\x06update\x18\x04 \x01(\x0b\x32\x13.rhone.v1.RunUpdate\x12\x16\n\x0erequire_status\x18\x05 \x03(\t\"[\n\x14ListRunEventsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x11\n\tafter_seq\x18\x03 \x01(\x03\x12\r\n\x05limit\x18\x04 \x01(\x05\"&\n\x08RunEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\r\n\x05\x65vent\x18\x02 \x01(\x0c\"W\n\x15ListRunEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.rhone.v1.RunEvent\x12\x1a\n\x03run\x18\x02 \x01(\x0b\x32\r.rhone.v1.Run2\x8c\x02\n\nRunService\x12\x36\n\tCreateRun\x12\x1a.rhone.v1.CreateRunRequest\x1a\r.rhone.v1.Run\x12\x30\n\x06GetRun\x12\x17.rhone.v1.GetRunRequest\x1a\r.rhone.v1.Run\x12\x42\n\x0f\x41ppendRunEvents\x12 .rhone.v1.AppendRunEventsRequest\x1a\r.rhone.v1.Run\x12P\n\rListRunEvents\x12\x1e.rhone.v1.ListRunEventsRequest\x1a\x1f.rhone.v1.ListRunEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13rhone/v1/runs.proto\x12\x08rhone.v1\"\xf9\x01\n\x03Run\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0f\n\x07surface\x18\x04 \x01(\t\x12\x11\n\tbody_json\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\r\n\x05steps\x18\x07 \x01(\x05\x12\x11\n\tmax_steps\x18\x08 \x01(\x05\x12\x14\n\x0cpending_json\x18\t \x01(\t\x12\x13\n\x0b\x64\x65\x61\x64line_ms\x18\n \x01(\x03\x12\x10\n\x08last_seq\x18\x0b \x01(\x03\x12\x15\n\rcreated_at_ms\x18\x0c \x01(\x03\x12\x15\n\rupdated_at_ms\x18\r \x01(\x03\"\x95\x01\n\x10\x43reateRunRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x0f\n\x07surface\x18\x04 \x01(\t\x12\x11\n\tbody_json\x18\x05 \x01(\t\x12\x11\n\tmax_steps\x18\x06 \x01(\x05\x12\x13\n\x0b\x66irst_event\x18\x07 \x01(\x0c\"2\n\rGetRunRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\"\x9f\x01\n\tRunUpdate\x12\x13\n\x06status\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x12\n\x05steps\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x19\n\x0cpending_json\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x18\n\x0b\x64\x65\x61\x64line_ms\x18\x04 \x01(\x03H\x03\x88\x01\x01\x42\t\n\x07_statusB\x08\n\x06_stepsB\x0f\n\r_pending_jsonB\x0e\n\x0c_deadline_ms\"\x88\x01\n\x16\x41ppendRunEventsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0e\n\x06\x65vents\x18\x03 \x03(\x0c\x12#\n\x06update\x18\x04 \x01(\x0b\x32\x13.rhone.v1.RunUpdate\x12\x16\n\x0erequire_status\x18\x05 \x03(\t\"[\n\x14ListRunEventsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x11\n\tafter_seq\x18\x03 \x01(\x03\x12\r\n\x05limit\x18\x04 \x01(\x05\"&\n\x08RunEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x03\x12\r\n\x05\x65vent\x18\x02 \x01(\x0c\"W\n\x15ListRunEventsResponse\x12\"\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x12.rhone.v1.RunEvent\x12\x1a\n\x03run\x18\x02 \x01(\x0b\x32\r.rhone.v1.Run2\x8c\x02\n\nRunService\x12\x36\n\tCreateRun\x12\x1a.rhone.v1.CreateRunRequest\x1a\r.rhone.v1.Run\x12\x30\n\x06GetRun\x12\x17.rhone.v1.GetRunRequest\x1a\r.rhone.v1.Run\x12\x42\n\x0f\x41ppendRunEvents\x12 .rhone.v1.AppendRunEventsRequest\x1a\r.rhone.v1.Run\x12P\n\rListRunEvents\x12\x1e.rhone.v1.ListRunEventsRequest\x1a\x1f.rhone.v1.ListRunEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,21 +32,21 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rhone.v1.runs_pb2', _global
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RUN']._serialized_start=34
-  _globals['_RUN']._serialized_end=281
-  _globals['_CREATERUNREQUEST']._serialized_start=284
-  _globals['_CREATERUNREQUEST']._serialized_end=431
-  _globals['_GETRUNREQUEST']._serialized_start=433
-  _globals['_GETRUNREQUEST']._serialized_end=483
-  _globals['_RUNUPDATE']._serialized_start=486
-  _globals['_RUNUPDATE']._serialized_end=645
-  _globals['_APPENDRUNEVENTSREQUEST']._serialized_start=648
-  _globals['_APPENDRUNEVENTSREQUEST']._serialized_end=784
-  _globals['_LISTRUNEVENTSREQUEST']._serialized_start=786
-  _globals['_LISTRUNEVENTSREQUEST']._serialized_end=877
-  _globals['_RUNEVENT']._serialized_start=879
-  _globals['_RUNEVENT']._serialized_end=917
-  _globals['_LISTRUNEVENTSRESPONSE']._serialized_start=919
-  _globals['_LISTRUNEVENTSRESPONSE']._serialized_end=1006
-  _globals['_RUNSERVICE']._serialized_start=1009
-  _globals['_RUNSERVICE']._serialized_end=1277
+  _globals['_RUN']._serialized_end=283
+  _globals['_CREATERUNREQUEST']._serialized_start=286
+  _globals['_CREATERUNREQUEST']._serialized_end=435
+  _globals['_GETRUNREQUEST']._serialized_start=437
+  _globals['_GETRUNREQUEST']._serialized_end=487
+  _globals['_RUNUPDATE']._serialized_start=490
+  _globals['_RUNUPDATE']._serialized_end=649
+  _globals['_APPENDRUNEVENTSREQUEST']._serialized_start=652
+  _globals['_APPENDRUNEVENTSREQUEST']._serialized_end=788
+  _globals['_LISTRUNEVENTSREQUEST']._serialized_start=790
+  _globals['_LISTRUNEVENTSREQUEST']._serialized_end=881
+  _globals['_RUNEVENT']._serialized_start=883
+  _globals['_RUNEVENT']._serialized_end=921
+  _globals['_LISTRUNEVENTSRESPONSE']._serialized_start=923
+  _globals['_LISTRUNEVENTSRESPONSE']._serialized_end=1010
+  _globals['_RUNSERVICE']._serialized_start=1013
+  _globals['_RUNSERVICE']._serialized_end=1281
 # @@protoc_insertion_point(module_scope)

@@ -7,11 +7,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Run(_message.Message):
-    __slots__ = ("id", "tenant_id", "session_id", "shape", "body_json", "status", "steps", "max_steps", "pending_json", "deadline_ms", "last_seq", "created_at_ms", "updated_at_ms")
+    __slots__ = ("id", "tenant_id", "session_id", "surface", "body_json", "status", "steps", "max_steps", "pending_json", "deadline_ms", "last_seq", "created_at_ms", "updated_at_ms")
     ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
-    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    SURFACE_FIELD_NUMBER: _ClassVar[int]
     BODY_JSON_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     STEPS_FIELD_NUMBER: _ClassVar[int]
@@ -24,7 +24,7 @@ class Run(_message.Message):
     id: str
     tenant_id: str
     session_id: str
-    shape: str
+    surface: str
     body_json: str
     status: str
     steps: int
@@ -34,25 +34,25 @@ class Run(_message.Message):
     last_seq: int
     created_at_ms: int
     updated_at_ms: int
-    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., shape: _Optional[str] = ..., body_json: _Optional[str] = ..., status: _Optional[str] = ..., steps: _Optional[int] = ..., max_steps: _Optional[int] = ..., pending_json: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., last_seq: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., surface: _Optional[str] = ..., body_json: _Optional[str] = ..., status: _Optional[str] = ..., steps: _Optional[int] = ..., max_steps: _Optional[int] = ..., pending_json: _Optional[str] = ..., deadline_ms: _Optional[int] = ..., last_seq: _Optional[int] = ..., created_at_ms: _Optional[int] = ..., updated_at_ms: _Optional[int] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
-    __slots__ = ("tenant_id", "run_id", "session_id", "shape", "body_json", "max_steps", "first_event")
+    __slots__ = ("tenant_id", "run_id", "session_id", "surface", "body_json", "max_steps", "first_event")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
-    SHAPE_FIELD_NUMBER: _ClassVar[int]
+    SURFACE_FIELD_NUMBER: _ClassVar[int]
     BODY_JSON_FIELD_NUMBER: _ClassVar[int]
     MAX_STEPS_FIELD_NUMBER: _ClassVar[int]
     FIRST_EVENT_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     run_id: str
     session_id: str
-    shape: str
+    surface: str
     body_json: str
     max_steps: int
     first_event: bytes
-    def __init__(self, tenant_id: _Optional[str] = ..., run_id: _Optional[str] = ..., session_id: _Optional[str] = ..., shape: _Optional[str] = ..., body_json: _Optional[str] = ..., max_steps: _Optional[int] = ..., first_event: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, tenant_id: _Optional[str] = ..., run_id: _Optional[str] = ..., session_id: _Optional[str] = ..., surface: _Optional[str] = ..., body_json: _Optional[str] = ..., max_steps: _Optional[int] = ..., first_event: _Optional[bytes] = ...) -> None: ...
 
 class GetRunRequest(_message.Message):
     __slots__ = ("tenant_id", "run_id")

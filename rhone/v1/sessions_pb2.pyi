@@ -79,18 +79,6 @@ class Turn(_message.Message):
     response_settings_json: str
     def __init__(self, id: _Optional[str] = ..., session_id: _Optional[str] = ..., seq: _Optional[int] = ..., input: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., output: _Optional[_Union[_content_pb2.Message, _Mapping]] = ..., model: _Optional[str] = ..., provider: _Optional[str] = ..., usage: _Optional[_Union[_generation_pb2.Usage, _Mapping]] = ..., status: _Optional[_Union[TurnStatus, str]] = ..., created_at_ms: _Optional[int] = ..., duration_ms: _Optional[int] = ..., snapshot: _Optional[bool] = ..., finish_reason: _Optional[_Union[_generation_pb2.FinishReason, str]] = ..., response_id: _Optional[str] = ..., response_settings_json: _Optional[str] = ...) -> None: ...
 
-class ResolveApiKeyRequest(_message.Message):
-    __slots__ = ("api_key",)
-    API_KEY_FIELD_NUMBER: _ClassVar[int]
-    api_key: str
-    def __init__(self, api_key: _Optional[str] = ...) -> None: ...
-
-class ResolveApiKeyResponse(_message.Message):
-    __slots__ = ("tenant_id",)
-    TENANT_ID_FIELD_NUMBER: _ClassVar[int]
-    tenant_id: str
-    def __init__(self, tenant_id: _Optional[str] = ...) -> None: ...
-
 class CreateSessionRequest(_message.Message):
     __slots__ = ("tenant_id", "metadata", "instructions", "default_model")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class SessionServiceStub:
-    """Sessions, turns, tenants and keys. The only service that owns a database.
+    """Sessions and turns. The sessions service owns the only database; its tenants and keys are
+    TenancyService's (tenancy.proto), which resolves an API key (ResolveKey).
     """
 
     def __init__(self, channel):
@@ -35,11 +36,6 @@ class SessionServiceStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.ResolveApiKey = channel.unary_unary(
-                '/rhone.v1.SessionService/ResolveApiKey',
-                request_serializer=rhone_dot_v1_dot_sessions__pb2.ResolveApiKeyRequest.SerializeToString,
-                response_deserializer=rhone_dot_v1_dot_sessions__pb2.ResolveApiKeyResponse.FromString,
-                _registered_method=True)
         self.CreateSession = channel.unary_unary(
                 '/rhone.v1.SessionService/CreateSession',
                 request_serializer=rhone_dot_v1_dot_sessions__pb2.CreateSessionRequest.SerializeToString,
@@ -113,14 +109,9 @@ class SessionServiceStub:
 
 
 class SessionServiceServicer:
-    """Sessions, turns, tenants and keys. The only service that owns a database.
+    """Sessions and turns. The sessions service owns the only database; its tenants and keys are
+    TenancyService's (tenancy.proto), which resolves an API key (ResolveKey).
     """
-
-    def ResolveApiKey(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
 
     def CreateSession(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -221,11 +212,6 @@ class SessionServiceServicer:
 
 def add_SessionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'ResolveApiKey': grpc.unary_unary_rpc_method_handler(
-                    servicer.ResolveApiKey,
-                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.ResolveApiKeyRequest.FromString,
-                    response_serializer=rhone_dot_v1_dot_sessions__pb2.ResolveApiKeyResponse.SerializeToString,
-            ),
             'CreateSession': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateSession,
                     request_deserializer=rhone_dot_v1_dot_sessions__pb2.CreateSessionRequest.FromString,
@@ -305,35 +291,9 @@ def add_SessionServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SessionService:
-    """Sessions, turns, tenants and keys. The only service that owns a database.
+    """Sessions and turns. The sessions service owns the only database; its tenants and keys are
+    TenancyService's (tenancy.proto), which resolves an API key (ResolveKey).
     """
-
-    @staticmethod
-    def ResolveApiKey(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/rhone.v1.SessionService/ResolveApiKey',
-            rhone_dot_v1_dot_sessions__pb2.ResolveApiKeyRequest.SerializeToString,
-            rhone_dot_v1_dot_sessions__pb2.ResolveApiKeyResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
 
     @staticmethod
     def CreateSession(request,

@@ -28,7 +28,7 @@ from rhone.v1 import providers_pb2 as rhone_dot_v1_dot_providers__pb2
 from rhone.v1 import sessions_pb2 as rhone_dot_v1_dot_sessions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19rhone/v1/translator.proto\x12\x08rhone.v1\x1a\x16rhone/v1/content.proto\x1a\x19rhone/v1/generation.proto\x1a\x18rhone/v1/providers.proto\x1a\x17rhone/v1/sessions.proto\"j\n\x15SessionContextRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1b\n\x13\x63ontext_policy_json\x18\x04 \x01(\t\"\xce\x01\n\x0eSessionContext\x12\r\n\x05model\x18\x01 \x01(\t\x12#\n\x08messages\x18\x02 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x1e\n\x16\x65stimated_input_tokens\x18\x03 \x01(\x03\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\x03\x12\x14\n\x0cinput_budget\x18\x05 \x01(\x03\x12\x10\n\x08strategy\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\x12\x18\n\x10\x64ropped_messages\x18\x08 \x01(\x05\"G\n\x16\x43ompactSessionResponse\x12\x1c\n\x04turn\x18\x01 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\xa8\x02\n\x0b\x43\x61llRequest\x12\"\n\x07surface\x18\x01 \x01(\x0e\x32\x11.rhone.v1.Surface\x12\x0e\n\x06method\x18\x02 \x01(\t\x12\"\n\x07\x66raming\x18\x03 \x01(\x0e\x32\x11.rhone.v1.Framing\x12\x31\n\x06params\x18\x04 \x03(\x0b\x32!.rhone.v1.CallRequest.ParamsEntry\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x12-\n\rkept_previous\x18\x07 \x01(\x0b\x32\x16.rhone.v1.KeptResponse\x12\x0f\n\x07\x62\x61tches\x18\x08 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\x0cKeptResponse\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\'\n\x0cinstructions\x18\x02 \x03(\x0b\x32\x11.rhone.v1.Message\x12\"\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x11.rhone.v1.Message\"\xa2\x01\n\x08\x43\x61llHead\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x30\n\x07headers\x18\x03 \x03(\x0b\x32\x1f.rhone.v1.CallHead.HeadersEntry\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbd\x01\n\x0b\x43\x61llTrailer\x12\"\n\x07\x66\x61ilure\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Failure\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12$\n\x04kept\x18\x03 \x01(\x0b\x32\x16.rhone.v1.KeptResponse\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.rhone.v1.Usage\x12\r\n\x05model\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07ttft_ms\x18\x07 \x01(\x03\"\x99\x01\n\tCallFrame\x12\"\n\x04head\x18\x01 \x01(\x0b\x32\x12.rhone.v1.CallHeadH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12(\n\x07trailer\x18\x03 \x01(\x0b\x32\x15.rhone.v1.CallTrailerH\x00\x12%\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x14.rhone.v1.CallFramesH\x00\x42\x07\n\x05\x66rame\"1\n\nCallFrames\x12#\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x13.rhone.v1.CallFrame\"3\n\nContinuity\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tstateless\x18\x02 \x01(\x08\"\x84\x01\n\x19TranslatorGenerateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerateRequest\x12(\n\ncontinuity\x18\x03 \x01(\x0b\x32\x14.rhone.v1.Continuity\"|\n\x17TranslatorGenerateEvent\x12\x14\n\nsession_id\x18\x01 \x01(\tH\x00\x12/\n\ngeneration\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerationEventH\x00\x12\x11\n\x07turn_id\x18\x03 \x01(\tH\x00\x42\x07\n\x05\x65vent*\xa1\x01\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x17\n\x13SURFACE_OPENAI_CHAT\x10\x01\x12\x1c\n\x18SURFACE_OPENAI_RESPONSES\x10\x02\x12\x1e\n\x1aSURFACE_ANTHROPIC_MESSAGES\x10\x03\x12\x12\n\x0eSURFACE_GEMINI\x10\x04\x12\x12\n\x0eSURFACE_VERTEX\x10\x05*K\n\x07\x46raming\x12\x17\n\x13\x46RAMING_UNSPECIFIED\x10\x00\x12\x10\n\x0c\x46RAMING_HTTP\x10\x01\x12\x15\n\x11\x46RAMING_WEBSOCKET\x10\x02\x32\xd6\x03\n\x11TranslatorService\x12\x34\n\x04\x43\x61ll\x12\x15.rhone.v1.CallRequest\x1a\x13.rhone.v1.CallFrame0\x01\x12T\n\x08Generate\x12#.rhone.v1.TranslatorGenerateRequest\x1a!.rhone.v1.TranslatorGenerateEvent0\x01\x12G\n\nListModels\x12\x1b.rhone.v1.ListModelsRequest\x1a\x1c.rhone.v1.ListModelsResponse\x12G\n\x0b\x43ountTokens\x12\x19.rhone.v1.GenerateRequest\x1a\x1d.rhone.v1.CountTokensResponse\x12N\n\x11GetSessionContext\x12\x1f.rhone.v1.SessionContextRequest\x1a\x18.rhone.v1.SessionContext\x12S\n\x0e\x43ompactSession\x12\x1f.rhone.v1.SessionContextRequest\x1a .rhone.v1.CompactSessionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19rhone/v1/translator.proto\x12\x08rhone.v1\x1a\x16rhone/v1/content.proto\x1a\x19rhone/v1/generation.proto\x1a\x18rhone/v1/providers.proto\x1a\x17rhone/v1/sessions.proto\"j\n\x15SessionContextRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1b\n\x13\x63ontext_policy_json\x18\x04 \x01(\t\"\xce\x01\n\x0eSessionContext\x12\r\n\x05model\x18\x01 \x01(\t\x12#\n\x08messages\x18\x02 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x1e\n\x16\x65stimated_input_tokens\x18\x03 \x01(\x03\x12\x16\n\x0e\x63ontext_window\x18\x04 \x01(\x03\x12\x14\n\x0cinput_budget\x18\x05 \x01(\x03\x12\x10\n\x08strategy\x18\x06 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x07 \x01(\t\x12\x18\n\x10\x64ropped_messages\x18\x08 \x01(\x05\"G\n\x16\x43ompactSessionResponse\x12\x1c\n\x04turn\x18\x01 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\x0f\n\x07version\x18\x02 \x01(\x03\"\xac\x02\n\x0b\x43\x61llRequest\x12\"\n\x07surface\x18\x01 \x01(\x0e\x32\x11.rhone.v1.Surface\x12\x0e\n\x06method\x18\x02 \x01(\t\x12&\n\ttransport\x18\x03 \x01(\x0e\x32\x13.rhone.v1.Transport\x12\x31\n\x06params\x18\x04 \x03(\x0b\x32!.rhone.v1.CallRequest.ParamsEntry\x12\x11\n\ttenant_id\x18\x05 \x01(\t\x12\x0c\n\x04\x62ody\x18\x06 \x01(\x0c\x12-\n\rkept_previous\x18\x07 \x01(\x0b\x32\x16.rhone.v1.KeptResponse\x12\x0f\n\x07\x62\x61tches\x18\x08 \x01(\x08\x1a-\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"p\n\x0cKeptResponse\x12\x13\n\x0bresponse_id\x18\x01 \x01(\t\x12\'\n\x0cinstructions\x18\x02 \x03(\x0b\x32\x11.rhone.v1.Message\x12\"\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x11.rhone.v1.Message\"\xa2\x01\n\x08\x43\x61llHead\x12\x0e\n\x06status\x18\x01 \x01(\x05\x12\x14\n\x0c\x63ontent_type\x18\x02 \x01(\t\x12\x30\n\x07headers\x18\x03 \x03(\x0b\x32\x1f.rhone.v1.CallHead.HeadersEntry\x12\x0e\n\x06stream\x18\x04 \x01(\x08\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbd\x01\n\x0b\x43\x61llTrailer\x12\"\n\x07\x66\x61ilure\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Failure\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12$\n\x04kept\x18\x03 \x01(\x0b\x32\x16.rhone.v1.KeptResponse\x12\x1e\n\x05usage\x18\x04 \x01(\x0b\x32\x0f.rhone.v1.Usage\x12\r\n\x05model\x18\x05 \x01(\t\x12\x10\n\x08provider\x18\x06 \x01(\t\x12\x0f\n\x07ttft_ms\x18\x07 \x01(\x03\"\x99\x01\n\tCallFrame\x12\"\n\x04head\x18\x01 \x01(\x0b\x32\x12.rhone.v1.CallHeadH\x00\x12\x0e\n\x04\x64\x61ta\x18\x02 \x01(\x0cH\x00\x12(\n\x07trailer\x18\x03 \x01(\x0b\x32\x15.rhone.v1.CallTrailerH\x00\x12%\n\x05\x62\x61tch\x18\x04 \x01(\x0b\x32\x14.rhone.v1.CallFramesH\x00\x42\x07\n\x05\x66rame\"1\n\nCallFrames\x12#\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x13.rhone.v1.CallFrame\"3\n\nContinuity\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tstateless\x18\x02 \x01(\x08\"\x84\x01\n\x19TranslatorGenerateRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12*\n\x07request\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerateRequest\x12(\n\ncontinuity\x18\x03 \x01(\x0b\x32\x14.rhone.v1.Continuity\"|\n\x17TranslatorGenerateEvent\x12\x14\n\nsession_id\x18\x01 \x01(\tH\x00\x12/\n\ngeneration\x18\x02 \x01(\x0b\x32\x19.rhone.v1.GenerationEventH\x00\x12\x11\n\x07turn_id\x18\x03 \x01(\tH\x00\x42\x07\n\x05\x65vent*\xa1\x01\n\x07Surface\x12\x17\n\x13SURFACE_UNSPECIFIED\x10\x00\x12\x17\n\x13SURFACE_OPENAI_CHAT\x10\x01\x12\x1c\n\x18SURFACE_OPENAI_RESPONSES\x10\x02\x12\x1e\n\x1aSURFACE_ANTHROPIC_MESSAGES\x10\x03\x12\x12\n\x0eSURFACE_GEMINI\x10\x04\x12\x12\n\x0eSURFACE_VERTEX\x10\x05*S\n\tTransport\x12\x19\n\x15TRANSPORT_UNSPECIFIED\x10\x00\x12\x12\n\x0eTRANSPORT_HTTP\x10\x01\x12\x17\n\x13TRANSPORT_WEBSOCKET\x10\x02\x32\xd6\x03\n\x11TranslatorService\x12\x34\n\x04\x43\x61ll\x12\x15.rhone.v1.CallRequest\x1a\x13.rhone.v1.CallFrame0\x01\x12T\n\x08Generate\x12#.rhone.v1.TranslatorGenerateRequest\x1a!.rhone.v1.TranslatorGenerateEvent0\x01\x12G\n\nListModels\x12\x1b.rhone.v1.ListModelsRequest\x1a\x1c.rhone.v1.ListModelsResponse\x12G\n\x0b\x43ountTokens\x12\x19.rhone.v1.GenerateRequest\x1a\x1d.rhone.v1.CountTokensResponse\x12N\n\x11GetSessionContext\x12\x1f.rhone.v1.SessionContextRequest\x1a\x18.rhone.v1.SessionContext\x12S\n\x0e\x43ompactSession\x12\x1f.rhone.v1.SessionContextRequest\x1a .rhone.v1.CompactSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,10 +39,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALLREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_CALLHEAD_HEADERSENTRY']._loaded_options = None
   _globals['_CALLHEAD_HEADERSENTRY']._serialized_options = b'8\001'
-  _globals['_SURFACE']._serialized_start=1823
-  _globals['_SURFACE']._serialized_end=1984
-  _globals['_FRAMING']._serialized_start=1986
-  _globals['_FRAMING']._serialized_end=2061
+  _globals['_SURFACE']._serialized_start=1827
+  _globals['_SURFACE']._serialized_end=1988
+  _globals['_TRANSPORT']._serialized_start=1990
+  _globals['_TRANSPORT']._serialized_end=2073
   _globals['_SESSIONCONTEXTREQUEST']._serialized_start=141
   _globals['_SESSIONCONTEXTREQUEST']._serialized_end=247
   _globals['_SESSIONCONTEXT']._serialized_start=250
@@ -50,27 +50,27 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMPACTSESSIONRESPONSE']._serialized_start=458
   _globals['_COMPACTSESSIONRESPONSE']._serialized_end=529
   _globals['_CALLREQUEST']._serialized_start=532
-  _globals['_CALLREQUEST']._serialized_end=828
-  _globals['_CALLREQUEST_PARAMSENTRY']._serialized_start=783
-  _globals['_CALLREQUEST_PARAMSENTRY']._serialized_end=828
-  _globals['_KEPTRESPONSE']._serialized_start=830
-  _globals['_KEPTRESPONSE']._serialized_end=942
-  _globals['_CALLHEAD']._serialized_start=945
-  _globals['_CALLHEAD']._serialized_end=1107
-  _globals['_CALLHEAD_HEADERSENTRY']._serialized_start=1061
-  _globals['_CALLHEAD_HEADERSENTRY']._serialized_end=1107
-  _globals['_CALLTRAILER']._serialized_start=1110
-  _globals['_CALLTRAILER']._serialized_end=1299
-  _globals['_CALLFRAME']._serialized_start=1302
-  _globals['_CALLFRAME']._serialized_end=1455
-  _globals['_CALLFRAMES']._serialized_start=1457
-  _globals['_CALLFRAMES']._serialized_end=1506
-  _globals['_CONTINUITY']._serialized_start=1508
-  _globals['_CONTINUITY']._serialized_end=1559
-  _globals['_TRANSLATORGENERATEREQUEST']._serialized_start=1562
-  _globals['_TRANSLATORGENERATEREQUEST']._serialized_end=1694
-  _globals['_TRANSLATORGENERATEEVENT']._serialized_start=1696
-  _globals['_TRANSLATORGENERATEEVENT']._serialized_end=1820
-  _globals['_TRANSLATORSERVICE']._serialized_start=2064
-  _globals['_TRANSLATORSERVICE']._serialized_end=2534
+  _globals['_CALLREQUEST']._serialized_end=832
+  _globals['_CALLREQUEST_PARAMSENTRY']._serialized_start=787
+  _globals['_CALLREQUEST_PARAMSENTRY']._serialized_end=832
+  _globals['_KEPTRESPONSE']._serialized_start=834
+  _globals['_KEPTRESPONSE']._serialized_end=946
+  _globals['_CALLHEAD']._serialized_start=949
+  _globals['_CALLHEAD']._serialized_end=1111
+  _globals['_CALLHEAD_HEADERSENTRY']._serialized_start=1065
+  _globals['_CALLHEAD_HEADERSENTRY']._serialized_end=1111
+  _globals['_CALLTRAILER']._serialized_start=1114
+  _globals['_CALLTRAILER']._serialized_end=1303
+  _globals['_CALLFRAME']._serialized_start=1306
+  _globals['_CALLFRAME']._serialized_end=1459
+  _globals['_CALLFRAMES']._serialized_start=1461
+  _globals['_CALLFRAMES']._serialized_end=1510
+  _globals['_CONTINUITY']._serialized_start=1512
+  _globals['_CONTINUITY']._serialized_end=1563
+  _globals['_TRANSLATORGENERATEREQUEST']._serialized_start=1566
+  _globals['_TRANSLATORGENERATEREQUEST']._serialized_end=1698
+  _globals['_TRANSLATORGENERATEEVENT']._serialized_start=1700
+  _globals['_TRANSLATORGENERATEEVENT']._serialized_end=1824
+  _globals['_TRANSLATORSERVICE']._serialized_start=2076
+  _globals['_TRANSLATORSERVICE']._serialized_end=2546
 # @@protoc_insertion_point(module_scope)

@@ -20,20 +20,20 @@ class Surface(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SURFACE_GEMINI: _ClassVar[Surface]
     SURFACE_VERTEX: _ClassVar[Surface]
 
-class Framing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+class Transport(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
-    FRAMING_UNSPECIFIED: _ClassVar[Framing]
-    FRAMING_HTTP: _ClassVar[Framing]
-    FRAMING_WEBSOCKET: _ClassVar[Framing]
+    TRANSPORT_UNSPECIFIED: _ClassVar[Transport]
+    TRANSPORT_HTTP: _ClassVar[Transport]
+    TRANSPORT_WEBSOCKET: _ClassVar[Transport]
 SURFACE_UNSPECIFIED: Surface
 SURFACE_OPENAI_CHAT: Surface
 SURFACE_OPENAI_RESPONSES: Surface
 SURFACE_ANTHROPIC_MESSAGES: Surface
 SURFACE_GEMINI: Surface
 SURFACE_VERTEX: Surface
-FRAMING_UNSPECIFIED: Framing
-FRAMING_HTTP: Framing
-FRAMING_WEBSOCKET: Framing
+TRANSPORT_UNSPECIFIED: Transport
+TRANSPORT_HTTP: Transport
+TRANSPORT_WEBSOCKET: Transport
 
 class SessionContextRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id", "model", "context_policy_json")
@@ -76,7 +76,7 @@ class CompactSessionResponse(_message.Message):
     def __init__(self, turn: _Optional[_Union[_sessions_pb2.Turn, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
 
 class CallRequest(_message.Message):
-    __slots__ = ("surface", "method", "framing", "params", "tenant_id", "body", "kept_previous", "batches")
+    __slots__ = ("surface", "method", "transport", "params", "tenant_id", "body", "kept_previous", "batches")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -86,7 +86,7 @@ class CallRequest(_message.Message):
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SURFACE_FIELD_NUMBER: _ClassVar[int]
     METHOD_FIELD_NUMBER: _ClassVar[int]
-    FRAMING_FIELD_NUMBER: _ClassVar[int]
+    TRANSPORT_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     BODY_FIELD_NUMBER: _ClassVar[int]
@@ -94,13 +94,13 @@ class CallRequest(_message.Message):
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     surface: Surface
     method: str
-    framing: Framing
+    transport: Transport
     params: _containers.ScalarMap[str, str]
     tenant_id: str
     body: bytes
     kept_previous: KeptResponse
     batches: bool
-    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., framing: _Optional[_Union[Framing, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ..., kept_previous: _Optional[_Union[KeptResponse, _Mapping]] = ..., batches: _Optional[bool] = ...) -> None: ...
+    def __init__(self, surface: _Optional[_Union[Surface, str]] = ..., method: _Optional[str] = ..., transport: _Optional[_Union[Transport, str]] = ..., params: _Optional[_Mapping[str, str]] = ..., tenant_id: _Optional[str] = ..., body: _Optional[bytes] = ..., kept_previous: _Optional[_Union[KeptResponse, _Mapping]] = ..., batches: _Optional[bool] = ...) -> None: ...
 
 class KeptResponse(_message.Message):
     __slots__ = ("response_id", "instructions", "context")

@@ -7,21 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rhone.errors import RhoneError
-from rhone.jsonutil import struct_from_dict
+from rhone.jsonutil import refuse_unknown, struct_from_dict
 from rhone.tenancy import budget_from, limits_from_dict, models_from_list
 from rhone.v1 import admin_pb2 as apb
 
 _TENANT_FIELDS = {"id", "name", "metadata", "limits", "models", "monthly_budget_usd"}
 _KEY_FIELDS = {"name", "limits", "models", "expires_at", "monthly_budget_usd"}
-
-
-def _only(body: dict[str, Any], allowed: set[str]) -> None:
-    unknown = set(body) - allowed
-    if unknown:
-        name = sorted(unknown)[0]
-        raise RhoneError.invalid(
-            f"Unknown field '{name}' (allowed: {', '.join(sorted(allowed))}).", param=name
-        )
 
 
 def _string(body: dict[str, Any], name: str) -> str:
@@ -48,7 +39,7 @@ def _seconds(value: Any, name: str) -> int:
 
 
 def create_tenant(body: dict[str, Any]) -> apb.CreateTenantRequest:
-    _only(body, _TENANT_FIELDS)
+    refuse_unknown(body, _TENANT_FIELDS)
     request = apb.CreateTenantRequest(
         id=_string(body, "id"),
         name=_string(body, "name"),
@@ -64,7 +55,7 @@ def create_tenant(body: dict[str, Any]) -> apb.CreateTenantRequest:
 
 
 def update_tenant(tenant_id: str, body: dict[str, Any]) -> apb.UpdateTenantRequest:
-    _only(body, _TENANT_FIELDS - {"id"})
+    refuse_unknown(body, _TENANT_FIELDS - {"id"})
     request = apb.UpdateTenantRequest(id=tenant_id)
     if "name" in body:
         request.name = _string(body, "name")
@@ -75,7 +66,7 @@ def update_tenant(tenant_id: str, body: dict[str, Any]) -> apb.UpdateTenantReque
 
 
 def create_key(tenant_id: str, body: dict[str, Any]) -> apb.CreateKeyRequest:
-    _only(body, _KEY_FIELDS)
+    refuse_unknown(body, _KEY_FIELDS)
     request = apb.CreateKeyRequest(
         tenant_id=tenant_id,
         name=_string(body, "name"),
@@ -89,7 +80,7 @@ def create_key(tenant_id: str, body: dict[str, Any]) -> apb.CreateKeyRequest:
 
 
 def update_key(key_id: str, body: dict[str, Any]) -> apb.UpdateKeyRequest:
-    _only(body, _KEY_FIELDS)
+    refuse_unknown(body, _KEY_FIELDS)
     request = apb.UpdateKeyRequest(id=key_id)
     if "name" in body:
         request.name = _string(body, "name")
@@ -113,7 +104,7 @@ def _common(request: apb.UpdateTenantRequest | apb.UpdateKeyRequest, body: dict[
 
 
 def rotate_key(key_id: str, body: dict[str, Any]) -> apb.RotateKeyRequest:
-    _only(body, {"grace_s"})
+    refuse_unknown(body, {"grace_s"})
     grace = body.get("grace_s", 0)
     if isinstance(grace, bool) or not isinstance(grace, int) or grace < 0:
         raise RhoneError.invalid("grace_s must be a whole number of seconds >= 0.", param="grace_s")

@@ -22,7 +22,7 @@ import grpc
 from starlette.requests import HTTPConnection
 
 from rhone.errors import Code, RhoneError
-from rhone.rpc_errors import ERROR_DETAIL_KEY
+from rhone.rpc_errors import detail_of
 from rhone.v1 import tenancy_pb2 as tpb
 from rhone.v1 import tenancy_pb2_grpc
 
@@ -162,5 +162,4 @@ class Authenticator:
 
 
 def _is_wrong_key(exc: grpc.aio.AioRpcError) -> bool:
-    detail = dict(exc.trailing_metadata() or ()).get(ERROR_DETAIL_KEY)
-    return exc.code() == grpc.StatusCode.UNAUTHENTICATED and detail == "invalid_api_key"
+    return exc.code() == grpc.StatusCode.UNAUTHENTICATED and detail_of(exc) == "invalid_api_key"

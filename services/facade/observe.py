@@ -349,7 +349,7 @@ SURFACE_NAMES = {
 def observed_ws_call(run: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     """Observes one call of a socket as a call of its own (transport `ws`): its scope (the
     socket's request id, the call's tenant), its span, its metrics and access line. The wrapped
-    function takes `shape`, `tenant_id` and `emit` (whose first use is the call's first token)
+    function takes `surface`, `tenant_id` and `emit` (whose first use is the call's first token)
     and returns a CallOutcome (ok, status, code)."""
 
     @functools.wraps(run)
@@ -357,8 +357,8 @@ def observed_ws_call(run: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]
         socket = scope.current_or_none()
         if socket is not None:
             socket.calls += 1
-        shape: Any = kwargs["shape"]
-        exchange = _WsExchange(socket, SURFACE_NAMES.get(shape.surface, "other"))
+        surface: Any = kwargs["surface"]
+        exchange = _WsExchange(socket, SURFACE_NAMES.get(surface.proto_surface, "other"))
         exchange.call.tenant = str(kwargs.get("tenant_id", ""))
         emit: Any = kwargs["emit"]
 

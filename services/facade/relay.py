@@ -82,7 +82,7 @@ class Relay:
         tenant_id: str,
         body: bytes,
         params: Mapping[str, str] | None = None,
-        framing: int = tpb.FRAMING_HTTP,
+        transport: int = tpb.TRANSPORT_HTTP,
         kept_previous: tpb.KeptResponse | None = None,
     ) -> OpenedCall:
         """Starts a translator call and reads its head; raises RhoneError when there is none.
@@ -93,7 +93,7 @@ class Relay:
             tpb.CallRequest(
                 surface=surface,  # type: ignore[arg-type]
                 method=method,
-                framing=framing,  # type: ignore[arg-type]
+                transport=transport,  # type: ignore[arg-type]
                 params=dict(params or {}),
                 tenant_id=tenant_id,
                 body=body,

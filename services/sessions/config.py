@@ -6,7 +6,6 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from rhone.runtime.settings import PeerSettings
-from services.sessions.store import DEFAULT_LEASE_MS
 
 
 class SessionsSettings(PeerSettings):
@@ -27,9 +26,11 @@ class SessionsSettings(PeerSettings):
     key_hmac_secret: str = Field(default="", repr=False)
     # The operators' key for AdminService (and the facade's /v1/admin); empty: admin API off.
     admin_key: str = Field(default="", repr=False)
-    # How long a call's lease on a session holds unless renewed (the translator renews it
-    # while the call streams): how long a session stays busy after its caller died.
-    session_lease_ms: int = Field(default=DEFAULT_LEASE_MS, ge=1000)
+    # How long a call's lease on a session holds unless renewed: how long a session stays busy
+    # after its caller died. The one lease default: a BeginTurn that asks for no lease time
+    # gets this, and the translator renews every third of what was granted while its call
+    # streams.
+    session_lease_ms: int = Field(default=10_000, ge=1000)
 
     @property
     def listen(self) -> str:

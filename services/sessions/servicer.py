@@ -1,18 +1,19 @@
 """The SessionService over gRPC: store exceptions become gRPC status codes the callers map to
 their surface's error (NOT_FOUND -> 404, ABORTED -> 409 session_busy, INVALID_ARGUMENT ->
-400, UNAVAILABLE -> 503 when the database cannot be reached). The trailing metadata key
-`rhone-error-detail` names the error precisely (which id was not found), so a caller need not
-parse the message."""
+400, UNAVAILABLE -> 503 when the database cannot be reached), in one place (status_of, applied
+to every method by rhone.rpc_errors.answering). The trailing metadata key `rhone-error-detail`
+names the error precisely (session_not_found, turn_not_found...), so a caller need not parse
+the message."""
 
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
 
 import grpc
 
 from rhone.jsonutil import dict_from_struct
 from rhone.observability.metrics import LEASE_CONFLICTS
+from rhone.rpc_errors import answering
 from rhone.v1 import sessions_pb2 as pb
 from rhone.v1 import sessions_pb2_grpc as pb_grpc
 from services.sessions.sql_store import SqlSessionStore
@@ -30,10 +31,7 @@ from services.sessions.store import (
 
 log = logging.getLogger("rhone.sessions")
 
-ERROR_DETAIL_KEY = "rhone-error-detail"
-
-# Everything the store raises for a caller's mistake, a race or an unreachable database;
-# anything else is a bug and reaches the caller as INTERNAL.
+# Everything the store raises for a caller's mistake, a race or an unreachable database.
 STORE_ERRORS = (
     StoreUnavailable,
     SessionNotFound,
@@ -79,10 +77,8 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
     raise exc
 
 
-async def _abort_for(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
-    code, message, detail = status_of(exc)
-    await context.abort(code, message, trailing_metadata=((ERROR_DETAIL_KEY, detail),))
-    raise AssertionError("abort returns by raising")  # pragma: no cover
+# Every method: a store exception ends the call with its status (status_of).
+_answers = answering(STORE_ERRORS, status_of)
 
 
 class SessionServicer(pb_grpc.SessionServiceServicer):
@@ -91,55 +87,31 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         # The lease time of a call that asks for none (RHONE_SESSION_LEASE_MS).
         self.lease_ms = lease_ms
 
-    async def ResolveApiKey(
-        self, request: pb.ResolveApiKeyRequest, context: grpc.aio.ServicerContext
-    ) -> pb.ResolveApiKeyResponse:
-        try:
-            tenant = await self.store.resolve_api_key(request.api_key)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
-        if tenant is None:
-            # The detail tells a wrong key from a refused service identity (also
-            # UNAUTHENTICATED, from rhone/runtime/service_identity.py).
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "Incorrect API key provided.",
-                trailing_metadata=((ERROR_DETAIL_KEY, "invalid_api_key"),),
-            )
-        return pb.ResolveApiKeyResponse(tenant_id=tenant)
-
+    @_answers
     async def CreateSession(
         self, request: pb.CreateSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:
-        try:
-            return await self.store.create_session(
-                request.tenant_id,
-                metadata=dict_from_struct(request.metadata),
-                instructions=list(request.instructions),
-                default_model=request.default_model,
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        return await self.store.create_session(
+            request.tenant_id,
+            metadata=dict_from_struct(request.metadata),
+            instructions=list(request.instructions),
+            default_model=request.default_model,
+        )
 
+    @_answers
     async def GetSession(
         self, request: pb.GetSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:
-        try:
-            return await self.store.get_session(request.tenant_id, request.session_id)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        return await self.store.get_session(request.tenant_id, request.session_id)
 
+    @_answers
     async def ListSessions(
         self, request: pb.ListSessionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListSessionsResponse:
-        try:
-            page = await self.store.list_sessions(
-                request.tenant_id, request.page_size, request.cursor
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        page = await self.store.list_sessions(request.tenant_id, request.page_size, request.cursor)
         return pb.ListSessionsResponse(sessions=page.sessions, next_cursor=page.next_cursor)
 
+    @_answers
     async def UpdateSession(
         self, request: pb.UpdateSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:
@@ -153,44 +125,35 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
                 request.context_policy_json if request.HasField("context_policy_json") else None
             ),
         )
-        try:
-            return await self.store.update_session(request.tenant_id, request.session_id, changes)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        return await self.store.update_session(request.tenant_id, request.session_id, changes)
 
+    @_answers
     async def DeleteSession(
         self, request: pb.DeleteSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteSessionResponse:
-        try:
-            await self.store.delete_session(request.tenant_id, request.session_id)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        await self.store.delete_session(request.tenant_id, request.session_id)
         return pb.DeleteSessionResponse()
 
+    @_answers
     async def BranchSession(
         self, request: pb.BranchSessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Session:
-        try:
-            return await self.store.branch_session(
-                request.tenant_id, request.session_id, request.at_turn_id
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        return await self.store.branch_session(
+            request.tenant_id, request.session_id, request.at_turn_id
+        )
 
+    @_answers
     async def BeginTurn(
         self, request: pb.BeginTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.BeginTurnResponse:
         lease_ms = request.lease_ms or self.lease_ms
-        try:
-            begun = await self.store.begin_turn(
-                request.tenant_id,
-                request.session_id,
-                lease_ms,
-                from_response_id=request.from_response_id,
-                known_version=request.known_version,
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        begun = await self.store.begin_turn(
+            request.tenant_id,
+            request.session_id,
+            lease_ms,
+            from_response_id=request.from_response_id,
+            known_version=request.known_version,
+        )
         return pb.BeginTurnResponse(
             session=begun.session,
             lease_id=begun.lease_id,
@@ -199,78 +162,64 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             context_is_delta=begun.is_delta,
         )
 
+    @_answers
     async def CommitTurn(
         self, request: pb.CommitTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.CommitTurnResponse:
-        try:
-            turn, version = await self.store.commit_turn(
-                request.tenant_id,
-                request.session_id,
-                request.lease_id,
-                request.turn,
-                list(request.instructions) if request.set_instructions else None,
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        turn, version = await self.store.commit_turn(
+            request.tenant_id,
+            request.session_id,
+            request.lease_id,
+            request.turn,
+            list(request.instructions) if request.set_instructions else None,
+        )
         return pb.CommitTurnResponse(turn=turn, version=version)
 
+    @_answers
     async def AbortTurn(
         self, request: pb.AbortTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.AbortTurnResponse:
-        try:
-            await self.store.abort_turn(request.tenant_id, request.session_id, request.lease_id)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        await self.store.abort_turn(request.tenant_id, request.session_id, request.lease_id)
         return pb.AbortTurnResponse()
 
+    @_answers
     async def RenewLease(
         self, request: pb.RenewLeaseRequest, context: grpc.aio.ServicerContext
     ) -> pb.RenewLeaseResponse:
         lease_ms = request.lease_ms or self.lease_ms
-        try:
-            await self.store.renew_lease(
-                request.tenant_id, request.session_id, request.lease_id, lease_ms
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        await self.store.renew_lease(
+            request.tenant_id, request.session_id, request.lease_id, lease_ms
+        )
         return pb.RenewLeaseResponse(lease_ms=lease_ms)
 
+    @_answers
     async def ListTurns(
         self, request: pb.ListTurnsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTurnsResponse:
-        try:
-            turns = await self.store.list_turns(request.tenant_id, request.session_id)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        turns = await self.store.list_turns(request.tenant_id, request.session_id)
         return pb.ListTurnsResponse(turns=turns)
 
+    @_answers
     async def GetTurnByResponseId(
         self, request: pb.GetTurnByResponseIdRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetTurnByResponseIdResponse:
-        try:
-            found = await self.store.get_turn_by_response_id(request.tenant_id, request.response_id)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        found = await self.store.get_turn_by_response_id(request.tenant_id, request.response_id)
         return pb.GetTurnByResponseIdResponse(
             turn=found.turn, session_id=found.session_id, is_latest=found.is_latest
         )
 
+    @_answers
     async def DeleteResponse(
         self, request: pb.DeleteResponseRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteResponseResponse:
-        try:
-            await self.store.delete_response(request.tenant_id, request.response_id)
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        await self.store.delete_response(request.tenant_id, request.response_id)
         return pb.DeleteResponseResponse()
 
+    @_answers
     async def LoadContext(
         self, request: pb.LoadContextRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoadContextResponse:
-        try:
-            loaded = await self.store.load_context(
-                request.tenant_id, request.session_id, from_response_id=request.from_response_id
-            )
-        except STORE_ERRORS as exc:
-            await _abort_for(context, exc)
+        loaded = await self.store.load_context(
+            request.tenant_id, request.session_id, from_response_id=request.from_response_id
+        )
         return pb.LoadContextResponse(session=loaded.session, context=loaded.context)

@@ -28,7 +28,7 @@ from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 from services.sessions.backends.base import Database, Queries
 from services.sessions.backends.timed import TimedDatabase
-from services.sessions.migrations import at_startup, migrate, take_startup_lock
+from services.sessions.migrations import at_startup, migrate
 from services.sessions.sql_queries import (
     SESSION_COLUMNS,
     branch_at,
@@ -58,7 +58,6 @@ from services.sessions.store import (
     decode_cursor,
     encode_cursor,
     encode_instructions,
-    hash_key,
     new_lease_id,
     new_turn_id,
     now_ms,
@@ -81,47 +80,6 @@ class SqlSessionStore:
 
     async def close(self) -> None:
         await self.db.disconnect()
-
-    # keys
-
-    async def put_api_key(self, tenant_id: str, api_key: str) -> None:
-        await self.db.execute(
-            "INSERT INTO api_keys (key_hash, tenant_id, created_at_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT (key_hash) DO UPDATE SET tenant_id = excluded.tenant_id",
-            hash_key(api_key),
-            tenant_id,
-            now_ms(),
-        )
-
-    async def replace_api_keys(self, keys: list[tuple[str, str]]) -> int:
-        """Makes `keys` ((tenant, key) pairs, the environment's) the whole key set: each is
-        put, and every other key is revoked (deleted). Returns how many were revoked. Under
-        the start-up lock, so replicas starting together on one database never interleave."""
-        wanted = {hash_key(key): tenant for tenant, key in keys}
-
-        async def work(tx: Queries) -> int:
-            await take_startup_lock(tx, self.db)
-            for key_hash, tenant in wanted.items():
-                await tx.execute(
-                    "INSERT INTO api_keys (key_hash, tenant_id, created_at_ms) VALUES (?, ?, ?) "
-                    "ON CONFLICT (key_hash) DO UPDATE SET tenant_id = excluded.tenant_id",
-                    key_hash,
-                    tenant,
-                    now_ms(),
-                )
-            rows = await tx.fetchall("SELECT key_hash FROM api_keys")
-            gone = [row["key_hash"] for row in rows if row["key_hash"] not in wanted]
-            for key_hash in gone:
-                await tx.execute("DELETE FROM api_keys WHERE key_hash = ?", key_hash)
-            return len(gone)
-
-        return await self.db.transact(work)
-
-    async def resolve_api_key(self, api_key: str) -> str | None:
-        row = await self.db.fetchone(
-            "SELECT tenant_id FROM api_keys WHERE key_hash = ?", hash_key(api_key)
-        )
-        return None if row is None else str(row["tenant_id"])
 
     # sessions
 

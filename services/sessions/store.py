@@ -1,27 +1,24 @@
-"""The session store's interface and the rules every backend shares.
+"""What the session store (sql_store.py, over either backend) shares with its callers: its
+exceptions, ids, result types, and the rules of contexts and page cursors.
 
-Sessions, turns and keys are kept as rows; a turn's messages are stored as the serialized
-canonical `Turn`, so loading a context is one query over a session's turns since its last
-snapshot, whatever the session's length."""
+Sessions and turns are kept as rows; a turn's messages are stored as the serialized canonical
+`Turn`, so loading a context is one query over a session's turns since its last snapshot,
+whatever the session's length. Keys and tenants are tenancy_store.py's."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from rhone.ids import is_id
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
 
 DEFAULT_TENANT = "default"
-# How long a call's lease on a session holds unless renewed: the time a session stays busy
-# after its caller died. The caller renews it every third of this until it commits or aborts.
-DEFAULT_LEASE_MS = 10_000
 
 
 class SessionNotFound(Exception):
@@ -79,10 +76,6 @@ def new_lease_id() -> str:
     return secrets.token_hex(16)
 
 
-def hash_key(api_key: str) -> str:
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
 @dataclass(slots=True)
 class Begun:
     session: pb.Session
@@ -120,78 +113,6 @@ class SessionChanges:
     instructions: list[content.Message] | None = None
     default_model: str | None = None
     context_policy_json: str | None = None
-
-
-class SessionStore(Protocol):
-    """One interface, two backends (SQLite embedded, PostgreSQL at scale), one test suite."""
-
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def put_api_key(self, tenant_id: str, api_key: str) -> None: ...
-
-    async def replace_api_keys(self, keys: list[tuple[str, str]]) -> int: ...
-
-    async def resolve_api_key(self, api_key: str) -> str | None: ...
-
-    async def create_session(
-        self,
-        tenant_id: str,
-        *,
-        metadata: dict[str, Any] | None = None,
-        instructions: list[content.Message] | None = None,
-        default_model: str = "",
-    ) -> pb.Session: ...
-
-    async def get_session(self, tenant_id: str, session_id: str) -> pb.Session: ...
-
-    async def list_sessions(self, tenant_id: str, page_size: int, cursor: str) -> SessionPage: ...
-
-    async def update_session(
-        self, tenant_id: str, session_id: str, changes: SessionChanges
-    ) -> pb.Session: ...
-
-    async def delete_session(self, tenant_id: str, session_id: str) -> None: ...
-
-    async def branch_session(
-        self, tenant_id: str, session_id: str, at_turn_id: str
-    ) -> pb.Session: ...
-
-    async def begin_turn(
-        self,
-        tenant_id: str,
-        session_id: str,
-        lease_ms: int,
-        *,
-        from_response_id: str = "",
-        known_version: int = 0,
-    ) -> Begun: ...
-
-    async def load_context(
-        self, tenant_id: str, session_id: str, *, from_response_id: str = ""
-    ) -> Loaded: ...
-
-    async def commit_turn(
-        self,
-        tenant_id: str,
-        session_id: str,
-        lease_id: str,
-        turn: pb.Turn,
-        instructions: list[content.Message] | None,
-    ) -> tuple[pb.Turn, int]: ...
-
-    async def renew_lease(
-        self, tenant_id: str, session_id: str, lease_id: str, lease_ms: int
-    ) -> None: ...
-
-    async def abort_turn(self, tenant_id: str, session_id: str, lease_id: str) -> None: ...
-
-    async def list_turns(self, tenant_id: str, session_id: str) -> list[pb.Turn]: ...
-
-    async def get_turn_by_response_id(self, tenant_id: str, response_id: str) -> FoundTurn: ...
-
-    async def delete_response(self, tenant_id: str, response_id: str) -> None: ...
 
 
 def context_of(turns: list[pb.Turn]) -> list[content.Message]:

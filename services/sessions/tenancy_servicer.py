@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from typing import NoReturn
 
 import grpc
 
-from rhone.rpc_errors import ERROR_DETAIL_KEY
+from rhone.rpc_errors import abort, answering
 from rhone.v1 import admin_pb2 as apb
 from rhone.v1 import admin_pb2_grpc, tenancy_pb2_grpc
 from rhone.v1 import tenancy_pb2 as tpb
@@ -32,15 +31,19 @@ TENANCY_SERVICE_NAMES = [
 _ERRORS = (TenantNotFound, TenantExists, KeyNotFound, InvalidRequest)
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception) -> NoReturn:
+def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
+    """(code, message, detail) for a tenancy store exception. No detail: the facade's admin
+    routes name each status's error themselves."""
     if isinstance(exc, TenantNotFound):
-        await context.abort(grpc.StatusCode.NOT_FOUND, f"No tenant found with id '{exc}'.")
+        return grpc.StatusCode.NOT_FOUND, f"No tenant found with id '{exc}'.", ""
     if isinstance(exc, KeyNotFound):
-        await context.abort(grpc.StatusCode.NOT_FOUND, f"No key found with id '{exc}'.")
+        return grpc.StatusCode.NOT_FOUND, f"No key found with id '{exc}'.", ""
     if isinstance(exc, TenantExists):
-        await context.abort(grpc.StatusCode.ALREADY_EXISTS, f"Tenant '{exc}' exists already.")
-    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    raise AssertionError("abort returns by raising")  # pragma: no cover
+        return grpc.StatusCode.ALREADY_EXISTS, f"Tenant '{exc}' exists already.", ""
+    return grpc.StatusCode.INVALID_ARGUMENT, str(exc), ""
+
+
+_answers = answering(_ERRORS, status_of)
 
 
 class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
@@ -54,12 +57,12 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
         resolved = await self.tenancy.resolve(request.api_key)
         if resolved is None:
             # Named, so that the facade tells a wrong key from its own service identity refused.
-            await context.abort(
+            await abort(
+                context,
                 grpc.StatusCode.UNAUTHENTICATED,
                 "Incorrect API key provided.",
-                trailing_metadata=((ERROR_DETAIL_KEY, "invalid_api_key"),),
+                "invalid_api_key",
             )
-            raise AssertionError("abort returns by raising")  # pragma: no cover
         return resolved
 
     async def GetKeysVersion(
@@ -73,23 +76,17 @@ class TenancyServicer(tenancy_pb2_grpc.TenancyServiceServicer):
         await self.usage.record(list(request.records))
         return tpb.RecordUsageResponse()
 
+    @_answers
     async def QueryUsage(
         self, request: tpb.QueryUsageRequest, context: grpc.aio.ServicerContext
     ) -> tpb.QueryUsageResponse:
         if not request.tenant_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required.")
-        return await _query_usage(self.usage, request, context)
+        return await _query_usage(self.usage, request)
 
 
-async def _query_usage(
-    usage: UsageStore, request: tpb.QueryUsageRequest, context: grpc.aio.ServicerContext
-) -> tpb.QueryUsageResponse:
-    try:
-        rows = await usage.query(
-            request.tenant_id, request.start_ms, request.end_ms, request.group_by
-        )
-    except InvalidRequest as exc:
-        await _abort(context, exc)
+async def _query_usage(usage: UsageStore, request: tpb.QueryUsageRequest) -> tpb.QueryUsageResponse:
+    rows = await usage.query(request.tenant_id, request.start_ms, request.end_ms, request.group_by)
     return tpb.QueryUsageResponse(rows=rows)
 
 
@@ -120,14 +117,12 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         )
         raise AssertionError("abort returns by raising")  # pragma: no cover
 
+    @_answers
     async def CreateTenant(
         self, request: apb.CreateTenantRequest, context: grpc.aio.ServicerContext
     ) -> tpb.Tenant:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.create_tenant(request, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.create_tenant(request, actor)
 
     async def ListTenants(
         self, request: apb.ListTenantsRequest, context: grpc.aio.ServicerContext
@@ -136,89 +131,71 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         tenants = await self.tenancy.list_tenants(request.include_deleted)
         return apb.ListTenantsResponse(tenants=tenants)
 
+    @_answers
     async def GetTenant(
         self, request: apb.GetTenantRequest, context: grpc.aio.ServicerContext
     ) -> tpb.Tenant:
         await self._actor(context)
-        try:
-            return await self.tenancy.get_tenant(request.id)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.get_tenant(request.id)
 
+    @_answers
     async def UpdateTenant(
         self, request: apb.UpdateTenantRequest, context: grpc.aio.ServicerContext
     ) -> tpb.Tenant:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.update_tenant(request, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.update_tenant(request, actor)
 
+    @_answers
     async def DeleteTenant(
         self, request: apb.DeleteTenantRequest, context: grpc.aio.ServicerContext
     ) -> tpb.Tenant:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.delete_tenant(request.id, request.delete_sessions, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.delete_tenant(request.id, request.delete_sessions, actor)
 
+    @_answers
     async def CreateKey(
         self, request: apb.CreateKeyRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ApiKey:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.create_key(request, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.create_key(request, actor)
 
+    @_answers
     async def ListKeys(
         self, request: apb.ListKeysRequest, context: grpc.aio.ServicerContext
     ) -> apb.ListKeysResponse:
         await self._actor(context)
-        try:
-            if request.tenant_id:
-                await self.tenancy.get_tenant(request.tenant_id)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        if request.tenant_id:
+            await self.tenancy.get_tenant(request.tenant_id)
         keys = await self.tenancy.list_keys(request.tenant_id, request.include_revoked)
         return apb.ListKeysResponse(keys=keys)
 
+    @_answers
     async def GetKey(
         self, request: apb.GetKeyRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ApiKey:
         await self._actor(context)
-        try:
-            return await self.tenancy.get_key(request.id)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.get_key(request.id)
 
+    @_answers
     async def UpdateKey(
         self, request: apb.UpdateKeyRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ApiKey:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.update_key(request, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.update_key(request, actor)
 
+    @_answers
     async def RevokeKey(
         self, request: apb.RevokeKeyRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ApiKey:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.revoke_key(request.id, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.revoke_key(request.id, actor)
 
+    @_answers
     async def RotateKey(
         self, request: apb.RotateKeyRequest, context: grpc.aio.ServicerContext
     ) -> tpb.ApiKey:
         actor = await self._actor(context)
-        try:
-            return await self.tenancy.rotate_key(request.id, request.grace_s, actor)
-        except _ERRORS as exc:
-            await _abort(context, exc)
+        return await self.tenancy.rotate_key(request.id, request.grace_s, actor)
 
     async def ListAudit(
         self, request: apb.ListAuditRequest, context: grpc.aio.ServicerContext
@@ -227,11 +204,12 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         entries = await self.tenancy.list_audit(request.tenant_id, request.start_ms, request.limit)
         return apb.ListAuditResponse(entries=entries)
 
+    @_answers
     async def QueryUsage(
         self, request: tpb.QueryUsageRequest, context: grpc.aio.ServicerContext
     ) -> tpb.QueryUsageResponse:
         await self._actor(context)
-        return await _query_usage(self.usage, request, context)
+        return await _query_usage(self.usage, request)
 
 
 async def open_tenancy(db: Database, configured_secret: str) -> TenancyStore:

@@ -69,7 +69,7 @@ def error_frames(
 
 
 def framer_for(request: tpb.CallRequest) -> Framer:
-    if request.framing == tpb.FRAMING_WEBSOCKET:
+    if request.transport == tpb.TRANSPORT_WEBSOCKET:
         return WebSocketFramer()
     if request.surface in _GOOGLE and request.params.get("alt") != "sse":
         return JsonArrayFramer()
@@ -133,7 +133,7 @@ class CallHandler:
             yield tpb.CallFrame(trailer=tpb.CallTrailer(failure=exc.failure, model=model))
             return
         # A socket keeps its `store: false` responses in memory (OpenAI's WebSocket mode).
-        keep = request.framing == tpb.FRAMING_WEBSOCKET and not continuity.record
+        keep = request.transport == tpb.TRANSPORT_WEBSOCKET and not continuity.record
         frames = (
             self._stream(dialect, decoded, turn, framer_for(request), keep=keep)
             if decoded.stream

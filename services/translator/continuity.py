@@ -15,6 +15,7 @@ from typing import Any
 from rhone.context_policy import ContextPolicy, parse_policy
 from rhone.errors import RhoneError
 from rhone.ids import check_body_id
+from rhone.jsonutil import refuse_unknown
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
@@ -66,11 +67,7 @@ def parse_continuity(value: Any) -> Continuity:
         raise RhoneError.invalid(
             "'rhone.context_mode' must be 'stateful' or 'stateless'.", param="rhone.context_mode"
         )
-    unknown = set(value) - {"session_id", "context_mode", "context"}
-    if unknown:
-        raise RhoneError.invalid(
-            f"Unknown field(s) in 'rhone': {', '.join(sorted(unknown))}.", param="rhone"
-        )
+    refuse_unknown(value, ("session_id", "context_mode", "context"), within="rhone")
     check_body_id(session_id, "rhone.session_id", "session id")
     context = parse_policy(value.get("context")) if "context" in value else None
     return Continuity(session_id=session_id, stateless=mode == "stateless", context=context)

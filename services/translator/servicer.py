@@ -1,4 +1,6 @@
-"""The TranslatorService over gRPC: Call for public surfaces, Generate for internal teams."""
+"""The TranslatorService over gRPC: Call for the public surfaces, Generate for canonical requests
+(the facade's gRPC Gateway and rhone.canonical sockets), the sessions API's context and
+compaction, token counts and model listings."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from rhone.coalesce import coalesced
 from rhone.errors import Code, RhoneError
 from rhone.ids import check_body_id
 from rhone.observability import scope
-from rhone.rpc_errors import ERROR_DETAIL_KEY
+from rhone.rpc_errors import abort, answering
 from rhone.runtime import deadlines
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
@@ -22,6 +24,24 @@ from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity
 from services.translator.session_context import compact_session, session_context
 from services.translator.turns import TurnRunner
+
+_STATUS_OF_CODE = {
+    Code.ERROR_CODE_INVALID_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    Code.ERROR_CODE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.ERROR_CODE_CONFLICT: grpc.StatusCode.ABORTED,
+}
+
+
+def _status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
+    """A failure of a by-id session RPC as the gRPC status the facade maps back (the trailing
+    `rhone-error-detail` names it, as the sessions service's errors do)."""
+    assert isinstance(exc, RhoneError)
+    failure = exc.failure
+    status = _STATUS_OF_CODE.get(failure.code, grpc.StatusCode.UNAVAILABLE)
+    return status, failure.message, failure.detail
+
+
+_answers_session_rpc = answering((RhoneError,), _status_of)
 
 
 class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
@@ -80,25 +100,19 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
         finally:
             await turn.release()
 
+    @_answers_session_rpc
     async def GetSessionContext(
         self, request: tpb.SessionContextRequest, context: grpc.aio.ServicerContext
     ) -> tpb.SessionContext:
         assert self.runner.fitter is not None
-        try:
-            return await session_context(self.runner, self.runner.fitter, request)
-        except RhoneError as exc:
-            await _abort_with(context, exc)
-            raise
+        return await session_context(self.runner, self.runner.fitter, request)
 
+    @_answers_session_rpc
     async def CompactSession(
         self, request: tpb.SessionContextRequest, context: grpc.aio.ServicerContext
     ) -> tpb.CompactSessionResponse:
         assert self.runner.fitter is not None
-        try:
-            return await compact_session(self.runner, self.runner.fitter, request)
-        except RhoneError as exc:
-            await _abort_with(context, exc)
-            raise
+        return await compact_session(self.runner, self.runner.fitter, request)
 
     async def ListModels(
         self, request: ppb.ListModelsRequest, context: grpc.aio.ServicerContext
@@ -118,10 +132,7 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
                 code = grpc.StatusCode.UNAVAILABLE
             detail = "model_not_found" if code == grpc.StatusCode.NOT_FOUND else ""
             message = exc.details() if code in PASSED_ON else "The providers service failed."
-            await context.abort(
-                code, message or "", trailing_metadata=(("rhone-error-detail", detail),)
-            )
-            raise
+            await abort(context, code, message or "", detail)
 
 
 def _batch(frames: list[tpb.CallFrame]) -> tpb.CallFrame:
@@ -140,20 +151,3 @@ def check_generate_request(request: tpb.TranslatorGenerateRequest) -> None:
             "'request.messages' must hold at least one message.", param="request.messages"
         )
     check_body_id(request.continuity.session_id, "continuity.session_id", "session id")
-
-
-_STATUS_OF_CODE = {
-    Code.ERROR_CODE_INVALID_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
-    Code.ERROR_CODE_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
-    Code.ERROR_CODE_CONFLICT: grpc.StatusCode.ABORTED,
-}
-
-
-async def _abort_with(context: grpc.aio.ServicerContext, exc: RhoneError) -> None:
-    """A failure of a by-id session RPC as the gRPC status the facade maps back (the trailing
-    `rhone-error-detail` names it, as the sessions service's errors do)."""
-    failure = exc.failure
-    status = _STATUS_OF_CODE.get(failure.code, grpc.StatusCode.UNAVAILABLE)
-    await context.abort(
-        status, failure.message, trailing_metadata=((ERROR_DETAIL_KEY, failure.detail),)
-    )

@@ -94,7 +94,7 @@ SURFACE_SPECS: dict[int, SurfaceSpec] = {
         home_provider="vertex",
         count_method="countTokens",
         decode_count=lambda body, params: gemini.count_tokens_request(
-            body, {**params, "dialect": "vertex"}
+            body, {**params, "dialect": gemini.VERTEX_DIALECT.name}
         ),
         encode_count=gemini.encode_count_tokens,
     ),

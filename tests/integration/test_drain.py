@@ -74,7 +74,7 @@ async def test_sigterm_lets_streams_and_socket_calls_finish_then_exits(draining_
     body = {"model": "local", "messages": [{"role": "user", "content": "over the socket"}]}
     await socket.send(
         orjson.dumps(
-            {"type": "call.create", "call_id": "c1", "shape": "openai.chat", "body": body}
+            {"type": "call.create", "call_id": "c1", "surface": "openai.chat", "body": body}
         ).decode()
     )
     assert orjson.loads(await socket.recv())["type"] == "call.event"
@@ -105,7 +105,7 @@ async def test_sigterm_lets_streams_and_socket_calls_finish_then_exits(draining_
     assert denied.value.response.status_code == 503
     await socket.send(
         orjson.dumps(
-            {"type": "call.create", "call_id": "c2", "shape": "openai.chat", "body": body}
+            {"type": "call.create", "call_id": "c2", "surface": "openai.chat", "body": body}
         ).decode()
     )
 

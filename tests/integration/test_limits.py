@@ -52,7 +52,7 @@ def socket(cluster: Cluster):  # type: ignore[no-untyped-def]
 
 def create(call_id: str) -> str:
     body = {"model": "local", "messages": [{"role": "user", "content": f"call {call_id}"}]}
-    frame = {"type": "call.create", "call_id": call_id, "shape": "openai.chat", "body": body}
+    frame = {"type": "call.create", "call_id": call_id, "surface": "openai.chat", "body": body}
     return orjson.dumps(frame).decode()
 
 

@@ -1,4 +1,4 @@
-"""rhone.ws.v1 over a real socket: frames, sessions, shapes, concurrency, cancel, errors."""
+"""rhone.ws.v1 over a real socket: frames, sessions, surfaces, concurrency, cancel, errors."""
 
 from __future__ import annotations
 
@@ -136,6 +136,10 @@ async def test_protocol_errors(base_url: str):
         assert orjson.loads(await sock.recv())["code"] == "invalid_json"
         await sock.send('{"type":"teleport"}')
         assert orjson.loads(await sock.recv())["code"] == "unknown_frame_type"
+        await sock.send('{"type":"call.create","call_id":"c","surface":"fax","body":{}}')
+        frame = orjson.loads(await sock.recv())
+        assert (frame["code"], frame["call_id"]) == ("invalid_surface", "c")
+        # The field's first name, `shape`, names its own error.
         await sock.send('{"type":"call.create","call_id":"c","shape":"fax","body":{}}')
         frame = orjson.loads(await sock.recv())
         assert (frame["code"], frame["call_id"]) == ("invalid_shape", "c")
@@ -218,7 +222,7 @@ async def test_a_slow_reader_gets_every_event_in_order(base_url: str, fake_opena
         body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "long"}]}
         await sock.send(
             orjson.dumps(
-                {"type": "call.create", "call_id": "slow", "shape": "openai.chat", "body": body}
+                {"type": "call.create", "call_id": "slow", "surface": "openai.chat", "body": body}
             ).decode()
         )
         await asyncio.sleep(1.0)
@@ -261,9 +265,9 @@ async def test_early_cancels_end_their_call_and_free_the_session(base_url: str):
             body = chat(f"round {round_}")
             # The cancel follows its create at once: often before the call has even started.
             for frame in (
-                {"type": "call.create", "call_id": doomed, "shape": "openai.chat", "body": body},
+                {"type": "call.create", "call_id": doomed, "surface": "openai.chat", "body": body},
                 {"type": "call.cancel", "call_id": doomed},
-                {"type": "call.create", "call_id": after, "shape": "openai.chat", "body": body},
+                {"type": "call.create", "call_id": after, "surface": "openai.chat", "body": body},
             ):
                 await sock.send(orjson.dumps(frame).decode())
             ends: dict[str, str] = {}

@@ -1,4 +1,4 @@
-"""rhone.ws.v1's Gemini and Vertex shapes over a real socket: google-genai-shaped bodies, events
+"""rhone.ws.v1's Gemini and Vertex surfaces over a real socket: google-genai-shaped bodies, events
 exactly as the streamed HTTP surface sends them, continuity across sockets and with HTTP calls
 made by the google-genai SDK on the same session, errors in Google's shape."""
 
@@ -16,7 +16,7 @@ from rhone.sse import SseDecoder
 from rhone.ws_client import RhoneWsClient, RhoneWsError
 from tests.integration.conftest import API_KEY
 
-SHAPES = {
+SURFACES = {
     "gemini.generate_content": "/v1beta/models/local:streamGenerateContent?alt=sse",
     "vertex.generate_content": "/v1beta1/publishers/google/models/local:streamGenerateContent"
     "?alt=sse",
@@ -49,12 +49,12 @@ def text_of(responses: list[types.GenerateContentResponse]) -> str:
     return "".join(r.text or "" for r in responses)
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
-async def test_events_equal_the_streamed_http_surface(base_url: str, shape: str):
+@pytest.mark.parametrize("surface", list(SURFACES))
+async def test_events_equal_the_streamed_http_surface(base_url: str, surface: str):
     request = body("same on both")
     async with httpx.AsyncClient() as http:
         reply = await http.post(
-            base_url + SHAPES[shape],
+            base_url + SURFACES[surface],
             content=orjson.dumps({k: v for k, v in request.items() if k != "model"}),
             headers={"x-goog-api-key": API_KEY, "content-type": "application/json"},
         )
@@ -62,7 +62,7 @@ async def test_events_equal_the_streamed_http_surface(base_url: str, shape: str)
     decoder = SseDecoder()
     sse = [orjson.loads(e.data) for e in [*decoder.feed(reply.text), *decoder.close()]]
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
-        stream = ws.create(shape, request)
+        stream = ws.create(surface, request)
         events = [event async for event in stream]
 
     def normal(
@@ -78,7 +78,7 @@ async def test_events_equal_the_streamed_http_surface(base_url: str, shape: str)
     assert parsed[-1].candidates[0].finish_reason == types.FinishReason.STOP
 
 
-async def test_one_session_across_sockets_shapes_and_the_http_sdk(base_url: str):
+async def test_one_session_across_sockets_surfaces_and_the_http_sdk(base_url: str):
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
         session_id = await ws.bind_session()
         first = await chunks(ws.create("gemini.generate_content", body("I am Ada")))
@@ -147,21 +147,21 @@ async def test_function_call_round_trip_on_a_socket(base_url: str):
     assert text_of(answered) == 'Tool get_weather returned: {"t":"25C"}'
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
-async def test_errors_are_call_errors_in_googles_shape(base_url: str, shape: str):
+@pytest.mark.parametrize("surface", list(SURFACES))
+async def test_errors_are_call_errors_in_googles_shape(base_url: str, surface: str):
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
         with pytest.raises(RhoneWsError) as unknown:
-            await chunks(ws.create(shape, {**body("x"), "model": "nope-1"}))
+            await chunks(ws.create(surface, {**body("x"), "model": "nope-1"}))
         assert unknown.value.code == "model_not_found" and unknown.value.status == 404
         assert unknown.value.error["error"]["status"] == "NOT_FOUND"
         with pytest.raises(RhoneWsError) as no_model:
-            await chunks(ws.create(shape, {"contents": [{"parts": [{"text": "x"}]}]}))
+            await chunks(ws.create(surface, {"contents": [{"parts": [{"text": "x"}]}]}))
         assert no_model.value.code == "invalid_request" and no_model.value.status == 400
         assert no_model.value.error["error"]["status"] == "INVALID_ARGUMENT"
         with pytest.raises(RhoneWsError) as empty:
-            await chunks(ws.create(shape, {"model": "local", "contents": []}))
+            await chunks(ws.create(surface, {"model": "local", "contents": []}))
         assert empty.value.status == 400 and "contents" in empty.value.error["error"]["message"]
         # The socket still serves calls after the failures.
-        assert text_of(await chunks(ws.create(shape, body("still here")))).startswith(
+        assert text_of(await chunks(ws.create(surface, body("still here")))).startswith(
             'You said: "still here".'
         )

@@ -1,4 +1,4 @@
-"""Runs on rhone.ws.v1 (docs/rhone-ws-v1.md, "Runs"): tool rounds on every shape and on three
+"""Runs on rhone.ws.v1 (docs/rhone-ws-v1.md, "Runs"): tool rounds on every surface and on three
 upstream providers, pauses, cancel, limits, errors, and the HTTP view of a run."""
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ ASK = 'Use get_weather with {"city": "Rome"}'
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ws_gemini_agent.py"
 
 
-def body_for(shape: str, text: str, model: str = "local") -> dict[str, Any]:
-    """A first body with one tool, in the shape's own words."""
-    if shape == "openai.chat":
+def body_for(surface: str, text: str, model: str = "local") -> dict[str, Any]:
+    """A first body with one tool, in the surface's own words."""
+    if surface == "openai.chat":
         tool = {"type": "function", "function": {"name": "get_weather", "parameters": SCHEMA}}
         return {"model": model, "messages": [{"role": "user", "content": text}], "tools": [tool]}
-    if shape == "openai.responses":
+    if surface == "openai.responses":
         tool = {"type": "function", "name": "get_weather", "parameters": SCHEMA}
         return {"model": model, "input": text, "tools": [tool]}
-    if shape == "anthropic.messages":
+    if surface == "anthropic.messages":
         tool = {"name": "get_weather", "input_schema": SCHEMA}
         return {
             "model": model,
@@ -50,17 +50,17 @@ def body_for(shape: str, text: str, model: str = "local") -> dict[str, Any]:
     }
 
 
-def text_of(shape: str, events: list[dict[str, Any]]) -> str:
-    """The answer's text from a shape's stream events."""
+def text_of(surface: str, events: list[dict[str, Any]]) -> str:
+    """The answer's text from a surface's stream events."""
     out = []
     for e in events:
-        if shape == "openai.chat":
+        if surface == "openai.chat":
             out += [c["delta"].get("content") or "" for c in e.get("choices", [])]
-        elif shape == "openai.responses" and e.get("type") == "response.output_text.delta":
+        elif surface == "openai.responses" and e.get("type") == "response.output_text.delta":
             out.append(e["delta"])
-        elif shape == "anthropic.messages" and e.get("type") == "content_block_delta":
+        elif surface == "anthropic.messages" and e.get("type") == "content_block_delta":
             out.append(e["delta"].get("text", ""))
-        elif shape.endswith("generate_content"):
+        elif surface.endswith("generate_content"):
             for c in e.get("candidates", []):
                 out += [p.get("text", "") for p in c.get("content", {}).get("parts", [])]
     return "".join(out)
@@ -94,7 +94,7 @@ async def turns(base_url: str, session_id: str) -> list[dict[str, Any]]:
     return reply.json()["data"]
 
 
-SHAPES = [
+SURFACES = [
     "openai.chat",
     "openai.responses",
     "anthropic.messages",
@@ -103,10 +103,10 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-async def test_a_tool_round_in_every_shape(base_url: str, shape: str):
+@pytest.mark.parametrize("surface", SURFACES)
+async def test_a_tool_round_on_every_surface(base_url: str, surface: str):
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
-        run = ws.runs.create(shape, body_for(shape, ASK))
+        run = ws.runs.create(surface, body_for(surface, ASK))
         first = await until(run, "run.requires_action")
         assert [f["seq"] for f in first] == list(range(1, len(first) + 1))
         assert first[0]["type"] == "run.created" and first[1] == {
@@ -122,8 +122,8 @@ async def test_a_tool_round_in_every_shape(base_url: str, shape: str):
         rest = [frame async for frame in run]
     assert rest[0]["type"] == "run.step" and rest[0]["step"] == 2
     # Gemini's functionResponse.response is an object: a text output goes as {"output": ...}.
-    result = '{"output":"25C"}' if shape.endswith("generate_content") else "25C"
-    assert text_of(shape, events_of(rest, 2)) == f"Tool get_weather returned: {result}"
+    result = '{"output":"25C"}' if surface.endswith("generate_content") else "25C"
+    assert text_of(surface, events_of(rest, 2)) == f"Tool get_weather returned: {result}"
     assert rest[-1] == {
         "type": "run.completed",
         "run_id": run.run_id,
@@ -149,13 +149,13 @@ async def test_two_tool_rounds_on_three_providers(
         ("gemini.generate_content", "gemini-2.5-flash", fake_gemini),
     ]
     async with await RhoneWsClient.connect(base_url, API_KEY) as ws:
-        for shape, model, fake in cases:
+        for surface, model, fake in cases:
             fake.script(
                 ToolCall("get_weather", ['{"city": "Oslo"}'], call_id="call_1"),
                 ToolCall("get_weather", ['{"city": "Rome"}'], call_id="call_2"),
                 Text(chunks=["Oslo is cold, ", "Rome is warm."]),
             )
-            run = ws.runs.create(shape, body_for(shape, "weather in Oslo and Rome?", model))
+            run = ws.runs.create(surface, body_for(surface, "weather in Oslo and Rome?", model))
             asked = []
             for output in ("-3C", "25C"):
                 (call,) = (await until(run, "run.requires_action"))[-1]["tool_calls"]
@@ -163,7 +163,7 @@ async def test_two_tool_rounds_on_three_providers(
                 await run.submit_tool_outputs([{"tool_call_id": call["id"], "output": output}])
             rest = [frame async for frame in run]
             assert asked == ["Oslo", "Rome"]
-            assert text_of(shape, events_of(rest)) == "Oslo is cold, Rome is warm."
+            assert text_of(surface, events_of(rest)) == "Oslo is cold, Rome is warm."
             assert rest[-1]["type"] == "run.completed" and rest[-1]["steps"] == 3
             # The upstream saw the whole conversation on each call, tool results included.
             assert len(fake.requests) == 3
@@ -218,9 +218,9 @@ async def test_refused_frames_and_limits(base_url: str):
         rest = [frame async for frame in waiting]
         assert rest[-1]["type"] == "run.completed"
         bad = ws.runs.create("rhone.canonical", {"request": {}})
-        with pytest.raises(RhoneWsError) as shape:
+        with pytest.raises(RhoneWsError) as refused:
             await anext(bad)
-        assert shape.value.code == "invalid_shape"
+        assert refused.value.code == "invalid_surface"
 
 
 async def test_runs_over_http(base_url: str):
@@ -296,12 +296,14 @@ async def test_the_server_picks_a_run_id_when_the_client_does_not(base_url: str)
         additional_headers={"Authorization": f"Bearer {API_KEY}"},
     ) as raw:
         body = body_for("openai.chat", "hello")
+        # `shape`, the field's first name, which rhone.ws.v1 keeps accepting.
         create = {"type": "run.create", "shape": "openai.chat", "body": body}
         await raw.send(orjson.dumps(create).decode())
         frames = []
         while not frames or frames[-1]["type"] not in ("run.completed", "run.failed", "error"):
             frames.append(orjson.loads(await asyncio.wait_for(raw.recv(), 30)))
     assert frames[-1]["type"] == "run.completed", frames[-1]
+    assert frames[0]["surface"] == frames[0]["shape"] == "openai.chat"
     run_id = frames[0]["run_id"]
     assert run_id.startswith("run_") and {f["run_id"] for f in frames} == {run_id}
     assert [f["seq"] for f in frames] == list(range(1, len(frames) + 1))

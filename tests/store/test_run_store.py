@@ -24,7 +24,7 @@ async def new_run(runs: SqlRunStore, run_id: str = "run_a", tenant: str = "t1"):
         tenant,
         run_id,
         session_id="sess_x",
-        shape="openai.chat",
+        surface="openai.chat",
         body_json='{"model":"local"}',
         max_steps=4,
         first_event=b'{"type":"run.created"}',

@@ -40,12 +40,6 @@ async def one_turn(store: SqlSessionStore, tenant: str, session_id: str, q: str,
     return begun.session.id
 
 
-async def test_api_keys_resolve_to_their_tenant(store: SqlSessionStore):
-    await store.put_api_key("acme", "key-acme")
-    assert await store.resolve_api_key("key-acme") == "acme"
-    assert await store.resolve_api_key("key-other") is None
-
-
 async def test_new_session_ids_are_unguessable(store: SqlSessionStore):
     ids = {(await store.begin_turn("t", "", LEASE)).session.id for _ in range(5)}
     assert len(ids) == 5

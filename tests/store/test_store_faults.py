@@ -1,6 +1,6 @@
 """The store when its database misbehaves, and the lease rules that keep sessions from getting
 stuck: leases renewed and judged by the database's clock, connections terminated under the
-store (PostgreSQL), the database unreachable or locked, the environment's key set."""
+store (PostgreSQL), the database unreachable or locked."""
 
 from __future__ import annotations
 
@@ -120,35 +120,6 @@ async def test_a_lease_taken_from_a_response_follows_the_same_rules(store: SqlSe
     await store.begin_turn("t", "", LEASE, from_response_id="resp_1")
     with pytest.raises(SessionBusy):
         await store.begin_turn("t", "", LEASE, from_response_id="resp_1")
-
-
-# keys
-
-
-async def test_the_environment_key_set_revokes_a_key_that_left_it(store: SqlSessionStore):
-    assert await store.replace_api_keys([("default", "k-kept"), ("b", "k-gone")]) == 0
-    assert await store.resolve_api_key("k-gone") == "b"
-    assert await store.replace_api_keys([("default", "k-kept"), ("c", "k-new")]) == 1
-    assert await store.resolve_api_key("k-gone") is None
-    assert await store.resolve_api_key("k-kept") == "default"
-    assert await store.resolve_api_key("k-new") == "c"
-
-
-async def test_replicas_starting_together_agree_on_the_key_set():
-    url = await postgres_url()
-    replicas = [open_store(url) for _ in range(4)]
-    for replica in replicas:
-        await replica.open()
-    try:
-        await replicas[0].replace_api_keys([("default", "old")])
-        keys = [("default", "k1"), ("other", "k2")]
-        revoked = await asyncio.gather(*(r.replace_api_keys(keys) for r in replicas))
-        assert sorted(revoked) == [0, 0, 0, 1]
-        assert await replicas[1].resolve_api_key("old") is None
-        assert await replicas[2].resolve_api_key("k2") == "other"
-    finally:
-        for replica in replicas:
-            await replica.close()
 
 
 # PostgreSQL connections terminated, PostgreSQL unreachable

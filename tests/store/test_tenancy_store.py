@@ -11,7 +11,7 @@ from rhone.v1 import admin_pb2 as apb
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import tenancy_pb2 as tpb
 from services.sessions import migrations
-from services.sessions.key_hashing import KeyHasher
+from services.sessions.key_hashing import KeyHasher, legacy_hash
 from services.sessions.sql_store import SqlSessionStore, open_store
 from services.sessions.store import InvalidRequest, SessionNotFound, now_ms
 from services.sessions.tenancy_errors import KeyNotFound, TenantExists, TenantNotFound
@@ -197,7 +197,13 @@ async def legacy_store(
     everything = migrations.migration_files
     monkeypatch.setattr(migrations, "migration_files", lambda name: everything(name)[:1])
     await store.open()
-    await store.put_api_key("old-tenant", "rk-legacy-key")
+    # The row the old key path wrote: the key's unsalted SHA-256 and its tenant.
+    await store.db.execute(
+        "INSERT INTO api_keys (key_hash, tenant_id, created_at_ms) VALUES (?, ?, ?)",
+        legacy_hash("rk-legacy-key"),
+        "old-tenant",
+        now_ms(),
+    )
     monkeypatch.setattr(migrations, "migration_files", everything)
     await migrations.migrate(store.db)
     try:

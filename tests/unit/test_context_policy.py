@@ -106,7 +106,7 @@ def test_policy_parsing_names_the_bad_field():
     for bad, param in (
         ({"strategy": "drop"}, "rhone.context.strategy"),
         ({"max_input_tokens": True}, "rhone.context.max_input_tokens"),
-        ({"other": 1}, "rhone.context"),
+        ({"other": 1}, "rhone.context.other"),
         ("auto", "rhone.context"),
     ):
         with pytest.raises(RhoneError) as failed:

@@ -757,7 +757,7 @@ def test_unknown_top_level_fields_are_kept_as_extras_of_the_surface_dialect() ->
         "labels": {"team_name": "core"},  # map keys are user data
     }
     assert dict_from_struct(gemini.extras) == dict_from_struct(vertex.extras) == expected
-    assert (gemini.extras_dialect, vertex.extras_dialect) == ("gemini", "vertex")
+    assert (gemini.extras_dialect, vertex.extras_dialect) == ("google.gemini", "google.vertex")
     assert decode({"contents": [{"parts": [{"text": "x"}]}]}).extras_dialect == ""
 
 
@@ -1208,7 +1208,7 @@ def test_encode_request_merges_extras_only_for_the_same_dialect() -> None:
         tool_choice=gen.ToolChoice(mode=gen.ToolChoice.MODE_AUTO),
         config=gen.GenerationConfig(thinking_budget=10),
         extras=struct_from_dict(extras),
-        extras_dialect="gemini",
+        extras_dialect="google.gemini",
     )
     body = DIALECT.encode_request(request, False)
     assert body["safetySettings"] == extras["safetySettings"]
@@ -2059,6 +2059,10 @@ def _readable_in_order(parts: list[content.Part]) -> bool:
     return True
 
 
+# The provider each dialect's decoder names (the dialects are google.gemini and google.vertex).
+PROVIDER_OF = {DIALECT.name: "gemini", VERTEX_DIALECT.name: "vertex"}
+
+
 @st.composite
 def responses(draw: st.DrawFn, provider: str) -> gen.GenerateResponse:
     parts = draw(
@@ -2099,7 +2103,7 @@ def responses(draw: st.DrawFn, provider: str) -> gen.GenerateResponse:
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_response_round_trips_through_the_wire(dialect, data: st.DataObject) -> None:
-    response = data.draw(responses(dialect.name))
+    response = data.draw(responses(PROVIDER_OF[dialect.name]))
     body = orjson.loads(orjson.dumps(dialect.encode_response(response, {"session_id": "s"})))
     assert dialect.decode_response(body) == response
 
@@ -2108,7 +2112,7 @@ def test_response_round_trips_through_the_wire(dialect, data: st.DataObject) -> 
 @settings(max_examples=100, deadline=None)
 @given(data=st.data())
 def test_stream_round_trips_and_folds_to_the_response(dialect, data: st.DataObject) -> None:
-    response = data.draw(responses(dialect.name))
+    response = data.draw(responses(PROVIDER_OF[dialect.name]))
     chunks = [
         orjson.loads(item)
         for item in encode_stream(canonical.response_events(response), dialect, {"session_id": "s"})

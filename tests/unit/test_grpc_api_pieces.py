@@ -1,5 +1,6 @@
 """The pure pieces of the gRPC API: service identity settings, the rich error status, the
-ListTurns page token, UpdateSession's mask, and the released protos buf breaking uses."""
+ListTurns page token, UpdateSession's mask, Generate's extras, and the released protos buf
+breaking uses."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from google.protobuf import field_mask_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from rhone.api.v1 import gateway_pb2 as gateway
 from rhone.api.v1 import sessions_pb2 as api
 from rhone.errors import Code, RhoneError, make_failure
+from rhone.jsonutil import struct_from_dict
 from rhone.runtime.certs import LocalCa
 from rhone.runtime.service_identity import (
     IdentityError,
@@ -22,6 +25,7 @@ from rhone.runtime.service_identity import (
     token_matches,
 )
 from services.facade.grpc_api.errors import rich_status
+from services.facade.grpc_api.gateway import generate_request
 from services.facade.grpc_api.sessions import turns_after, turns_token, update_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,6 +148,28 @@ def test_update_request_sets_only_masked_fields():
         update_request(
             "t", api.UpdateSessionRequest(update_mask=field_mask_pb2.FieldMask(paths=["version"]))
         )
+
+
+@pytest.mark.parametrize(
+    "dialect",
+    ["openai.chat", "openai.responses", "anthropic.messages", "google.gemini", "google.vertex"],
+)
+def test_extras_travel_in_any_dialect_an_upstream_speaks(dialect: str):
+    extras = struct_from_dict({"knob": 1})
+    request = gateway.GenerateRequest(model="m", extras=extras, extras_dialect=dialect)
+    internal = generate_request("t", request).request
+    assert (internal.extras, internal.extras_dialect) == (extras, dialect)
+
+
+@pytest.mark.parametrize("dialect", ["", "gemini", "openai"])
+def test_extras_in_no_dialects_words_are_refused(dialect: str):
+    request = gateway.GenerateRequest(
+        model="m", extras=struct_from_dict({"knob": 1}), extras_dialect=dialect
+    )
+    with pytest.raises(RhoneError) as caught:
+        generate_request("t", request)
+    assert caught.value.failure.param == "extras_dialect"
+    assert "google.gemini" in caught.value.failure.message
 
 
 def test_the_released_protos_fixture_is_commit_3e11ca1():

@@ -213,7 +213,7 @@ async def test_translator_ends_a_provider_stream_without_a_last_word_as_failed(
     name: str, surface: int, dialect: Dialect, params: dict[str, str]
 ):
     decoded = dialect.decode_request(BODIES[name], params)
-    request = tpb.CallRequest(surface=surface, framing=tpb.FRAMING_HTTP, params=params)
+    request = tpb.CallRequest(surface=surface, transport=tpb.TRANSPORT_HTTP, params=params)
     handler = CallHandler(runner=None, compactor=None)  # type: ignore[arg-type]
     frames = [
         frame

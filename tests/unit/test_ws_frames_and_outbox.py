@@ -18,8 +18,18 @@ from services.facade.ws.outbox import Outbox
         ('{"type":"session.bind","session_id":null}', frames.Bind(None)),
         ('{"type":"session.bind","session_id":"sess_1"}', frames.Bind("sess_1")),
         (
-            '{"type":"call.create","call_id":"c","shape":"openai.chat","body":{"model":"m"}}',
+            '{"type":"call.create","call_id":"c","surface":"openai.chat","body":{"model":"m"}}',
             frames.Create("c", "openai.chat", {"model": "m"}),
+        ),
+        # `shape`, the field's first name, still names the surface in rhone.ws.v1.
+        (
+            '{"type":"call.create","call_id":"c","shape":"anthropic.messages","body":{}}',
+            frames.Create("c", "anthropic.messages", {}),
+        ),
+        (
+            '{"type":"call.create","call_id":"c","surface":"rhone.canonical",'
+            '"shape":"rhone.canonical","body":{}}',
+            frames.Create("c", "rhone.canonical", {}),
         ),
         ('{"type":"call.cancel","call_id":"c"}', frames.Cancel("c")),
         ('{"type":"ping","data":[1]}', frames.Ping([1])),
@@ -36,9 +46,16 @@ def test_client_frames_parse(text: str, expected: frames.ClientFrame):
         ("[1]", "invalid_frame"),
         ('{"type":"dance"}', "unknown_frame_type"),
         ('{"type":"session.bind","session_id":5}', "invalid_frame"),
-        ('{"type":"call.create","shape":"openai.chat","body":{}}', "invalid_call_id"),
+        ('{"type":"call.create","surface":"openai.chat","body":{}}', "invalid_call_id"),
+        ('{"type":"call.create","call_id":"c","surface":"fax","body":{}}', "invalid_surface"),
+        ('{"type":"call.create","call_id":"c","body":{}}', "invalid_shape"),
         ('{"type":"call.create","call_id":"c","shape":"fax","body":{}}', "invalid_shape"),
-        ('{"type":"call.create","call_id":"c","shape":"openai.chat","body":[]}', "invalid_frame"),
+        (
+            '{"type":"call.create","call_id":"c","surface":"openai.chat",'
+            '"shape":"anthropic.messages","body":{}}',
+            "invalid_surface",
+        ),
+        ('{"type":"call.create","call_id":"c","surface":"openai.chat","body":[]}', "invalid_frame"),
         ('{"type":"call.cancel","call_id":""}', "invalid_call_id"),
     ],
 )
@@ -48,7 +65,7 @@ def test_bad_frames_name_their_error(text: str, code: str):
     assert caught.value.code == code
 
 
-def test_event_frames_wrap_the_shapes_event_unchanged():
+def test_event_frames_wrap_the_surfaces_event_unchanged():
     wrapped = frames.event_frame(b'"c1"', b'{"object":"chat.completion.chunk","choices":[]}')
     assert orjson.loads(wrapped) == {
         "type": "call.event",

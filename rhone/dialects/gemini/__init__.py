@@ -1,8 +1,9 @@
 """The Gemini dialect: the Gemini Developer API and Vertex AI Gemini, which share one wire format.
 
-``DIALECT`` ("gemini") and ``VERTEX_DIALECT`` ("vertex") are the same codec; Vertex also puts a
-role on ``systemInstruction`` and ``createTime`` on every response. The model travels in the URL,
-not the body: the surface passes it as ``params["model"]`` and the connector builds upstream URLs.
+``DIALECT`` ("google.gemini") and ``VERTEX_DIALECT`` ("google.vertex") are the same codec;
+Vertex also puts a role on ``systemInstruction`` and ``createTime`` on every response. What
+they decode names its provider ``gemini`` or ``vertex``. The model travels in the URL, not the
+body: the surface passes it as ``params["model"]`` and the connector builds upstream URLs.
 Streaming is chosen by the method (``params["method"] == "streamGenerateContent"``), not the body.
 """
 
@@ -48,7 +49,7 @@ def _dialect(flavor: fields.Flavor) -> Dialect:
         encode_response=partial(response.encode_response, flavor),
         encode_error=errors.encode_error,
         encode_request=partial(request_encode.encode_request, flavor),
-        stream_decoder=partial(StreamDecoder, flavor.name),
+        stream_decoder=partial(StreamDecoder, flavor.provider),
         decode_response=partial(response.decode_response, flavor),
         decode_error=errors.decode_error,
     )
@@ -62,7 +63,7 @@ def count_tokens_request(body: Mapping[str, Any], params: Mapping[str, str]) -> 
     """The request a ``:countTokens`` body counts: ``{"contents": [...]}`` (Vertex also takes
     systemInstruction, tools and generationConfig beside it) or
     ``{"generateContentRequest": {...}}`` (whose own ``model`` counts only when the URL has none).
-    ``params["dialect"] == "vertex"`` marks extras as Vertex's."""
+    ``params["dialect"]`` naming ``VERTEX_DIALECT`` marks extras as Vertex's."""
     flavor = fields.VERTEX if params.get("dialect") == fields.VERTEX.name else fields.GEMINI
     top = fields.message(body, "")
     if "generateContentRequest" in top:

@@ -29,15 +29,20 @@ from rhone.v1 import generation_pb2 as gen
 class Flavor:
     """Which of the two services sharing this wire format a codec speaks for."""
 
+    # The dialect's name, as every dialect's is `<vendor>.<api>`: what GenerateRequest's
+    # extras_dialect holds for extras written in it.
     name: str
+    # The provider that speaks it: what an answer decoded from it names as its provider, and
+    # the origin of its signatures (stored with the turns).
+    provider: str
     # Vertex: role on systemInstruction too, and ``createTime`` on every response.
     vertex: bool = False
 
 
-GEMINI = Flavor("gemini")
-VERTEX = Flavor("vertex", vertex=True)
+GEMINI = Flavor("google.gemini", "gemini")
+VERTEX = Flavor("google.vertex", "vertex", vertex=True)
 # Signatures and thinking made by either service are valid for both (same models, same format).
-GEMINI_ORIGINS = frozenset({"", GEMINI.name, VERTEX.name})
+GEMINI_ORIGINS = frozenset({"", GEMINI.provider, VERTEX.provider})
 
 _SNAKE = re.compile(r"_([a-z0-9])")
 

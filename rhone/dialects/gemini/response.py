@@ -72,7 +72,7 @@ def encode_response(
 
 
 def decode_response(flavor: fields.Flavor, body: Mapping[str, Any]) -> gen.GenerateResponse:
-    decoder = StreamDecoder(flavor.name)
+    decoder = StreamDecoder(flavor.provider)
     events = decoder.feed(None, body)
     if not decoder.done:
         events.extend(decoder.finish(gen.FINISH_REASON_STOP))

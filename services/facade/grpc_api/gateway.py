@@ -12,8 +12,10 @@ from google.protobuf import timestamp_pb2
 
 from rhone.api.v1 import gateway_pb2 as api
 from rhone.api.v1 import gateway_pb2_grpc as api_grpc
+from rhone.dialects import anthropic_messages, gemini, openai_chat, openai_responses
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id
+from rhone.rpc_errors import detail_of
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
@@ -24,7 +26,17 @@ from services.facade.grpc_api.errors import abort_with
 log = logging.getLogger("rhone.facade.grpc_api")
 
 RPC_TIMEOUT_S = 30
-_DIALECTS = ("openai.chat", "openai.responses", "anthropic.messages", "gemini")
+# The dialects `extras` may be written in: every one an upstream speaks.
+_DIALECTS = tuple(
+    dialect.name
+    for dialect in (
+        openai_chat.DIALECT,
+        openai_responses.DIALECT,
+        anthropic_messages.DIALECT,
+        gemini.DIALECT,
+        gemini.VERTEX_DIALECT,
+    )
+)
 
 
 class GatewayServicer(api_grpc.GatewayServicer):
@@ -144,7 +156,7 @@ def public_params(failure: gen.Failure) -> None:
 
 
 def count_failure(exc: grpc.aio.AioRpcError) -> gen.Failure:
-    detail = dict(exc.trailing_metadata() or ()).get("rhone-error-detail", "")
+    detail = detail_of(exc)
     if exc.code() == grpc.StatusCode.NOT_FOUND:
         return make_failure(
             Code.ERROR_CODE_NOT_FOUND, exc.details() or "", detail=detail or "model_not_found"

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from rhone.context_policy import parse_policy
 from rhone.errors import Code, RhoneError
+from rhone.jsonutil import refuse_unknown
 from rhone.rpc_errors import ERROR_DETAIL_KEY
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.routes.sessions import _body, _json, _run
@@ -65,9 +66,7 @@ async def get_context(request: Request, session_id: str) -> Response:
 async def compact(request: Request, session_id: str) -> Response:
     async def act(state: FacadeState, tenant: str) -> Response:
         body = await _body(state, request)
-        unknown = sorted(set(body) - {"model"})
-        if unknown:
-            raise RhoneError.invalid(f"Unknown field '{unknown[0]}'.", param=unknown[0])
+        refuse_unknown(body, ("model",))
         model = body.get("model")
         if model is not None and not isinstance(model, str):
             raise RhoneError.invalid("'model' must be a string.", param="model")

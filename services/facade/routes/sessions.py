@@ -21,7 +21,7 @@ from rhone.context_policy import parse_policy, stored_policy
 from rhone.dialects.openai_chat import DIALECT
 from rhone.errors import RhoneError
 from rhone.ids import check_body_id, check_cursor, check_name, check_path_id
-from rhone.jsonutil import dict_from_struct, loads_object, struct_from_dict
+from rhone.jsonutil import dict_from_struct, loads_object, refuse_unknown, struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
@@ -199,9 +199,7 @@ def failure_of_rpc(exc: grpc.aio.AioRpcError) -> gen.Failure:
 def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
     """A create or update body: the settings it names, checked. A key sent as null clears
     that setting; a key left out leaves it alone (what PATCH needs)."""
-    unknown = sorted(set(body) - set(_SETTINGS))
-    if unknown:
-        raise RhoneError.invalid(f"Unknown field '{unknown[0]}'.", param=unknown[0])
+    refuse_unknown(body, _SETTINGS)
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         raise RhoneError.invalid("'metadata' must be an object.", param="metadata")
@@ -216,9 +214,7 @@ def parse_settings(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_branch(body: dict[str, Any]) -> str:
-    unknown = sorted(set(body) - {"at_turn"})
-    if unknown:
-        raise RhoneError.invalid(f"Unknown field '{unknown[0]}'.", param=unknown[0])
+    refuse_unknown(body, ("at_turn",))
     at_turn = body.get("at_turn")
     if at_turn is not None and not isinstance(at_turn, str):
         raise RhoneError.invalid("'at_turn' must be a turn id (a string).", param="at_turn")

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from rhone.dialects.openai_chat import DIALECT
-from rhone.errors import Code, RhoneError, make_failure
+from rhone.errors import Code, RhoneError
+from rhone.rpc_errors import failure_of_rpc
 from services.facade.relay import error_response
 from services.facade.routes.admin import usage_query, usage_view
 from services.facade.routes.common import state_of
@@ -28,10 +29,8 @@ async def tenant_usage(request: Request) -> Response:
     except RhoneError as exc:
         return error_response(DIALECT, exc.failure)
     except grpc.aio.AioRpcError as exc:
-        code = (
-            Code.ERROR_CODE_INVALID_REQUEST
-            if exc.code() == grpc.StatusCode.INVALID_ARGUMENT
-            else Code.ERROR_CODE_UNAVAILABLE
-        )
-        return error_response(DIALECT, make_failure(code, exc.details() or "", param="group_by"))
+        failure = failure_of_rpc(exc, service="sessions")
+        if failure.code == Code.ERROR_CODE_INVALID_REQUEST:
+            failure.param = "group_by"  # the one field the store judges
+        return error_response(DIALECT, failure)
     return Response(orjson.dumps(usage_view(answer, group_by)), media_type="application/json")

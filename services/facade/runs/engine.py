@@ -24,18 +24,18 @@ import grpc
 import orjson
 
 from rhone.ids import ID_RULE, is_id
+from rhone.rpc_errors import detail_of
 from rhone.v1 import runs_pb2 as rpb
 from rhone.v1 import runs_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
 from services.facade.relay import Relay
 from services.facade.runs.log_writer import LogWriter
 from services.facade.runs.tools import ToolCall, next_body, tool_calls_of
-from services.facade.ws.calls import SHAPES, run_shaped_call
+from services.facade.ws.calls import CALL_SURFACES, run_socket_call
 
 log = logging.getLogger("rhone.facade.runs")
 
 RPC_TIMEOUT_S = 10
-ERROR_DETAIL_KEY = "rhone-error-detail"
 ENDED = ("completed", "failed", "cancelled", "expired")
 
 
@@ -72,7 +72,8 @@ def run_json(run: rpb.Run) -> dict[str, Any]:
         "object": "run",
         "status": run.status,
         "session_id": run.session_id,
-        "shape": run.shape,
+        "surface": run.surface,
+        "shape": run.surface,  # its rhone.ws.v1 name
         "steps": run.steps,
         "max_steps": run.max_steps,
         "pending_tool_calls": [c.as_json() for c in pending_of(run)],
@@ -112,15 +113,12 @@ class RunEngine:
         tenant_id: str,
         *,
         run_id: str | None,
-        shape: str,
+        surface: str,
         body: dict[str, Any],
         max_steps: int | None,
         session_id: str,
     ) -> rpb.Run:
-        if shape not in SHAPES:
-            raise RunError(
-                "invalid_shape", f"run.create: shape must be one of {', '.join(SHAPES)}."
-            )
+        """A new run of `surface`, a key of CALL_SURFACES (the socket checked it)."""
         if run_id is None:
             run_id = "run_" + secrets.token_hex(12)
         elif not is_id(run_id):
@@ -151,7 +149,8 @@ class RunEngine:
             "type": "run.created",
             "run_id": run_id,
             "session_id": session_id,
-            "shape": shape,
+            "surface": surface,
+            "shape": surface,  # its rhone.ws.v1 name
             "max_steps": steps,
         }
         try:
@@ -160,7 +159,7 @@ class RunEngine:
                     tenant_id=tenant_id,
                     run_id=run_id,
                     session_id=session_id,
-                    shape=shape,
+                    surface=surface,
                     body_json=orjson.dumps(first).decode(),
                     max_steps=steps,
                     first_event=orjson.dumps(created),
@@ -190,7 +189,7 @@ class RunEngine:
                 + (f"; not pending: {', '.join(unknown)}" if unknown else "")
                 + ".",
             )
-        body = next_body(run.shape, orjson.loads(run.body_json), pending, given)
+        body = next_body(run.surface, orjson.loads(run.body_json), pending, given)
         await self._start_step(run, body, require="requires_action")
         return run
 
@@ -298,7 +297,7 @@ class RunEngine:
 
     async def _step(self, run: rpb.Run, step: int, body: dict[str, Any]) -> None:
         tenant_id, run_id = run.tenant_id, run.id
-        shape = SHAPES[run.shape]
+        surface = CALL_SURFACES[run.surface]
         events: list[bytes] = []
         head = (
             b'{"type":"run.event","run_id":'
@@ -318,8 +317,8 @@ class RunEngine:
 
         call_body = {**body, "rhone": {"session_id": run.session_id}}
         try:
-            outcome = await run_shaped_call(
-                self.relay, shape=shape, tenant_id=tenant_id, body=call_body, emit=emit
+            outcome = await run_socket_call(
+                self.relay, surface=surface, tenant_id=tenant_id, body=call_body, emit=emit
             )
             await writer.drain()
             if not outcome.ok:
@@ -332,7 +331,7 @@ class RunEngine:
                 }
                 await self._end(tenant_id, run_id, failed, "failed", ("running",))
                 return
-            calls = tool_calls_of(shape, events)
+            calls = tool_calls_of(surface, events)
             if not calls:
                 done = {
                     "type": "run.completed",
@@ -362,7 +361,7 @@ class RunEngine:
             await self._append(tenant_id, run_id, [action], update, ("running",))
             self._start_timer(tenant_id, run_id)
         except _Moved:
-            # Cancelled (or expired) from another replica: run_shaped_call's exit has
+            # Cancelled (or expired) from another replica: run_socket_call's exit has
             # cancelled the call, so nothing of this turn is recorded.
             return
         except asyncio.CancelledError:
@@ -553,7 +552,7 @@ def _not_waiting(run: rpb.Run, *, cancel: bool = False) -> RunError:
 
 
 def _rpc_error(exc: grpc.aio.AioRpcError) -> RunError:
-    detail = dict(exc.trailing_metadata() or ()).get(ERROR_DETAIL_KEY, "")
+    detail = detail_of(exc)
     if exc.code() == grpc.StatusCode.NOT_FOUND:
         return RunError("run_not_found", "No run has that id.", 404)
     if exc.code() == grpc.StatusCode.ALREADY_EXISTS:

@@ -14,6 +14,7 @@ import grpc
 
 from services.facade.runs.engine import RunEngine, RunError
 from services.facade.ws import frames
+from services.facade.ws.calls import CALL_SURFACES
 
 if TYPE_CHECKING:
     from services.facade.ws.rhone_socket import RhoneSocket
@@ -65,9 +66,11 @@ class SocketRuns:
             await self.socket.outbox.put(_error("unavailable", message, run_id))
 
     async def _create(self, run_id: str | None, fields: dict[str, Any]) -> None:
-        shape, body, max_steps = fields.get("shape"), fields.get("body"), fields.get("max_steps")
-        if not isinstance(shape, str):
-            raise RunError("invalid_shape", "run.create: shape must be a string.")
+        try:
+            surface = frames.named_surface(fields, "run.create", CALL_SURFACES)
+        except frames.FrameError as exc:
+            raise RunError(exc.code, exc.message) from None
+        body, max_steps = fields.get("body"), fields.get("max_steps")
         if not isinstance(body, dict):
             raise RunError("invalid_frame", "run.create: body must be an object.")
         if len(self.socket.tasks) >= self.socket.limits.max_calls_in_flight:
@@ -79,7 +82,7 @@ class SocketRuns:
         run = await self.engine.create(
             self.socket.tenant_id,
             run_id=run_id,
-            shape=shape,
+            surface=surface,
             body=body,
             max_steps=max_steps,
             session_id=self.socket.session_id or "",

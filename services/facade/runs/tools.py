@@ -1,9 +1,9 @@
-"""What a run needs to know of its shape: which tools a model call asked for, and the body of
-the next call, which carries the client's tool outputs in the shape's own words.
+"""What a run needs to know of its surface: which tools a model call asked for, and the body of
+the next call, which carries the client's tool outputs in the surface's own words.
 
-The tool calls are read back from the call's own stream events with the shape's dialect (the
+The tool calls are read back from the call's own stream events with the surface's dialect (the
 events a surface streams are the wire format the same dialect decodes from an upstream), so
-every shape is handled by one mechanism and nothing has to be re-read from the session."""
+every surface is handled by one mechanism and nothing has to be re-read from the session."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import orjson
 
 from rhone.canonical import fold_events
 from rhone.v1 import generation_pb2 as gen
-from services.facade.ws.calls import Shape
+from services.facade.ws.calls import CallSurface
 
 # The fields of a first body that hold the conversation: a later step replaces them with the
 # tool outputs (the session holds everything before).
@@ -32,9 +32,9 @@ class ToolCall:
         return {"id": self.id, "name": self.name, "arguments": self.arguments}
 
 
-def tool_calls_of(shape: Shape, events: Sequence[bytes]) -> list[ToolCall]:
+def tool_calls_of(surface: CallSurface, events: Sequence[bytes]) -> list[ToolCall]:
     """The tool calls of one call's answer, from its stream events."""
-    decoder = shape.dialect.stream_decoder()
+    decoder = surface.dialect.stream_decoder()
     canonical: list[gen.GenerationEvent] = []
     for raw in events:
         data = orjson.loads(raw)
@@ -50,12 +50,12 @@ def tool_calls_of(shape: Shape, events: Sequence[bytes]) -> list[ToolCall]:
 
 
 def output_text(output: Any) -> str:
-    """A tool's output as text, for shapes whose tool results are text."""
+    """A tool's output as text, for surfaces whose tool results are text."""
     return output if isinstance(output, str) else orjson.dumps(output).decode()
 
 
 def next_body(
-    shape_name: str,
+    surface: str,
     first_body: dict[str, Any],
     calls: Sequence[ToolCall],
     outputs: dict[str, Any],
@@ -63,17 +63,17 @@ def next_body(
     """The body of the call after a pause: the first body's settings (model, tools, ...) and,
     for its conversation, only the tool outputs, in the order the model asked for the tools."""
     body = {k: v for k, v in first_body.items() if k not in _CONVERSATION}
-    if shape_name == "openai.chat":
+    if surface == "openai.chat":
         body["messages"] = [
             {"role": "tool", "tool_call_id": c.id, "content": output_text(outputs[c.id])}
             for c in calls
         ]
-    elif shape_name == "openai.responses":
+    elif surface == "openai.responses":
         body["input"] = [
             {"type": "function_call_output", "call_id": c.id, "output": output_text(outputs[c.id])}
             for c in calls
         ]
-    elif shape_name == "anthropic.messages":
+    elif surface == "anthropic.messages":
         results = [
             {"type": "tool_result", "tool_use_id": c.id, "content": output_text(outputs[c.id])}
             for c in calls

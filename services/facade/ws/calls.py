@@ -28,8 +28,11 @@ log = logging.getLogger("rhone.facade.ws")
 
 
 @dataclass(frozen=True, slots=True)
-class Shape:
-    surface: int
+class CallSurface:
+    """A surface a socket call names (docs/rhone-ws-v1.md, `call.create`): the public API whose
+    body and stream events the call speaks, and its dialect."""
+
+    proto_surface: int  # the translator's Surface
     dialect: Dialect
     # Google's surfaces name the model and the streaming method in the URL, not the body: the
     # socket body carries the model as a `model` field (GenerateContentRequest has one), and
@@ -47,12 +50,14 @@ class Shape:
         return body, {"model": model, "method": "streamGenerateContent", "alt": "sse"}
 
 
-SHAPES: dict[str, Shape] = {
-    "openai.chat": Shape(tpb.SURFACE_OPENAI_CHAT, OPENAI_CHAT),
-    "openai.responses": Shape(tpb.SURFACE_OPENAI_RESPONSES, openai_responses.DIALECT),
-    "anthropic.messages": Shape(tpb.SURFACE_ANTHROPIC_MESSAGES, anthropic_messages.DIALECT),
-    "gemini.generate_content": Shape(tpb.SURFACE_GEMINI, gemini.DIALECT, model_in_path=True),
-    "vertex.generate_content": Shape(tpb.SURFACE_VERTEX, gemini.VERTEX_DIALECT, model_in_path=True),
+CALL_SURFACES: dict[str, CallSurface] = {
+    "openai.chat": CallSurface(tpb.SURFACE_OPENAI_CHAT, OPENAI_CHAT),
+    "openai.responses": CallSurface(tpb.SURFACE_OPENAI_RESPONSES, openai_responses.DIALECT),
+    "anthropic.messages": CallSurface(tpb.SURFACE_ANTHROPIC_MESSAGES, anthropic_messages.DIALECT),
+    "gemini.generate_content": CallSurface(tpb.SURFACE_GEMINI, gemini.DIALECT, model_in_path=True),
+    "vertex.generate_content": CallSurface(
+        tpb.SURFACE_VERTEX, gemini.VERTEX_DIALECT, model_in_path=True
+    ),
 }
 
 _CODES = {
@@ -80,7 +85,7 @@ def code_for(status: int, body: Any = None) -> str:
 
 @dataclass(slots=True)
 class CallOutcome:
-    """How a call ended: a session id on success; status, code and the shape's error body on
+    """How a call ended: a session id on success; status, code and the surface's error body on
     failure."""
 
     session_id: str = ""
@@ -96,10 +101,10 @@ class CallOutcome:
 
 
 @observed_ws_call
-async def run_shaped_call(
+async def run_socket_call(
     relay: Relay,
     *,
-    shape: Shape,
+    surface: CallSurface,
     tenant_id: str,
     body: dict[str, Any],
     emit: Callable[[bytes], Awaitable[None]],
@@ -107,37 +112,39 @@ async def run_shaped_call(
     principal: Principal | None = None,
     metering: Metering | None = None,
 ) -> CallOutcome:
-    """Streams the call; `emit` receives each of the shape's own stream events as JSON bytes.
+    """Streams the call; `emit` receives each of the surface's own stream events as JSON bytes.
     With a principal and metering, the call is admitted against the key's limits and metered
     like an HTTP call (a refusal is the call's error, `rate_limited`)."""
     meter = None
     try:
-        body, params = shape.request(body)
+        body, params = surface.request(body)
         method = params.get("method", "create")
         raw = orjson.dumps(body)
         if principal is not None and metering is not None:
-            meter = await metering.begin(principal, surface=shape.surface, method=method, body=raw)
+            meter = await metering.begin(
+                principal, surface=surface.proto_surface, method=method, body=raw
+            )
         opened = await relay.open(
-            surface=shape.surface,
+            surface=surface.proto_surface,
             method=method,
             tenant_id=tenant_id,
             body=raw,
             params=params,
-            framing=tpb.FRAMING_WEBSOCKET,
+            transport=tpb.TRANSPORT_WEBSOCKET,
             kept_previous=kept_previous,
         )
     except LimitExceeded as exc:
-        return refused(exc.failure, shape.dialect.encode_error(exc.failure)[1])
+        return refused(exc.failure, surface.dialect.encode_error(exc.failure)[1])
     except RhoneError as exc:
         if meter is not None:
             meter.on_end(failure=exc.failure)
-        return failed(shape.dialect, exc.failure)
+        return failed(surface.dialect, exc.failure)
     opened.observer = meter
     if meter is not None:
         meter.on_head(opened.head)
     ended = False
     try:
-        outcome = await _relay_frames(shape, opened, emit)
+        outcome = await _relay_frames(surface, opened, emit)
         ended = True
         return outcome
     finally:
@@ -148,17 +155,17 @@ async def run_shaped_call(
 
 
 async def _relay_frames(
-    shape: Shape, opened: OpenedCall, emit: Callable[[bytes], Awaitable[None]]
+    surface: CallSurface, opened: OpenedCall, emit: Callable[[bytes], Awaitable[None]]
 ) -> CallOutcome:
     if not opened.head.stream:
         try:
             error = orjson.loads(await opened.body() or b"null")
         except RhoneError as exc:
-            return failed(shape.dialect, exc.failure)
+            return failed(surface.dialect, exc.failure)
         code = opened.head.headers.get("x-rhone-error-code") or code_for(opened.head.status, error)
         return CallOutcome(status=opened.head.status, code=code, error=error)
     outcome = CallOutcome(session_id=opened.head.headers.get("x-rhone-session-id", ""))
-    end = stream_end_for(shape.surface, shape.dialect, opened.head.content_type)
+    end = stream_end_for(surface.proto_surface, surface.dialect, opened.head.content_type)
     trailer: tpb.CallTrailer | None = None
     try:
         async for frame in opened.frames():
@@ -172,17 +179,17 @@ async def _relay_frames(
         log.warning("socket call from translator broke: %s %s", exc.code(), exc.details())
     if trailer is not None:
         if trailer.HasField("failure"):
-            return failed(shape.dialect, trailer.failure)
+            return failed(surface.dialect, trailer.failure)
         if trailer.HasField("kept"):
             outcome.kept = trailer.kept
         return outcome
     # Cut off below the facade (no trailer). A whole answer whose trailer was lost is done;
-    # anything else failed, and says so in the shape's own event first.
+    # anything else failed, and says so in the surface's own event first.
     if end.whole:
         return outcome
     for item in end.closing_items(INTERRUPTED):
         await emit(item.data)
-    return failed(shape.dialect, INTERRUPTED)
+    return failed(surface.dialect, INTERRUPTED)
 
 
 def refused(failure: gen.Failure, error: Any) -> CallOutcome:
@@ -192,7 +199,7 @@ def refused(failure: gen.Failure, error: Any) -> CallOutcome:
 
 
 def proto_error(failure: gen.Failure) -> Any:
-    """A failure as the canonical shape shows it (proto JSON)."""
+    """A failure as a rhone.canonical call shows it (proto JSON)."""
     return json_format.MessageToDict(failure, preserving_proto_field_name=True)
 
 

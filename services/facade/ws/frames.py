@@ -1,10 +1,11 @@
 """rhone.ws.v1 frames: parsing what a client sends, building what the server sends. Pure.
 
-The protocol is written down in docs/rhone-ws-v1.md; this module is its single source for
-frame types, error codes and close codes."""
+The protocol is written down in docs/rhone-ws-v1.md; this module holds its frame types and the
+close codes the facade sends."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,28 +14,23 @@ import orjson
 from rhone.errors import RhoneError
 from rhone.ids import ID_RULE, is_id
 from rhone.jsonutil import MAX_JSON_DEPTH, check_depth
+from services.facade.ws.calls import CALL_SURFACES
 
 SUBPROTOCOL = "rhone.ws.v1"
 # Browsers cannot set headers on a WebSocket: they may offer the key as a second subprotocol
 # `rhone.key.<key>` (the server never echoes it) or as `?key=` on the URL.
 KEY_SUBPROTOCOL_PREFIX = "rhone.key."
 
-SHAPES = {
-    "openai.chat": "openai.chat",
-    "openai.responses": "openai.responses",
-    "anthropic.messages": "anthropic.messages",
-    "gemini.generate_content": "gemini.generate_content",
-    "vertex.generate_content": "vertex.generate_content",
-    "rhone.canonical": "rhone.canonical",
-}
+# A call's body and events in Rhone's canonical request and event types (proto JSON), beside
+# the surfaces of CALL_SURFACES.
+CANONICAL = "rhone.canonical"
+CALL_NAMES = (*CALL_SURFACES, CANONICAL)
 
-# Close codes (RFC 6455 section 7.4.1, and the 4000-4999 private range).
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001  # the server is shutting down
+# The close codes the facade sends itself (RFC 6455 section 7.4.1, and the 4000-4999 private
+# range). The server's WebSocket layer closes an over-long frame with 1009 on its own.
+CLOSE_PROTOCOL_ERROR = 1002  # a binary frame
+CLOSE_POLICY = 1008  # a denied upgrade, on a server without HTTP denial responses
 CLOSE_SERVICE_RESTART = 1012  # this replica drains: reconnect (to another one)
-CLOSE_PROTOCOL_ERROR = 1002  # a frame that is not JSON text, or not a known frame type
-CLOSE_POLICY = 1008  # a limit was broken (frame rate, queued bytes)
-CLOSE_TOO_BIG = 1009  # a frame larger than the limit
 CLOSE_IDLE = 4000  # nothing in flight and nothing received for the idle timeout
 
 
@@ -54,7 +50,7 @@ class Bind:
 @dataclass(frozen=True, slots=True)
 class Create:
     call_id: str
-    shape: str
+    surface: str  # a key of CALL_SURFACES, or CANONICAL
     body: dict[str, Any]
 
 
@@ -104,19 +100,13 @@ def parse_client_frame(text: str) -> ClientFrame:
         return Bind(session_id)
     if kind == "call.create":
         call_id = _call_id(frame)
-        shape = frame.get("shape")
-        if shape not in SHAPES:
-            raise FrameError(
-                "invalid_shape",
-                f"call.create: shape must be one of {', '.join(SHAPES)}.",
-                call_id=call_id,
-            )
+        surface = named_surface(frame, "call.create", CALL_NAMES, call_id=call_id)
         body = frame.get("body")
         if not isinstance(body, dict):
             raise FrameError(
                 "invalid_frame", "call.create: body must be an object.", call_id=call_id
             )
-        return Create(call_id, shape, body)
+        return Create(call_id, surface, body)
     if kind == "call.cancel":
         return Cancel(_call_id(frame))
     if kind == "ping":
@@ -124,6 +114,29 @@ def parse_client_frame(text: str) -> ClientFrame:
     if isinstance(kind, str) and kind.startswith("run."):
         return RunFrame(kind, frame)
     raise FrameError("unknown_frame_type", f"Unknown frame type {kind!r}.")
+
+
+def named_surface(
+    frame: Mapping[str, Any], what: str, names: Collection[str], *, call_id: str | None = None
+) -> str:
+    """The surface a `call.create` or `run.create` names in `surface`, or in `shape`, the
+    field's first name, which rhone.ws.v1 keeps accepting. An error names the field the
+    frame used (`invalid_surface`, `invalid_shape`)."""
+    field = "surface" if "surface" in frame else "shape"
+    value = frame.get(field)
+    if field == "surface" and "shape" in frame and frame["shape"] != value:
+        raise FrameError(
+            "invalid_surface",
+            f"{what}: surface and shape name different surfaces.",
+            call_id=call_id,
+        )
+    if not isinstance(value, str) or value not in names:
+        raise FrameError(
+            f"invalid_{field}",
+            f"{what}: {field} must be one of {', '.join(names)}.",
+            call_id=call_id,
+        )
+    return value
 
 
 def _call_id(frame: dict[str, Any]) -> str:
@@ -142,7 +155,8 @@ def bound(session_id: str, created: bool) -> str:
 
 
 def event_frame(call_id_json: bytes, event: bytes) -> str:
-    """A shape's own stream event wrapped with its call id; built from bytes, never re-parsed."""
+    """A surface's own stream event wrapped with its call id; built from bytes, never
+    re-parsed."""
     return (
         b'{"type":"call.event","call_id":' + call_id_json + b',"event":' + event + b"}"
     ).decode()

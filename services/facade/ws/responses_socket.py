@@ -23,12 +23,12 @@ from rhone.errors import RhoneError
 from rhone.jsonutil import MAX_JSON_DEPTH, check_depth
 from services.facade.state import FacadeState
 from services.facade.ws import frames
-from services.facade.ws.calls import SHAPES, run_shaped_call
+from services.facade.ws.calls import CALL_SURFACES, run_socket_call
 from services.facade.ws.kept_responses import KeptResponses
 from services.facade.ws.limits import SocketLimits
 from services.facade.ws.socket_base import SocketBase
 
-RESPONSES = SHAPES["openai.responses"]
+RESPONSES = CALL_SURFACES["openai.responses"]
 
 
 def ws_error(
@@ -98,9 +98,9 @@ class ResponsesSocket(SocketBase):
 
         previous = body.get("previous_response_id")
         async with self._lanes[stream_id or ""]:
-            outcome = await run_shaped_call(
+            outcome = await run_socket_call(
                 self.state.relay,
-                shape=RESPONSES,
+                surface=RESPONSES,
                 tenant_id=self.tenant_id,
                 body=body,
                 emit=emit,

@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 
 from rhone.errors import RhoneError, http_status_of
 from rhone.jsonutil import MAX_STRUCT_DEPTH, check_depth
+from rhone.rpc_errors import failure_of_rpc
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
@@ -27,7 +28,13 @@ from services.facade.runs.socket import SocketRuns
 from services.facade.state import FacadeState
 from services.facade.stream_end import INTERRUPTED
 from services.facade.ws import frames
-from services.facade.ws.calls import SHAPES, CallOutcome, proto_error, refused, run_shaped_call
+from services.facade.ws.calls import (
+    CALL_SURFACES,
+    CallOutcome,
+    proto_error,
+    refused,
+    run_socket_call,
+)
 from services.facade.ws.limits import SocketLimits
 from services.facade.ws.socket_base import SocketBase
 
@@ -87,9 +94,10 @@ class RhoneSocket(SocketBase):
                     timeout=10,
                 )
         except grpc.aio.AioRpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise frames.FrameError("session_not_found", exc.details() or "") from None
-            raise frames.FrameError("unavailable", "The sessions service is unavailable.") from None
+            # session_not_found as the sessions service names it; anything else unnamed is
+            # the service's trouble, not the frame's.
+            failure = failure_of_rpc(exc, service="sessions")
+            raise frames.FrameError(failure.detail or "unavailable", failure.message) from None
         self.session_id = session.id
         await self.outbox.put(frames.bound(session.id, created=session_id is None))
 
@@ -114,7 +122,7 @@ class RhoneSocket(SocketBase):
 
     def _session_for(self, frame: frames.Create, body: dict[str, Any]) -> str:
         """The session the call runs on: the socket's, unless unbound (then the body's)."""
-        if frame.shape == "rhone.canonical":
+        if frame.surface == frames.CANONICAL:
             continuity = body.setdefault("continuity", {})
             if not isinstance(continuity, dict):
                 raise frames.FrameError(
@@ -169,11 +177,11 @@ class RhoneSocket(SocketBase):
             )
 
     async def _call(self, frame: frames.Create, body: dict[str, Any], emit: Any) -> CallOutcome:
-        if frame.shape == "rhone.canonical":
+        if frame.surface == frames.CANONICAL:
             return await self._run_canonical(body, emit)
-        return await run_shaped_call(
+        return await run_socket_call(
             self.state.relay,
-            shape=SHAPES[frame.shape],
+            surface=CALL_SURFACES[frame.surface],
             tenant_id=self.tenant_id,
             body=body,
             emit=emit,
@@ -187,7 +195,7 @@ class RhoneSocket(SocketBase):
         await self.outbox.put(frames.cancelled(call_id))
 
     async def _run_canonical(self, body: dict[str, Any], emit: Any) -> CallOutcome:
-        """The canonical shape: a GenerateRequest in proto JSON, events in proto JSON."""
+        """A rhone.canonical call: a GenerateRequest in proto JSON, events in proto JSON."""
         try:
             # Its `extras` is a Struct: bounded as every Struct a client fills.
             check_depth(body, MAX_STRUCT_DEPTH)

@@ -1,4 +1,4 @@
-// One call on a socket: an async iterable of its shape's own stream events.
+// One call on a socket: an async iterable of its surface's own stream events.
 
 /** Frames that end a call (docs/rhone-ws-v1.md: exactly one per call.create), and a lost socket. */
 const TERMINAL = new Set(["call.done", "call.error", "call.cancelled", "error", "socket.lost"]);

@@ -6,7 +6,7 @@ import { PLAIN_ERROR_HOOKS } from "./errors.js";
 import { RunStream } from "./run-stream.js";
 import { openSocket } from "./socket-open.js";
 
-export const SHAPES = Object.freeze([
+export const SURFACES = Object.freeze([
   "openai.chat",
   "openai.responses",
   "anthropic.messages",
@@ -113,10 +113,10 @@ export class RhoneConnection {
     /** Runs (docs/rhone-ws-v1.md, "Runs"): `create()` one, or `attach()` to one by id. */
     this.runs = Object.freeze({
       create: (
-        /** @type {string} */ shape,
+        /** @type {string} */ surface,
         /** @type {object} */ body,
         /** @type {RunCreateOptions} */ options = {},
-      ) => this.#createRun(shape, body, options),
+      ) => this.#createRun(surface, body, options),
       attach: (/** @type {string} */ runId, /** @type {{after?: number}} */ options = {}) =>
         this.#attachRun(runId, options.after ?? 0),
     });
@@ -146,13 +146,15 @@ export class RhoneConnection {
   /**
    * Starts a call at once; iterate the returned stream for its events.
    * @template [Event=any]
-   * @param {string} shape  one of SHAPES
-   * @param {object} body  the shape's request body (its `stream` field is ignored: a socket streams)
+   * @param {string} surface  one of SURFACES
+   * @param {object} body  the surface's request body (its `stream` field is ignored: a socket streams)
    * @param {CreateOptions} [options]
    * @returns {CallStream<Event>}
    */
-  create(shape, body, { signal, callId, acceptEvent } = {}) {
-    if (!SHAPES.includes(shape)) throw new TypeError(`shape must be one of ${SHAPES.join(", ")}`);
+  create(surface, body, { signal, callId, acceptEvent } = {}) {
+    if (!SURFACES.includes(surface)) {
+      throw new TypeError(`surface must be one of ${SURFACES.join(", ")}`);
+    }
     if (body === null || typeof body !== "object" || Array.isArray(body)) {
       throw new TypeError("A call's body must be an object.");
     }
@@ -176,19 +178,19 @@ export class RhoneConnection {
       return stream;
     }
     this.#calls.set(id, stream);
-    this.#send({ type: "call.create", call_id: id, shape, body });
+    this.#send({ type: "call.create", call_id: id, surface, body });
     return stream;
   }
 
   /**
-   * @param {string} shape
+   * @param {string} surface
    * @param {object} body
    * @param {RunCreateOptions} options
    * @returns {RunStream}
    */
-  #createRun(shape, body, { runId, maxSteps }) {
-    if (!SHAPES.includes(shape) || shape === "rhone.canonical") {
-      throw new TypeError(`A run's shape must be one of ${SHAPES.slice(0, -1).join(", ")}`);
+  #createRun(surface, body, { runId, maxSteps }) {
+    if (!SURFACES.includes(surface) || surface === "rhone.canonical") {
+      throw new TypeError(`A run's surface must be one of ${SURFACES.slice(0, -1).join(", ")}`);
     }
     if (body === null || typeof body !== "object" || Array.isArray(body)) {
       throw new TypeError("A run's body must be an object.");
@@ -196,7 +198,7 @@ export class RhoneConnection {
     const id = runId ?? `run_${randomHex(12)}`;
     const stream = this.#followRun(id, 0);
     /** @type {Record<string, unknown>} */
-    const frame = { type: "run.create", run_id: id, shape, body };
+    const frame = { type: "run.create", run_id: id, surface, body };
     if (maxSteps != null) frame.max_steps = maxSteps;
     if (!stream.finished) this.#send(frame);
     return stream;

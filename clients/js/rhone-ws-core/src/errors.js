@@ -1,10 +1,10 @@
 // Turning rhone.ws.v1 failures into the SDK's own error classes.
 //
-// A `call.error` frame carries the HTTP status the same call would have had and the shape's own
+// A `call.error` frame carries the HTTP status the same call would have had and the surface's own
 // error body (docs/rhone-ws-v1.md, "Server to client"), which is exactly what the SDK's
 // `APIError.generate(status, body, message, headers)` takes for an HTTP error. Frame errors
 // (`error` frames) carry only a code: we give them the status an HTTP server would have used and
-// build the shape's error body around their message.
+// build the surface's error body around their message.
 
 /**
  * The status each frame error code stands for (docs/rhone-ws-v1.md, "Error codes").
@@ -14,6 +14,7 @@ export const FRAME_ERROR_STATUS = Object.freeze({
   invalid_json: 400,
   invalid_frame: 400,
   unknown_frame_type: 400,
+  invalid_surface: 400,
   invalid_shape: 400,
   invalid_call_id: 400,
   duplicate_call_id: 400,
@@ -40,7 +41,7 @@ export function frameErrorStatus(code) {
 }
 
 /**
- * @typedef {object} ErrorStyle  How one family of shapes writes an error body.
+ * @typedef {object} ErrorStyle  How one family of surfaces writes an error body.
  * @property {(code: string, message: string, status: number) => unknown} body
  * @property {(body: unknown, status: number) => unknown} fromUpgrade  a refused upgrade's body
  *   (always OpenAI-shaped, docs/rhone-ws-v1.md "Connecting") in this style

@@ -2,7 +2,7 @@
 
 export declare const SUBPROTOCOL: "rhone.ws.v1";
 export declare const KEY_SUBPROTOCOL_PREFIX: "rhone.key.";
-export declare const SHAPES: readonly [
+export declare const SURFACES: readonly [
   "openai.chat",
   "openai.responses",
   "anthropic.messages",
@@ -10,7 +10,7 @@ export declare const SHAPES: readonly [
   "vertex.generate_content",
   "rhone.canonical",
 ];
-export type Shape = (typeof SHAPES)[number];
+export type Surface = (typeof SURFACES)[number];
 
 /** What we use of a WebSocket: the browser API, which `ws` also has. */
 export interface WebSocketLike {
@@ -106,9 +106,9 @@ export declare class CallStream<Event = any> implements AsyncIterable<Event> {
   [Symbol.asyncIterator](): AsyncIterator<Event>;
 }
 
-/** A run's frame (docs/rhone-ws-v1.md, "Runs"); `run.event` carries one `Event` of the shape. */
+/** A run's frame (docs/rhone-ws-v1.md, "Runs"); `run.event` carries one `Event` of the surface. */
 export type RunFrame<Event = any> =
-  | { type: "run.created"; run_id: string; seq: number; session_id: string; shape: Shape; max_steps: number }
+  | { type: "run.created"; run_id: string; seq: number; session_id: string; surface: Surface; shape: Surface; max_steps: number }
   | { type: "run.step"; run_id: string; seq: number; step: number }
   | { type: "run.event"; run_id: string; seq: number; step: number; event: Event }
   | {
@@ -188,18 +188,18 @@ export declare class RhoneConnection {
   closed: { code: number; reason: string } | null;
   readonly callsInFlight: number;
   bindSession(sessionId?: string | null): Promise<string>;
-  create<Event = any>(shape: Shape, body: object, options?: CreateOptions): CallStream<Event>;
-  /** Runs of any shape but rhone.canonical: `runs.create(shape, body, options)`. */
+  create<Event = any>(surface: Surface, body: object, options?: CreateOptions): CallStream<Event>;
+  /** Runs on any surface but rhone.canonical: `runs.create(surface, body, options)`. */
   readonly runs: {
-    create<Event = any>(shape: Shape, body: object, options?: RunCreateOptions): RunStream<Event>;
+    create<Event = any>(surface: Surface, body: object, options?: RunCreateOptions): RunStream<Event>;
     attach<Event = any>(runId: string, options?: { after?: number }): RunStream<Event>;
   };
   ping(data?: unknown): Promise<unknown>;
   close(): Promise<void>;
 }
 
-export interface ShapeSpec {
-  shape: Shape;
+export interface SurfaceSpec {
+  surface: Surface;
   acceptEvent: (event: any) => boolean;
   errors: ErrorHooks;
 }
@@ -231,10 +231,10 @@ export interface SdkCreateOptions {
   callId?: string;
 }
 
-/** The connection `client.<resource>.connect()` resolves to: calls of one shape on one socket. */
+/** The connection `client.<resource>.connect()` resolves to: calls of one surface on one socket. */
 export declare class SdkConnection<Params, Event> {
-  constructor(connection: RhoneConnection, spec: ShapeSpec);
-  /** The protocol connection underneath (other shapes, ping). */
+  constructor(connection: RhoneConnection, spec: SurfaceSpec);
+  /** The protocol connection underneath (other surfaces, ping). */
   readonly connection: RhoneConnection;
   /** The bound session's id (null: not bound). */
   readonly sessionId: string | null;
@@ -253,7 +253,7 @@ export declare class SdkConnection<Params, Event> {
 
 export declare function connectSdk<Params, Event>(
   settings: ClientSettings,
-  spec: ShapeSpec,
+  spec: SurfaceSpec,
   options?: ConnectOptions,
 ): Promise<SdkConnection<Params, Event>>;
 export declare function attachConnect<Resource extends object>(
@@ -264,5 +264,5 @@ export declare function addConnect<Resource extends object>(
   client: { baseURL: string; apiKey?: string | null; authToken?: string | null },
   resource: Resource,
   options: WrapperOptions & { apiKey?: unknown },
-  spec: ShapeSpec,
+  spec: SurfaceSpec,
 ): Resource;

@@ -1,7 +1,7 @@
 // rhone-ws-core: the rhone.ws.v1 protocol client the vai-* wrappers share (docs/rhone-ws-v1.md).
 
 export { CallStream } from "./call-stream.js";
-export { RhoneConnection, SHAPES } from "./connection.js";
+export { RhoneConnection, SURFACES } from "./connection.js";
 export { RunStream } from "./run-stream.js";
 export {
   ANTHROPIC_STYLE,

@@ -21,7 +21,7 @@ const ENDS = new Map([
 
 /**
  * The frames of one run, in order: `run.created`, `run.step`, `run.event` (its `event` is one
- * stream event of the run's shape, as a call yields it), `run.requires_action`, ..., then one
+ * stream event of the run's surface, as a call yields it), `run.requires_action`, ..., then one
  * of `run.completed`, `run.failed` (`error` is then the SDK's error for it), `run.cancelled`,
  * after which the iteration ends. Every frame has `seq`; `lastSeq` is the last one read: give it
  * to `runs.attach()` on a new connection to resume where this one stopped.

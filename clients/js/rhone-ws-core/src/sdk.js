@@ -1,4 +1,4 @@
-// What the three SDK wrappers share: the connection object `connect()` resolves to (one shape,
+// What the three SDK wrappers share: the connection object `connect()` resolves to (one surface,
 // the SDK's error classes, the SDK's own event filter) and how `connect()` is put on a resource.
 
 import { RhoneConnection } from "./connection.js";
@@ -12,8 +12,8 @@ import { rhoneRoot } from "./socket-open.js";
  */
 
 /**
- * @typedef {object} ShapeSpec  One wrapper's shape.
- * @property {string} shape  the rhone.ws.v1 shape its calls use
+ * @typedef {object} SurfaceSpec  One wrapper's surface.
+ * @property {string} surface  the rhone.ws.v1 surface its calls use
  * @property {AcceptEvent} acceptEvent  the events its SDK's HTTP stream yields
  * @property {ErrorHooks} errors  errors as its SDK's classes
  */
@@ -40,7 +40,7 @@ import { rhoneRoot } from "./socket-open.js";
  */
 
 /**
- * The connection `client.<resource>.connect()` resolves to: calls of one shape on one socket.
+ * The connection `client.<resource>.connect()` resolves to: calls of one surface on one socket.
  * @template Params, Event
  */
 export class SdkConnection {
@@ -48,14 +48,14 @@ export class SdkConnection {
 
   /**
    * @param {RhoneConnection} connection
-   * @param {ShapeSpec} spec
+   * @param {SurfaceSpec} spec
    */
   constructor(connection, spec) {
     this.#spec = spec;
-    /** The protocol connection underneath (other shapes, ping). */
+    /** The protocol connection underneath (other surfaces, ping). */
     this.connection = connection;
     /**
-     * Runs in this connection's shape (docs/rhone-ws-v1.md, "Runs"): `create(params, {runId,
+     * Runs on this connection's surface (docs/rhone-ws-v1.md, "Runs"): `create(params, {runId,
      * maxSteps})` with the SDK's create params and tools; `attach(runId, {after})` resumes one,
      * from any connection. Their `run.event` frames carry the SDK's own stream events, and a
      * failed run's `error` is the SDK's error class.
@@ -64,7 +64,7 @@ export class SdkConnection {
       create: (
         /** @type {Params} */ params,
         /** @type {{runId?: string, maxSteps?: number}} */ options = {},
-      ) => connection.runs.create(spec.shape, /** @type {object} */ (params), options),
+      ) => connection.runs.create(spec.surface, /** @type {object} */ (params), options),
       attach: (/** @type {string} */ runId, /** @type {{after?: number}} */ options = {}) =>
         connection.runs.attach(runId, options),
     });
@@ -94,7 +94,7 @@ export class SdkConnection {
    * @returns {import("./call-stream.js").CallStream<Event>}
    */
   create(params, options = {}) {
-    return this.connection.create(this.#spec.shape, /** @type {object} */ (params), {
+    return this.connection.create(this.#spec.surface, /** @type {object} */ (params), {
       signal: options.signal,
       callId: options.callId,
       acceptEvent: this.#spec.acceptEvent,
@@ -119,7 +119,7 @@ export class SdkConnection {
  * Opens a connection for a wrapper's client.
  * @template Params, Event
  * @param {ClientSettings} settings
- * @param {ShapeSpec} spec
+ * @param {SurfaceSpec} spec
  * @param {ConnectOptions} [options]
  * @returns {Promise<SdkConnection<Params, Event>>}
  */
@@ -161,7 +161,7 @@ export async function connectSdk(settings, spec, options = {}) {
  * @param {{baseURL: string, apiKey?: string | null, authToken?: string | null}} client
  * @param {Resource} resource
  * @param {WrapperOptions} options
- * @param {ShapeSpec} spec
+ * @param {SurfaceSpec} spec
  * @returns {Resource}
  */
 export function addConnect(client, resource, options, spec) {

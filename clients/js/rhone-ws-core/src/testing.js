@@ -125,7 +125,7 @@ export function sessionSuite({ test, skip, withConnection, request, textOf }) {
 }
 
 /**
- * Runs against a running Rhone, in every wrapper's SDK shape (docs/rhone-ws-v1.md, "Runs"): a
+ * Runs against a running Rhone, with every wrapper's SDK (docs/rhone-ws-v1.md, "Runs"): a
  * tool round whose socket is closed while the run waits, resumed on a new connection; and a
  * cancel during a tool wait.
  *

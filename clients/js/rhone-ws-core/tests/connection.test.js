@@ -134,7 +134,7 @@ test("create: interleaved frames of two calls reach their own streams", async ()
   const a = connection.create("openai.chat", { model: "local", messages: [] });
   const b = connection.create("anthropic.messages", { model: "local", messages: [] });
   assert.deepEqual(
-    socket.sent.map((frame) => [frame.type, frame.call_id, frame.shape]),
+    socket.sent.map((frame) => [frame.type, frame.call_id, frame.surface]),
     [
       ["call.create", "call-1", "openai.chat"],
       ["call.create", "call-2", "anthropic.messages"],
@@ -175,9 +175,9 @@ test("create: a stream is read once", async () => {
   assert.throws(() => stream[Symbol.asyncIterator](), /consumed/);
 });
 
-test("create: bad shape, body or call id are refused before sending", async () => {
+test("create: bad surface, body or call id are refused before sending", async () => {
   const { connection, socket } = await open();
-  assert.throws(() => connection.create("openai.completions", {}), /shape must be one of/);
+  assert.throws(() => connection.create("openai.completions", {}), /surface must be one of/);
   assert.throws(() => connection.create("openai.chat", []), /body must be an object/);
   assert.throws(() => connection.create("openai.chat", {}, { callId: "x".repeat(129) }), /callId/);
   connection.create("openai.chat", {}, { callId: "mine" });

@@ -17,7 +17,7 @@ class FakeConnectionError extends Error {
 }
 const SDK = { APIError: FakeAPIError, APIConnectionError: FakeConnectionError };
 
-test("call.error: generate() gets the frame's status, the shape's own body and the code header", () => {
+test("call.error: generate() gets the frame's status, the surface's own body and the code header", () => {
   const body = { type: "error", error: { type: "not_found_error", message: "no model" } };
   const error = sdkErrorHooks(SDK, ANTHROPIC_STYLE).callError({
     code: "model_not_found",

@@ -25,7 +25,7 @@ test("runs: create, requires_action, submit, completed; frames in order with the
   assert.deepEqual(socket.last("run.create"), {
     type: "run.create",
     run_id: "r1",
-    shape: "openai.chat",
+    surface: "openai.chat",
     body: { model: "local", messages: [] },
     max_steps: 3,
   });

@@ -13,9 +13,9 @@ import { ANTHROPIC_STYLE, addConnect, rhoneRoot, sdkErrorHooks } from "rhone-ws-
 // event is followed by call.error, which carries the status the SDK's error class needs.
 const NOT_YIELDED = new Set(["ping", "error"]);
 
-/** @type {import("rhone-ws-core").ShapeSpec} */
+/** @type {import("rhone-ws-core").SurfaceSpec} */
 const MESSAGES = {
-  shape: "anthropic.messages",
+  surface: "anthropic.messages",
   acceptEvent: (event) => !NOT_YIELDED.has(event?.type),
   errors: sdkErrorHooks(BaseAnthropic, ANTHROPIC_STYLE),
 };

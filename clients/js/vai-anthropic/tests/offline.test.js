@@ -31,7 +31,7 @@ test("create sends the params unchanged as an anthropic.messages call", async ()
   assert.deepEqual(socket.last("call.create"), {
     type: "call.create",
     call_id: "call-1",
-    shape: "anthropic.messages",
+    surface: "anthropic.messages",
     body,
   });
 });

@@ -8,9 +8,9 @@ import { OPENAI_STYLE, addConnect, sdkErrorHooks, withV1 } from "rhone-ws-core";
  * @typedef {import("openai").ClientOptions & import("rhone-ws-core").WrapperOptions} ClientOptions
  */
 
-/** @type {import("rhone-ws-core").ShapeSpec} */
+/** @type {import("rhone-ws-core").SurfaceSpec} */
 const CHAT = {
-  shape: "openai.chat",
+  surface: "openai.chat",
   // The SDK's HTTP stream throws on a chunk with `error` instead of yielding it (openai
   // core/streaming.mjs, Stream.fromSSEResponse); on the socket, call.error follows that chunk.
   acceptEvent: (chunk) => !chunk?.error,

@@ -36,7 +36,7 @@ test("create sends the params unchanged as an openai.chat call", async () => {
   assert.deepEqual(socket.last("call.create"), {
     type: "call.create",
     call_id: "mine",
-    shape: "openai.chat",
+    surface: "openai.chat",
     body: { ...body, stream_options: { include_usage: true } },
   });
 });

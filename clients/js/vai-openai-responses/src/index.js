@@ -8,9 +8,9 @@ import { OPENAI_STYLE, addConnect, sdkErrorHooks, withV1 } from "rhone-ws-core";
  * @typedef {import("openai").ClientOptions & import("rhone-ws-core").WrapperOptions} ClientOptions
  */
 
-/** @type {import("rhone-ws-core").ShapeSpec} */
+/** @type {import("rhone-ws-core").SurfaceSpec} */
 const RESPONSES = {
-  shape: "openai.responses",
+  surface: "openai.responses",
   // The SDK's HTTP stream throws on an event with a top-level `error` instead of yielding it
   // (openai core/streaming.mjs, Stream.fromSSEResponse); it yields `response.failed` and the
   // `error` event (whose fields are top-level). On the socket, call.error follows a failure.

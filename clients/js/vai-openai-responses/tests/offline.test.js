@@ -29,7 +29,7 @@ test("create sends the params unchanged as an openai.responses call", async () =
   assert.deepEqual(socket.last("call.create"), {
     type: "call.create",
     call_id: "call-1",
-    shape: "openai.responses",
+    surface: "openai.responses",
     body: { model: "local", input: "hi", instructions: "Be brief." },
   });
 });
