@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import grpc
 import pytest
 
 from rhone import canonical as ev
@@ -259,3 +260,50 @@ async def test_auto_truncates_when_the_summariser_fails_and_compact_does_not():
     with pytest.raises(RhoneError) as failed:
         await call(turns, "sess_1", words(60), strategy="compact")
     assert failed.value.failure.message == "down"
+
+
+class _Unimplemented(grpc.aio.AioRpcError):
+    def __init__(self) -> None:
+        super().__init__(
+            grpc.StatusCode.UNIMPLEMENTED,
+            grpc.aio.Metadata(),
+            grpc.aio.Metadata(),
+            details="Method not found!",
+        )
+
+
+class OlderProviders(StubProviders):
+    """A providers replica from before GenerateBatches (a rolling upgrade)."""
+
+    def __init__(self, window: int) -> None:
+        super().__init__(window)
+        self.batch_calls = 0
+
+    def GenerateBatches(self, request: gen.GenerateRequest, **options: Any) -> StubCall:
+        self.batch_calls += 1
+        return _FailingCall(_Unimplemented())
+
+
+class _FailingCall(StubCall):
+    def __init__(self, error: Exception) -> None:
+        super().__init__([])
+        self.error = error
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        raise self.error
+        yield  # an async generator
+
+
+async def test_a_providers_replica_without_generate_batches_is_asked_with_generate():
+    sessions, providers = StubSessions(), OlderProviders(10_000)
+    turns = TurnRunner(sessions, providers, 60_000)  # type: ignore[arg-type]
+    for message in ("one", "two"):
+        request = gen.GenerateRequest(model="m", messages=[text(content.ROLE_USER, message)])
+        turn = await turns.open("t", request, Continuity(session_id="sess_1"))
+        batches = [batch async for batch in turn.batches()]
+        assert turn.completed
+        assert [e.WhichOneof("event") for batch in batches for e in batch][-1] == "finished"
+    # Asked once; every later call goes straight to Generate.
+    assert providers.batch_calls == 1
+    assert len(providers.requests) == 2
+    assert [t.output.parts[0].text.text for t in sessions.turns] == ["ok", "ok"]
