@@ -15,8 +15,10 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-# A producer this far ahead of its reader waits for it: memory stays bounded.
-MAX_BATCH = 512
+# A producer this far ahead of its reader waits for it: memory stays bounded, and so does how
+# far a stream runs ahead of a client that stops reading (or cancels): no further than before
+# coalescing, when gRPC's flow-control window alone bounded it.
+MAX_BATCH = 64
 
 
 async def coalesced(

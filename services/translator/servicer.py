@@ -58,7 +58,8 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
         deadlines.hold(context)
         heading = True
         if request.batches:
-            batches = coalesced(self.calls.call(request))
+            # A frame can hold a whole batch of events: a few frames are lead enough.
+            batches = coalesced(self.calls.call(request), max_batch=8)
             try:
                 async for batch in batches:
                     if heading:  # a stream's model and provider, with its head

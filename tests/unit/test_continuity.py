@@ -38,7 +38,7 @@ def test_parse_continuity(value, expected):
         ("sess_1", "rhone"),
         ({"session_id": 5}, "rhone.session_id"),
         ({"context_mode": "forgetful"}, "rhone.context_mode"),
-        ({"sesion_id": "typo"}, "rhone"),
+        ({"sesion_id": "typo"}, "rhone.sesion_id"),
     ],
 )
 def test_bad_continuity_is_a_clear_400(value, param):

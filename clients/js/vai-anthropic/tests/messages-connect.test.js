@@ -162,7 +162,7 @@ test("cancel stops the stream and records nothing of the turn", { skip }, async 
     await connection.bindSession();
     await textOf(connection.create(user("kept")));
     // A long answer (the model echoes the message), so the cancel lands mid-stream.
-    const long = Array.from({ length: 3000 }, (_, i) => `w${i}`).join(" ");
+    const long = Array.from({ length: 12000 }, (_, i) => `w${i}`).join(" ");
     const stream = connection.create({ ...user(long), max_tokens: 100000 });
     let events = 0;
     for await (const event of stream) {
@@ -182,7 +182,7 @@ test("cancel stops the stream and records nothing of the turn", { skip }, async 
 test("an AbortSignal cancels a call; break cancels too", { skip }, async () => {
   await withConnection(async (connection) => {
     await connection.bindSession();
-    const long = Array.from({ length: 3000 }, (_, i) => `w${i}`).join(" ");
+    const long = Array.from({ length: 12000 }, (_, i) => `w${i}`).join(" ");
     const controller = new AbortController();
     const stream = connection.create(
       { ...user(long), max_tokens: 100000 },

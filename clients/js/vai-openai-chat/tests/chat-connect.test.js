@@ -158,7 +158,7 @@ test("cancel stops the stream and records nothing of the turn", { skip }, async 
     await connection.bindSession();
     await textOf(connection.create(user("kept")));
     // A long answer (the model echoes the message), so the cancel lands mid-stream.
-    const long = Array.from({ length: 3000 }, (_, i) => `w${i}`).join(" ");
+    const long = Array.from({ length: 12000 }, (_, i) => `w${i}`).join(" ");
     const stream = connection.create(user(long));
     let chunks = 0;
     for await (const _chunk of stream) {
@@ -178,7 +178,7 @@ test("cancel stops the stream and records nothing of the turn", { skip }, async 
 test("an AbortSignal cancels a call; break cancels too", { skip }, async () => {
   await withConnection(async (connection) => {
     await connection.bindSession();
-    const long = Array.from({ length: 3000 }, (_, i) => `w${i}`).join(" ");
+    const long = Array.from({ length: 12000 }, (_, i) => `w${i}`).join(" ");
     const controller = new AbortController();
     const aborted = connection.create(user(long), { signal: controller.signal });
     let chunks = 0;

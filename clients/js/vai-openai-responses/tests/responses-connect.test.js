@@ -148,7 +148,7 @@ test("cancel stops the stream and records nothing of the turn", { skip }, async 
     await connection.bindSession();
     await textOf(connection.create(ask("kept")));
     // A long answer (the model echoes the input), so the cancel lands mid-stream.
-    const long = Array.from({ length: 3000 }, (_, i) => `w${i}`).join(" ");
+    const long = Array.from({ length: 12000 }, (_, i) => `w${i}`).join(" ");
     const stream = connection.create(ask(long));
     let events = 0;
     for await (const event of stream) {
@@ -168,7 +168,7 @@ test("cancel stops the stream and records nothing of the turn", { skip }, async 
 test("an AbortSignal cancels a call", { skip }, async () => {
   await withConnection(async (connection) => {
     await connection.bindSession();
-    const long = Array.from({ length: 3000 }, (_, i) => `w${i}`).join(" ");
+    const long = Array.from({ length: 12000 }, (_, i) => `w${i}`).join(" ");
     const controller = new AbortController();
     const stream = connection.create(ask(long), { signal: controller.signal });
     // Mid-stream: see the cancel test of vai-openai-chat on the server's start-of-call race.
