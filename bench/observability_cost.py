@@ -11,16 +11,16 @@ processes, gRPC between them, SQLite):
   with the SDK's default batching.
 
 What is measured is the CPU the four service processes use (utime + stime from /proc), not
-wall-clock throughput: on a shared machine the clock moves with everyone else's load, while a
-process's CPU is its own. The deployments take turns in rounds, each round starting with the
-next one, so drift in the machine hits all three alike. Every CPU second a deployment's
-processes use while a scenario runs counts for that scenario, spans exported in the
-background after a batch included. The facade's poll of the keys' version, a cost per second
-and not per call, runs every 5 s instead of 4 times a second, so that it does not blur the
-calls' own cost. When CPU bounds the gateway, throughput falls in proportion: `x1.18` CPU per
-call is about 15% fewer calls per second.
+wall-clock throughput. On a shared machine both move with everyone else's load, from one
+second to the next by a quarter or more; so the three deployments are driven at the same time,
+each by its own clients, for the same seconds in each round, and suffer the same neighbours.
+Each deployment's CPU per call is what its processes used over the rounds, spans exported in
+the background after a round included, divided by the calls it answered. The facade's poll of
+the keys' version, a cost per second and not per call, runs every 5 s instead of 4 times a
+second, so that it does not blur the calls' own cost. When CPU bounds the gateway, throughput
+falls in proportion: `x1.18` CPU per call is about 15% fewer calls per second.
 
-    python -m bench.observability_cost [--calls 150] [--rounds 4] [--concurrency 16]
+    python -m bench.observability_cost [--seconds 8] [--rounds 5] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import statistics
 import tempfile
 import threading
 import time
@@ -59,14 +60,21 @@ def cpu_seconds(pid: int) -> float:
 class Deployment:
     mode: str
     cluster: Cluster
-    calls: dict[str, int] = field(default_factory=dict)
-    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Per scenario, per round: the calls answered and the CPU seconds each process used.
+    calls: dict[str, list[int]] = field(default_factory=dict)
+    cpu: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
     def pids(self) -> dict[str, int]:
         return {name: process.pid for name, process in self.cluster.processes.items()}
 
     def read(self) -> dict[str, float]:
         return {name: cpu_seconds(pid) for name, pid in self.pids().items()}
+
+    def per_call(self, scenario: str, rounds: slice = slice(None)) -> dict[str, float]:
+        """CPU ms per call by service, over the scenario's rounds (`rounds` of them)."""
+        calls = sum(self.calls[scenario][rounds])
+        used = self.cpu[scenario][rounds]
+        return {name: sum(r[name] for r in used) * 1000 / calls for name in SERVICES}
 
     def scrape(self) -> None:
         ports = [*self.cluster.metrics_ports.values()]
@@ -101,81 +109,113 @@ def deployment(mode: str, upstream_url: str, workdir: Path, otlp_endpoint: str) 
     return Deployment(mode, cluster)
 
 
-async def drive(url: str, stream: bool, calls: int, concurrency: int) -> int:
+async def drive(url: str, stream: bool, concurrency: int, calls: int, seconds: float) -> int:
+    """Calls `url` until `calls` are answered or `seconds` have passed; returns the answers."""
     body = {"model": "gpt-4o", "messages": MESSAGES, "stream": stream}
     headers = {"Authorization": f"Bearer {RHONE_KEY}"}
-    result = await run_load(url, headers, body, concurrency=concurrency, total=calls)
+    result = await run_load(
+        url, headers, body, concurrency=concurrency, total=calls, seconds=seconds
+    )
     if result.errors:
-        raise RuntimeError(f"{result.errors} of {calls} calls failed")
+        raise RuntimeError(f"{url}: {result.errors} calls failed")
     return len(result.latencies)
 
 
-def scrape_every_second(deployments: list[Deployment], stop: threading.Event) -> None:
+async def drive_all(
+    deployments: list[Deployment], stream: bool, concurrency: int, seconds: float
+) -> list[int]:
+    """All deployments at once, for the same seconds; the calls each answered."""
+    return await asyncio.gather(
+        *(
+            drive(d.cluster.base_url + "/v1/chat/completions", stream, concurrency, 10**9, seconds)
+            for d in deployments
+        )
+    )
+
+
+def scrape_periodically(deployments: list[Deployment], stop: threading.Event) -> None:
     while not stop.wait(SCRAPE_S):
         for d in deployments:
             d.scrape()
 
 
 def measure(deployments: list[Deployment], receiver: OtlpReceiver, args: argparse.Namespace) -> int:
-    """Runs both scenarios; returns the spans the measured calls exported."""
+    """Runs both scenarios; returns the spans the measured calls exported.
+
+    A round's CPU, for each deployment, is what its processes used from the round's start to
+    the next one's (its spans still being exported then included); the last round's ends
+    once the last spans are out."""
     spans = 0
     scraped = [d for d in deployments if d.mode != "off"]
     for stream in (False, True):
         scenario = f"stream/{args.chunks}" if stream else "whole"
         for d in deployments:  # warm up: connections, caches, the first spans' exporter
-            asyncio.run(drive(d.cluster.base_url + "/v1/chat/completions", stream, 40, 8))
+            url = d.cluster.base_url + "/v1/chat/completions"
+            asyncio.run(drive(url, stream, 8, 40, 60))
+            d.calls[scenario], d.cpu[scenario] = [], []
         time.sleep(SETTLE_S)
         stop = threading.Event()
-        scraper = threading.Thread(target=scrape_every_second, args=(scraped, stop), daemon=True)
+        scraper = threading.Thread(target=scrape_periodically, args=(scraped, stop), daemon=True)
         scraper.start()
-        before = {d.mode: d.read() for d in deployments}
         spans_before = len(receiver.spans)
+        start = {d.mode: d.read() for d in deployments}
         for turn in range(args.rounds):
-            # Each round starts with the next deployment: none always runs first or last.
-            for d in deployments[turn % 3 :] + deployments[: turn % 3]:
-                url = d.cluster.base_url + "/v1/chat/completions"
-                answered = asyncio.run(drive(url, stream, args.calls, args.concurrency))
-                d.calls[scenario] = d.calls.get(scenario, 0) + answered
-        time.sleep(SETTLE_S)
+            answered = asyncio.run(drive_all(deployments, stream, args.concurrency, args.seconds))
+            if turn == args.rounds - 1:
+                time.sleep(SETTLE_S)
+            for d, calls in zip(deployments, answered, strict=True):
+                now = d.read()
+                d.calls[scenario].append(calls)
+                d.cpu[scenario].append({n: now[n] - start[d.mode][n] for n in now})
+                start[d.mode] = now
         stop.set()
         scraper.join()
-        for d in deployments:
-            after = d.read()
-            d.cpu[scenario] = {name: after[name] - before[d.mode][name] for name in after}
         spans += len(receiver.spans) - spans_before
     return spans
 
 
 def report(deployments: list[Deployment], spans: int) -> None:
     by_mode = {d.mode: d for d in deployments}
-    scenarios = list(deployments[0].cpu)
+    off = by_mode["off"]
+    scenarios = list(off.cpu)
     print(f"\nCPU ms per call, by service ({', '.join(SERVICES)}) and in all")
     print(f"{'scenario':<12}{'mode':<9}" + "".join(f"{s:>12}" for s in SERVICES) + f"{'all':>9}")
     for scenario in scenarios:
         for d in deployments:
-            calls = d.calls[scenario]
-            per = {name: d.cpu[scenario][name] * 1000 / calls for name in SERVICES}
+            per = d.per_call(scenario)
             print(
                 f"{scenario:<12}{d.mode:<9}"
                 + "".join(f"{per[name]:>12.2f}" for name in SERVICES)
                 + f"{sum(per.values()):>9.2f}"
             )
-    print("\nAgainst `off` (CPU per call; when CPU bounds throughput, it falls as 1 - 1/ratio)")
+    print(
+        "\nAgainst `off`: CPU per call over all rounds, and the median (lowest-highest) of the"
+        "\nrounds' own ratios. When CPU bounds throughput, it falls as 1 - 1/ratio."
+    )
     for scenario in scenarios:
-        base = sum(by_mode["off"].cpu[scenario].values()) / by_mode["off"].calls[scenario]
+        base = sum(off.per_call(scenario).values())
+        rounds = len(off.calls[scenario])
         for mode in MODES[1:]:
             d = by_mode[mode]
-            ratio = sum(d.cpu[scenario].values()) / d.calls[scenario] / base
-            print(f"  {scenario:<12}{mode:<9} CPU x{ratio:.3f}   throughput {1 / ratio - 1:+.1%}")
-    traced = sum(by_mode["tracing"].calls.values())
+            ratio = sum(d.per_call(scenario).values()) / base
+            each = sorted(
+                sum(d.per_call(scenario, slice(r, r + 1)).values())
+                / sum(off.per_call(scenario, slice(r, r + 1)).values())
+                for r in range(rounds)
+            )
+            print(
+                f"  {scenario:<12}{mode:<9} CPU x{ratio:.3f}   throughput {1 / ratio - 1:+.1%}"
+                f"   rounds x{statistics.median(each):.3f} ({each[0]:.3f}-{each[-1]:.3f})"
+            )
+    traced = sum(sum(calls) for calls in by_mode["tracing"].calls.values())
     print(f"\nspans exported per call (tracing): {spans / traced:.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=150, help="calls per round per mode")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=8, help="the length of a round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=8, help="clients per deployment")
     parser.add_argument("--chunks", type=int, default=50)
     args = parser.parse_args()
 
