@@ -5,8 +5,8 @@ interceptors registered in rhone/runtime/interceptors.py.
 
 Server: each RPC (health and reflection aside) gets a CallScope from the caller's metadata,
 counts in rhone_grpc_server_* and, with tracing on, a SERVER span whose parent is the
-caller's traceparent. Client: each outgoing RPC carries the scope's ids and, with tracing on,
-the current span's traceparent."""
+caller's traceparent. Client: each outgoing RPC carries the service token, the scope's ids
+and, with tracing on, the current span's traceparent."""
 
 from __future__ import annotations
 
@@ -217,18 +217,23 @@ def _unary_stream(inner: Callable[..., Any], bound: _Bound) -> Callable[..., Any
 
 
 class _PropagatingCall:
-    """A channel's multicallable that adds the call's ids (and trace context) to each call."""
+    """A channel's multicallable that adds the channel's own metadata (the service token) and
+    the call's ids and trace context to each call."""
 
-    __slots__ = ("inner",)
+    __slots__ = ("fixed", "inner")
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, fixed: tuple[tuple[str, str], ...]) -> None:
         self.inner = inner
+        self.fixed = fixed
 
     def __call__(self, request: Any, *, metadata: Any = None, **options: Any) -> Any:
+        # `request` is a request iterator for a client-streaming method.
         call_scope = scope.current_or_none()
-        extra = call_scope.outgoing_metadata() if call_scope is not None else None
-        if extra:
-            metadata = (*(metadata or ()), *extra)
+        extra = call_scope.outgoing_metadata() if call_scope is not None else ()
+        if metadata or extra:
+            metadata = (*(metadata or ()), *self.fixed, *extra)
+        else:
+            metadata = self.fixed or None
         return self.inner(request, metadata=metadata, **options)
 
     def __getattr__(self, name: str) -> Any:
@@ -236,24 +241,33 @@ class _PropagatingCall:
 
 
 class PropagatingChannel:
-    """Wraps a channel so that every unary-request call carries the caller's ids and, with
-    tracing on, the current span's traceparent (a peer's SERVER span is a child of the span
-    current here: no CLIENT span per hop, which would double the spans of a call for the
-    little time a local hop takes).
+    """Wraps a channel so that every call carries `metadata` (the service token), the
+    caller's ids and, with tracing on, the current span's traceparent (a peer's SERVER span
+    is a child of the span current here: no CLIENT span per hop, which would double the spans
+    of a call for the little time a local hop takes).
 
     A wrapper, not a client interceptor: grpc.aio runs an intercepted call through an extra
     task and re-yields every streamed message through Python generators (tens of
     microseconds per message, on every chunk of every stream); this costs one function call
-    per RPC. Client interceptors (rhone/runtime/interceptors.py) still compose beneath it."""
+    per RPC."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] = ()):
         self._channel = channel
+        self._metadata = metadata
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.unary_unary(method, *args, **kwargs))
+        return _PropagatingCall(self._channel.unary_unary(method, *args, **kwargs), self._metadata)
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.unary_stream(method, *args, **kwargs))
+        return _PropagatingCall(self._channel.unary_stream(method, *args, **kwargs), self._metadata)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _PropagatingCall(self._channel.stream_unary(method, *args, **kwargs), self._metadata)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _PropagatingCall(
+            self._channel.stream_stream(method, *args, **kwargs), self._metadata
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._channel, name)
