@@ -1,5 +1,7 @@
 """A closed-loop load generator: `concurrency` clients, each sending its next request when
-the last one finished, until `total` have been sent. Records latency and time to first byte."""
+the last one finished, until `total` have been sent (or, with `seconds`, until that long has
+passed: the requests in flight then still finish and count). Records latency and time to
+first byte."""
 
 from __future__ import annotations
 
@@ -40,16 +42,23 @@ class Result:
 
 
 async def run_load(
-    url: str, headers: dict[str, str], body: dict, *, concurrency: int, total: int
+    url: str,
+    headers: dict[str, str],
+    body: dict,
+    *,
+    concurrency: int,
+    total: int,
+    seconds: float | None = None,
 ) -> Result:
     result = Result()
     remaining = total
+    deadline = time.perf_counter() + seconds if seconds is not None else None
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=60, limits=limits) as client:
 
         async def worker() -> None:
             nonlocal remaining
-            while remaining > 0:
+            while remaining > 0 and (deadline is None or time.perf_counter() < deadline):
                 remaining -= 1
                 start = time.perf_counter()
                 try:

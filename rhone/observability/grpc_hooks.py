@@ -5,8 +5,8 @@ interceptors registered in rhone/runtime/interceptors.py.
 
 Server: each RPC (health and reflection aside) gets a CallScope from the caller's metadata,
 counts in rhone_grpc_server_* and, with tracing on, a SERVER span whose parent is the
-caller's traceparent. Client: each outgoing RPC carries the scope's ids and, with tracing on,
-a CLIENT span's traceparent."""
+caller's traceparent. Client: each outgoing RPC carries the service token, the scope's ids
+and, with tracing on, the current span's traceparent."""
 
 from __future__ import annotations
 
@@ -17,25 +17,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from rhone.observability import metrics, scope, tracing
 
-TRACEPARENT = "traceparent"
-
 
 class _Bound:
-    """One method's label children, bound once."""
+    """One method's label children and span name, bound once."""
 
-    __slots__ = ("duration", "inflight", "method", "rpc_service", "service")
+    __slots__ = ("duration", "inflight", "method", "rpc_service", "service", "span_name")
 
     def __init__(self, service: str, full_method: str) -> None:
         rpc_service, _, method = full_method.lstrip("/").rpartition("/")
         self.service = service
         self.rpc_service = rpc_service
         self.method = method
+        self.span_name = f"{rpc_service}/{method}"
         self.inflight = metrics.GRPC_INFLIGHT.labels(service, method)
         self.duration = metrics.GRPC_DURATION.labels(service, method)
 
@@ -45,15 +42,19 @@ class _Bound:
         metrics.GRPC_HANDLED.labels(self.service, self.method, code).inc()
 
 
+# gRPC status code names and numbers (rpc.grpc.status_code is the number).
+_CODE_NUMBERS = {status.name: status.value[0] for status in grpc.StatusCode}
+
+
 def _code_of(context: grpc.aio.ServicerContext) -> str:
     code = context.code()
     if code is None:
         return "UNKNOWN"
     if isinstance(code, grpc.StatusCode):
         return code.name
-    for status in grpc.StatusCode:
-        if status.value[0] == code:
-            return status.name
+    for name, number in _CODE_NUMBERS.items():
+        if number == code:
+            return name
     return "UNKNOWN"
 
 
@@ -68,23 +69,26 @@ class _Rpc:
         self.code = "OK"
         call_scope = scope.from_metadata(metadata)
         scope.enter(call_scope)
-        self.span: trace.Span | None = None
         bound.inflight.inc()
-        if tracing.enabled():
-            carrier = {k: v for k, v in metadata or () if isinstance(v, str)}
-            parent = propagate.extract(carrier)
-            self.span = tracing.tracer().start_span(
-                f"{bound.rpc_service}/{bound.method}",
-                context=parent,
-                kind=SpanKind.SERVER,
-                attributes={
+        # A span only for an RPC of a call (it carries the call's request id): an RPC outside
+        # any call (the facade's poll of the keys' version, four a second) would be a trace of
+        # its own, and nobody's.
+        self.span = (
+            tracing.start_span(
+                bound.span_name,
+                SpanKind.SERVER,
+                tracing.remote_parent(call_scope.traceparent, call_scope.tracestate),
+                {
                     "rpc.system": "grpc",
                     "rpc.service": bound.rpc_service,
                     "rpc.method": bound.method,
                     "rhone.request_id": call_scope.request_id,
                 },
             )
-            otel_context.attach(trace.set_span_in_context(self.span))
+            if tracing.enabled() and call_scope.request_id
+            else None
+        )
+        call_scope.span = self.span
 
     def failed(self, exc: BaseException, context: grpc.aio.ServicerContext) -> None:
         if isinstance(exc, asyncio.CancelledError | GeneratorExit):
@@ -97,7 +101,7 @@ class _Rpc:
     def finish(self) -> None:
         self.bound.done(self.started, self.code)
         if self.span is not None:
-            self.span.set_attribute("rpc.grpc.status_code", grpc.StatusCode[self.code].value[0])
+            self.span.set_attribute("rpc.grpc.status_code", _CODE_NUMBERS[self.code])
             if self.code not in ("OK", "CANCELLED"):
                 self.span.set_status(Status(StatusCode.ERROR, self.code))
             self.span.end()
@@ -212,34 +216,24 @@ def _unary_stream(inner: Callable[..., Any], bound: _Bound) -> Callable[..., Any
     return behavior
 
 
-def _outgoing() -> list[tuple[str, str]]:
-    """The metadata an outgoing call adds: the call's ids, and the trace context. With tracing
-    on, the peer's SERVER span is a child of the span current here (no CLIENT span per hop:
-    they would double the spans of a call for the little time a local hop takes)."""
-    call_scope = scope.current_or_none()
-    extra = call_scope.outgoing_metadata() if call_scope is not None else []
-    if tracing.enabled():
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
-        extra.extend(carrier.items())
-    elif call_scope is not None and call_scope.traceparent:
-        # Not tracing here: the client's own trace id still reaches every service's logs.
-        extra.append((TRACEPARENT, call_scope.traceparent))
-    return extra
-
-
 class _PropagatingCall:
-    """A channel's multicallable that adds the call's ids (and trace context) to each call."""
+    """A channel's multicallable that adds the channel's own metadata (the service token) and
+    the call's ids and trace context to each call."""
 
-    __slots__ = ("inner",)
+    __slots__ = ("fixed", "inner")
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, fixed: tuple[tuple[str, str], ...]) -> None:
         self.inner = inner
+        self.fixed = fixed
 
     def __call__(self, request: Any, *, metadata: Any = None, **options: Any) -> Any:
-        extra = _outgoing()
-        if extra:
-            metadata = (*(metadata or ()), *extra)
+        # `request` is a request iterator for a client-streaming method.
+        call_scope = scope.current_or_none()
+        extra = call_scope.outgoing_metadata() if call_scope is not None else ()
+        if metadata or extra:
+            metadata = (*(metadata or ()), *self.fixed, *extra)
+        else:
+            metadata = self.fixed or None
         return self.inner(request, metadata=metadata, **options)
 
     def __getattr__(self, name: str) -> Any:
@@ -247,22 +241,33 @@ class _PropagatingCall:
 
 
 class PropagatingChannel:
-    """Wraps a channel so that every unary-request call carries the caller's ids and, with
-    tracing on, the current span's traceparent.
+    """Wraps a channel so that every call carries `metadata` (the service token), the
+    caller's ids and, with tracing on, the current span's traceparent (a peer's SERVER span
+    is a child of the span current here: no CLIENT span per hop, which would double the spans
+    of a call for the little time a local hop takes).
 
     A wrapper, not a client interceptor: grpc.aio runs an intercepted call through an extra
     task and re-yields every streamed message through Python generators (tens of
     microseconds per message, on every chunk of every stream); this costs one function call
-    per RPC. Client interceptors (rhone/runtime/interceptors.py) still compose beneath it."""
+    per RPC."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] = ()):
         self._channel = channel
+        self._metadata = metadata
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.unary_unary(method, *args, **kwargs))
+        return _PropagatingCall(self._channel.unary_unary(method, *args, **kwargs), self._metadata)
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.unary_stream(method, *args, **kwargs))
+        return _PropagatingCall(self._channel.unary_stream(method, *args, **kwargs), self._metadata)
+
+    def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _PropagatingCall(self._channel.stream_unary(method, *args, **kwargs), self._metadata)
+
+    def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        return _PropagatingCall(
+            self._channel.stream_stream(method, *args, **kwargs), self._metadata
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._channel, name)

@@ -5,9 +5,10 @@ middleware, a gRPC server interceptor) and filled in by the code that learns thi
 (the tenant after authentication, the model and usage when the turn ends). Tasks started by the
 call copy the context, so they see, and may fill in, the same scope.
 
-Across processes the ids travel as gRPC metadata; what the translator learned about a call
-(model, provider, usage, error code) travels back to the facade as trailing metadata, so the
-facade's one access line and request metric hold all of it without a change to the protocol."""
+Across processes the ids and the trace context travel as gRPC metadata; what the translator
+learned about a call (model, provider, usage, error code) travels back to the facade as
+trailing metadata, so the facade's one access line and request metric hold all of it without a
+change to the protocol."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ import secrets
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rhone.v1 import generation_pb2 as gen
+
+if TYPE_CHECKING:
+    from rhone.observability.tracing import Span
 
 REQUEST_ID_HEADER = "x-request-id"
 # Metadata keys between services (gRPC metadata keys are lower case).
@@ -27,6 +32,7 @@ PROVIDER_KEY = "rhone-provider"
 USAGE_KEY = "rhone-usage"
 ERROR_CODE_KEY = "rhone-error-code"
 TRACEPARENT_KEY = "traceparent"
+TRACESTATE_KEY = "tracestate"
 
 _MAX_REQUEST_ID = 128
 
@@ -59,22 +65,38 @@ class CallScope:
     provider: str = ""
     error_code: str = ""
     usage: Usage | None = None
-    # The client's W3C traceparent, passed on as is when this process does not trace, so that
-    # every service's log lines carry the client's trace id.
+    # The caller's W3C trace context: the parent of this process's span, or, when this
+    # process does not trace, passed on as is (every service's log lines carry its trace id).
     traceparent: str = ""
+    tracestate: str = ""
+    # With tracing on, the call's current span in this process: the parent of the spans it
+    # starts and of its peers' (rhone.observability.tracing).
+    span: Span | None = None
     # The upstream attempt in progress (providers), for the attempt's span and metrics.
     attempt: int = 0
     # Calls a WebSocket carried (the socket's scope).
     calls: int = 0
 
     def outgoing_metadata(self) -> list[tuple[str, str]]:
-        """The ids a peer's logs should carry too."""
+        """The ids a peer's logs should carry too, and the trace context its span continues."""
         metadata = [(REQUEST_ID_HEADER, self.request_id)] if self.request_id else []
         if self.tenant:
             metadata.append((TENANT_KEY, self.tenant))
         if self.session_id:
             metadata.append((SESSION_KEY, self.session_id))
+        if self.span is not None:
+            metadata.extend(self.span.trace_context())
+        elif self.traceparent:
+            metadata.append((TRACEPARENT_KEY, self.traceparent))
+            if self.tracestate:
+                metadata.append((TRACESTATE_KEY, self.tracestate))
         return metadata
+
+    def trace_id(self) -> str:
+        """The trace id of the call ('' when none is known), for log lines."""
+        if self.span is not None:
+            return self.span.trace_id_hex()
+        return trace_id_of_traceparent(self.traceparent)
 
     def started(self) -> tuple[tuple[str, str], ...]:
         """What a stream's head can already say (model, provider): the translator sends it as
@@ -160,7 +182,21 @@ def from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> CallSco
             scope.session_id = str(value)
         elif key == TRACEPARENT_KEY:
             scope.traceparent = str(value)
+        elif key == TRACESTATE_KEY:
+            scope.tracestate = str(value)
     return scope
+
+
+def trace_id_of_traceparent(value: str) -> str:
+    """The trace id inside a W3C traceparent header ('' when it is not one)."""
+    parts = value.strip().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or parts[1] == "0" * 32:
+        return ""
+    try:
+        int(parts[1], 16)
+    except ValueError:
+        return ""
+    return parts[1].lower()
 
 
 def error_code_of(failure: gen.Failure) -> str:

@@ -11,14 +11,12 @@ beneath it. No prompt or completion text unless capture is turned on (tracing.ca
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import orjson
 from google.protobuf.json_format import MessageToDict
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from rhone.canonical import StreamAccumulator
@@ -50,15 +48,16 @@ class ObservedTransport(httpx.AsyncBaseTransport):
         provider = call.provider if call is not None else ""
         span = None
         if tracing.enabled():
-            span = tracing.tracer().start_span(
+            url = request.url
+            span = tracing.start_span(
                 request.method,
-                kind=SpanKind.CLIENT,
-                attributes={
+                SpanKind.CLIENT,
+                call.span.context if call is not None and call.span is not None else None,
+                {
                     "http.request.method": request.method,
-                    "server.address": request.url.host,
-                    "server.port": request.url.port
-                    or (443 if request.url.scheme == "https" else 80),
-                    "url.path": request.url.path,
+                    "server.address": url.host,
+                    "server.port": url.port or (443 if url.scheme == "https" else 80),
+                    "url.path": url.path,
                     "gen_ai.provider.name": provider,
                     "gen_ai.request.model": call.model if call is not None else "",
                     "rhone.attempt": call.attempt if call is not None else 0,
@@ -89,13 +88,15 @@ class ObservedTransport(httpx.AsyncBaseTransport):
 
 
 class _SpanEndingStream(httpx.AsyncByteStream):
-    def __init__(self, inner: Any, span: trace.Span) -> None:
+    """The response body, unchanged: its chunks come straight from the inner stream (no
+    generator between), and closing it ends the span."""
+
+    def __init__(self, inner: Any, span: tracing.Span) -> None:
         self.inner = inner
         self.span = span
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self.inner:
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.inner.__aiter__()  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         try:
@@ -104,18 +105,71 @@ class _SpanEndingStream(httpx.AsyncByteStream):
             self.span.end()
 
 
-def observe_generation(
-    request: gen.GenerateRequest, events: AsyncGenerator[gen.GenerationEvent, None]
-) -> AsyncGenerator[gen.GenerationEvent, None]:
-    """The events, unchanged; with tracing on, inside a GenAI `chat {model}` span."""
+class GenerationSpan:
+    """The GenAI `chat {model}` span of one generation: the call's current span while the
+    generation runs (each attempt's HTTP span is its child), noting what the events say.
+
+    The providers servicer hands it each event from the loop that relays them (`note`, a
+    check of the event's kind), instead of a generator of its own around the events, which
+    would cost every streamed event a resumption."""
+
+    __slots__ = ("accumulator", "call", "outer", "span")
+
+    def __init__(self, span: tracing.Span) -> None:
+        self.span = span
+        self.call = scope.current_or_none()
+        self.outer = self.call.span if self.call is not None else None
+        if self.call is not None:
+            self.call.span = span
+        self.accumulator = StreamAccumulator() if tracing.capture_content() else None
+
+    def note(self, event: gen.GenerationEvent) -> None:
+        kind = event.WhichOneof("event")
+        if self.accumulator is not None:
+            self.accumulator.feed(event)
+        if kind == "part_delta":
+            return
+        span = self.span
+        if kind == "started":
+            span.set_attribute("gen_ai.provider.name", event.started.provider)
+            span.set_attribute("gen_ai.response.model", event.started.model)
+            span.set_attribute("gen_ai.response.id", event.started.id)
+        elif kind == "usage":
+            usage = event.usage
+            span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
+            span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
+            if usage.cached_input_tokens:
+                span.set_attribute(
+                    "gen_ai.usage.cache_read.input_tokens", usage.cached_input_tokens
+                )
+            if usage.reasoning_tokens:
+                span.set_attribute("gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens)
+        elif kind == "finished":
+            reason = gen.FinishReason.Name(event.finished.reason)
+            span.set_attribute(
+                "gen_ai.response.finish_reasons", [reason.removeprefix("FINISH_REASON_").lower()]
+            )
+        elif kind == "failure":
+            code = scope.error_code_of(event.failure)
+            span.set_attribute("error.type", code)
+            span.set_status(Status(StatusCode.ERROR, code))
+
+    def end(self) -> None:
+        if self.accumulator is not None:
+            message = self.accumulator.result().message
+            self.span.set_attribute(
+                "gen_ai.output.messages", orjson.dumps([MessageToDict(message)]).decode()
+            )
+        self.span.end()
+        if self.call is not None:
+            self.call.span = self.outer
+
+
+def generation_span(request: gen.GenerateRequest) -> GenerationSpan | None:
+    """With tracing on, the span of the generation `request` asks for; None when off."""
     if not tracing.enabled():
-        return events
-    return _generation_span(request, events)
-
-
-async def _generation_span(
-    request: gen.GenerateRequest, events: AsyncGenerator[gen.GenerationEvent, None]
-) -> AsyncGenerator[gen.GenerationEvent, None]:
+        return None
+    call = scope.current_or_none()
     attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.request.model": request.model,
@@ -127,52 +181,14 @@ async def _generation_span(
         attributes["gen_ai.request.temperature"] = config.temperature
     if config.HasField("top_p"):
         attributes["gen_ai.request.top_p"] = config.top_p
-    capture = tracing.capture_content()
-    if capture:
+    if tracing.capture_content():
         attributes["gen_ai.input.messages"] = orjson.dumps(
             [MessageToDict(m) for m in request.messages]
         ).decode()
-    span = tracing.tracer().start_span(
-        f"chat {request.model}", kind=SpanKind.CLIENT, attributes=attributes
+    span = tracing.start_span(
+        f"chat {request.model}",
+        SpanKind.CLIENT,
+        call.span.context if call is not None and call.span is not None else None,
+        attributes,
     )
-    # Current while the generation runs, so that each attempt's HTTP span is its child. Not
-    # restored after: the RPC's task (and its context) ends with the generation.
-    otel_context.attach(trace.set_span_in_context(span))
-    accumulator = StreamAccumulator() if capture else None
-    try:
-        async for event in events:
-            _note(span, event)
-            if accumulator is not None:
-                accumulator.feed(event)
-            yield event
-    finally:
-        if accumulator is not None:
-            message = accumulator.result().message
-            span.set_attribute(
-                "gen_ai.output.messages", orjson.dumps([MessageToDict(message)]).decode()
-            )
-        span.end()
-
-
-def _note(span: trace.Span, event: gen.GenerationEvent) -> None:
-    kind = event.WhichOneof("event")
-    if kind == "started":
-        span.set_attribute("gen_ai.provider.name", event.started.provider)
-        span.set_attribute("gen_ai.response.model", event.started.model)
-        span.set_attribute("gen_ai.response.id", event.started.id)
-    elif kind == "usage":
-        usage = event.usage
-        span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-        if usage.cached_input_tokens:
-            span.set_attribute("gen_ai.usage.cache_read.input_tokens", usage.cached_input_tokens)
-        if usage.reasoning_tokens:
-            span.set_attribute("gen_ai.usage.reasoning.output_tokens", usage.reasoning_tokens)
-    elif kind == "finished":
-        reason = gen.FinishReason.Name(event.finished.reason)
-        span.set_attribute(
-            "gen_ai.response.finish_reasons", [reason.removeprefix("FINISH_REASON_").lower()]
-        )
-    elif kind == "failure":
-        span.set_attribute("error.type", scope.error_code_of(event.failure))
-        span.set_status(Status(StatusCode.ERROR, scope.error_code_of(event.failure)))
+    return None if span is None else GenerationSpan(span)

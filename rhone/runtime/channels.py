@@ -12,7 +12,6 @@ import grpc
 
 from rhone.observability.grpc_hooks import PropagatingChannel
 from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
-from rhone.runtime.interceptors import client_interceptors
 from rhone.runtime.service_identity import ServiceIdentity
 
 # A streamed call that has not yet received its first message is retried on another replica
@@ -67,19 +66,14 @@ CHANNEL_OPTIONS = [
 
 def open_channel(target: str, identity: ServiceIdentity | None = None) -> grpc.aio.Channel:
     """A channel to a peer service that proves this service's identity (mTLS when the TLS
-    settings are given, the service token on every call when one is set), and whose calls
-    carry the caller's ids and trace context (PropagatingChannel)."""
+    settings are given, the service token in every call's metadata when one is set), and
+    whose calls carry the caller's ids and trace context (PropagatingChannel). No client
+    interceptor: grpc.aio would run every streamed message of every call through it."""
     identity = identity or ServiceIdentity.from_settings()
-    interceptors = list(client_interceptors(identity)) or None
     if identity.tls is not None:
         channel = grpc.aio.secure_channel(
-            target,
-            identity.channel_credentials(),
-            options=CHANNEL_OPTIONS,
-            interceptors=interceptors,
+            target, identity.channel_credentials(), options=CHANNEL_OPTIONS
         )
     else:
-        channel = grpc.aio.insecure_channel(
-            target, options=CHANNEL_OPTIONS, interceptors=interceptors
-        )
-    return PropagatingChannel(channel)  # type: ignore[return-value]
+        channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return PropagatingChannel(channel, identity.metadata())  # type: ignore[return-value]

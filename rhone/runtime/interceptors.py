@@ -1,22 +1,17 @@
-"""Every gRPC interceptor Rhone installs, in one place, so that servers and channels get the
-same chain. Order matters on servers: identity first, so that a refused call runs nothing else.
+"""Every gRPC server interceptor Rhone installs, in one place. Order matters: identity first,
+so that a refused call runs nothing else.
 
-Observability is not an interceptor (grpc.aio's interceptor machinery costs every RPC, and
-every streamed message of an intercepted client call, more than the whole bookkeeping): it
-wraps the handlers as they are registered (ObservedServer) and the channels
-(PropagatingChannel), so interceptors listed here run inside it."""
+Channels have no interceptors (grpc.aio runs every streamed message of an intercepted client
+call through the interceptor's machinery): the service token rides in the metadata every call
+of a PropagatingChannel carries (rhone/runtime/channels.py). Observability is not an
+interceptor either: it wraps the handlers as they are registered (ObservedServer), so the
+interceptors listed here run outside it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import grpc
 
-from rhone.runtime.service_identity import (
-    RequireServiceToken,
-    ServiceIdentity,
-    send_service_token,
-)
+from rhone.runtime.service_identity import RequireServiceToken, ServiceIdentity
 
 
 def internal_server_interceptors(identity: ServiceIdentity) -> list[grpc.aio.ServerInterceptor]:
@@ -33,8 +28,3 @@ def public_server_interceptors(
     """The interceptors of the facade's public gRPC server: `authenticate` resolves the
     caller's API key to a tenant (services/facade/grpc_api/auth.py)."""
     return [authenticate]
-
-
-def client_interceptors(identity: ServiceIdentity) -> Sequence[grpc.aio.ClientInterceptor]:
-    """The interceptors of every channel from one Rhone service to another."""
-    return send_service_token(identity.token) if identity.token else []

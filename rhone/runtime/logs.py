@@ -54,17 +54,13 @@ def call_ids() -> dict[str, str]:
     """The ids of the call the current task serves (empty values left out)."""
     current = scope.current_or_none()
     if current is None:
-        ids = {}
-    else:
-        ids = {
-            "request_id": current.request_id,
-            "tenant": current.tenant,
-            "session_id": current.session_id,
-        }
-    trace_id = tracing.trace_id_hex() if tracing.enabled() else ""
-    if not trace_id and current is not None:
-        trace_id = tracing.trace_id_of_traceparent(current.traceparent)
-    ids["trace_id"] = trace_id
+        return {}
+    ids = {
+        "request_id": current.request_id,
+        "tenant": current.tenant,
+        "session_id": current.session_id,
+        "trace_id": current.trace_id(),
+    }
     return {k: v for k, v in ids.items() if v}
 
 

@@ -96,6 +96,7 @@ class ServiceIdentity:
         )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        """What every call from this service to another carries (rhone/runtime/channels.py)."""
         return ((SERVICE_TOKEN_KEY, self.token),) if self.token else ()
 
 
@@ -156,47 +157,3 @@ def refusing_handler(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMe
     if handler.response_streaming:
         return grpc.unary_stream_rpc_method_handler(refuse)
     return grpc.unary_unary_rpc_method_handler(refuse)
-
-
-class _WithToken:
-    """Adds the service token to a call's metadata."""
-
-    def __init__(self, token: str) -> None:
-        self._metadata = ((SERVICE_TOKEN_KEY, token),)
-
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
-        return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
-
-
-class _UnaryUnaryToken(_WithToken, grpc.aio.UnaryUnaryClientInterceptor):
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
-
-
-class _UnaryStreamToken(_WithToken, grpc.aio.UnaryStreamClientInterceptor):
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
-
-
-class _StreamUnaryToken(_WithToken, grpc.aio.StreamUnaryClientInterceptor):
-    async def intercept_stream_unary(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(self._details(details), requests)
-
-
-class _StreamStreamToken(_WithToken, grpc.aio.StreamStreamClientInterceptor):
-    async def intercept_stream_stream(self, continuation: Any, details: Any, requests: Any) -> Any:
-        return await continuation(self._details(details), requests)
-
-
-def send_service_token(token: str) -> list[grpc.aio.ClientInterceptor]:
-    """Interceptors that add the service token to every call a channel makes: one per call
-    shape, since a channel files each interceptor under the first shape it implements."""
-    return [
-        _UnaryUnaryToken(token),
-        _UnaryStreamToken(token),
-        _StreamUnaryToken(token),
-        _StreamStreamToken(token),
-    ]

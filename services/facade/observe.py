@@ -22,8 +22,6 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 from fastapi import FastAPI
-from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +34,8 @@ access_log = logging.getLogger("rhone.access")
 UNMEASURED = frozenset({"/metrics", "/healthz", "/readyz"})
 _REQUEST_ID = b"x-request-id"
 _ANTHROPIC_REQUEST_ID = b"request-id"
+_TRACEPARENT = b"traceparent"
+_TRACESTATE = b"tracestate"
 
 _STATUS_CODES = {
     400: "invalid_request",
@@ -94,8 +94,6 @@ class _Exchange:
         "held_start",
         "path",
         "scope_token",
-        "span",
-        "span_token",
         "started",
         "status",
         "streamed",
@@ -103,7 +101,6 @@ class _Exchange:
     )
 
     def __init__(self, asgi_scope: Scope) -> None:
-        headers = asgi_scope["headers"]
         self.path: str = asgi_scope["path"]
         self.surface = surface_of(self.path)
         self.started = time.perf_counter()
@@ -113,28 +110,31 @@ class _Exchange:
         self.complete = False
         self.content_type = ""
         self.held_start: Message | None = None
+        headers = asgi_scope["headers"]
         request_id = scope.valid_request_id(_header(headers, _REQUEST_ID)) or scope.new_request_id()
+        traceparent = _header(headers, _TRACEPARENT)
+        tracestate = _header(headers, _TRACESTATE) if traceparent else ""
         self.call = scope.CallScope(
-            request_id=request_id, traceparent=_header(headers, b"traceparent")
+            request_id=request_id, traceparent=traceparent, tracestate=tracestate
         )
         self.scope_token = scope.enter(self.call)
-        self.span: trace.Span | None = None
-        self.span_token: object = None
         if tracing.enabled():
-            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
             method = asgi_scope.get("method", "GET")
-            self.span = tracing.tracer().start_span(
+            self.call.span = tracing.start_span(
                 f"{method} {self.surface}",
-                context=propagate.extract(carrier),
-                kind=SpanKind.SERVER,
-                attributes={
+                SpanKind.SERVER,
+                tracing.remote_parent(traceparent, tracestate),
+                {
                     "http.request.method": method,
                     "url.path": self.path,
                     "rhone.surface": self.surface,
                     "rhone.request_id": request_id,
                 },
             )
-            self.span_token = otel_context.attach(trace.set_span_in_context(self.span))
+
+    @property
+    def span(self) -> tracing.Span | None:
+        return self.call.span
 
     def response_headers(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
         request_id = self.call.request_id.encode()
@@ -147,10 +147,6 @@ class _Exchange:
     def close(self) -> None:
         if self.span is not None:
             self.span.end()
-            try:
-                otel_context.detach(self.span_token)  # type: ignore[arg-type]
-            except ValueError:
-                pass
         try:
             scope.leave(self.scope_token)
         except ValueError:
@@ -308,7 +304,7 @@ def record_call(
     code: str,
     latency: float,
     ttft: float | None,
-    span: trace.Span | None,
+    span: tracing.Span | None,
 ) -> None:
     """The metrics of one finished call (HTTP request or WebSocket call)."""
     labels = (surface, transport, call.model, call.provider)
@@ -401,17 +397,18 @@ class _WsExchange(_Exchange):
         self.call = scope.CallScope(
             request_id=socket.request_id if socket else scope.new_request_id(),
             traceparent=socket.traceparent if socket else "",
+            tracestate=socket.tracestate if socket else "",
         )
         self.scope_token = scope.enter(self.call)
-        self.span = None
-        self.span_token = None
         if tracing.enabled():
-            self.span = tracing.tracer().start_span(
+            # A child of the socket's span.
+            parent = socket.span if socket is not None else None
+            self.call.span = tracing.start_span(
                 f"ws {surface}",
-                kind=SpanKind.SERVER,
-                attributes={"rhone.surface": surface, "rhone.request_id": self.call.request_id},
+                SpanKind.SERVER,
+                parent.context if parent is not None else None,
+                {"rhone.surface": surface, "rhone.request_id": self.call.request_id},
             )
-            self.span_token = otel_context.attach(trace.set_span_in_context(self.span))
 
 
 def fastapi_options() -> dict[str, Any]:

@@ -16,7 +16,7 @@ import grpc
 from rhone import canonical as ev
 from rhone.coalesce import coalesced
 from rhone.errors import Code, RhoneError, make_failure
-from rhone.observability.upstream import observe_generation
+from rhone.observability.upstream import generation_span
 from rhone.token_estimate import estimate_tokens
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as pb
@@ -87,21 +87,30 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
             max_attempts=self.settings.max_attempts,
             max_backoff_s=self.settings.max_backoff_s,
         )
-        observed = observe_generation(request, events)
+        # With tracing on, the generation's span (None when off), told of each event here.
+        span = generation_span(request)
         try:
             async with asyncio.timeout(deadline):
-                async for event in observed:
+                async for event in events:
+                    if span is not None:
+                        span.note(event)
                     yield event
         except TimeoutError:
-            yield ev.failed(
+            failed = ev.failed(
                 make_failure(
                     Code.ERROR_CODE_TIMEOUT,
                     f"The call did not finish within its deadline of {deadline:.0f}s.",
                 )
             )
+            if span is not None:
+                span.note(failed)
+            yield failed
         finally:
-            await observed.aclose()
-            await events.aclose()
+            try:
+                await events.aclose()
+            finally:
+                if span is not None:
+                    span.end()
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
