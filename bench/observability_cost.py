@@ -20,7 +20,7 @@ the keys' version, a cost per second and not per call, runs every 5 s instead of
 second, so that it does not blur the calls' own cost. When CPU bounds the gateway, throughput
 falls in proportion: `x1.18` CPU per call is about 15% fewer calls per second.
 
-    python -m bench.observability_cost [--seconds 8] [--rounds 5] [--concurrency 8]
+    python -m bench.observability_cost [--seconds 8] [--rounds 4] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def report(deployments: list[Deployment], spans: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8, help="the length of a round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=8, help="clients per deployment")
     parser.add_argument("--chunks", type=int, default=50)
     args = parser.parse_args()

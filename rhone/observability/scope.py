@@ -16,12 +16,9 @@ import secrets
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from rhone.observability.tracing import TRACEPARENT, TRACESTATE, Span, remote_parent
 from rhone.v1 import generation_pb2 as gen
-
-if TYPE_CHECKING:
-    from rhone.observability.tracing import Span
 
 REQUEST_ID_HEADER = "x-request-id"
 # Metadata keys between services (gRPC metadata keys are lower case).
@@ -31,8 +28,6 @@ MODEL_KEY = "rhone-model"
 PROVIDER_KEY = "rhone-provider"
 USAGE_KEY = "rhone-usage"
 ERROR_CODE_KEY = "rhone-error-code"
-TRACEPARENT_KEY = "traceparent"
-TRACESTATE_KEY = "tracestate"
 
 _MAX_REQUEST_ID = 128
 
@@ -87,16 +82,17 @@ class CallScope:
         if self.span is not None:
             metadata.extend(self.span.trace_context())
         elif self.traceparent:
-            metadata.append((TRACEPARENT_KEY, self.traceparent))
+            metadata.append((TRACEPARENT, self.traceparent))
             if self.tracestate:
-                metadata.append((TRACESTATE_KEY, self.tracestate))
+                metadata.append((TRACESTATE, self.tracestate))
         return metadata
 
     def trace_id(self) -> str:
         """The trace id of the call ('' when none is known), for log lines."""
         if self.span is not None:
             return self.span.trace_id_hex()
-        return trace_id_of_traceparent(self.traceparent)
+        parent = remote_parent(self.traceparent)
+        return format(parent.trace_id, "032x") if parent is not None else ""
 
     def started(self) -> tuple[tuple[str, str], ...]:
         """What a stream's head can already say (model, provider): the translator sends it as
@@ -180,23 +176,11 @@ def from_metadata(metadata: Sequence[tuple[str, str | bytes]] | None) -> CallSco
             scope.tenant = str(value)
         elif key == SESSION_KEY:
             scope.session_id = str(value)
-        elif key == TRACEPARENT_KEY:
+        elif key == TRACEPARENT:
             scope.traceparent = str(value)
-        elif key == TRACESTATE_KEY:
+        elif key == TRACESTATE:
             scope.tracestate = str(value)
     return scope
-
-
-def trace_id_of_traceparent(value: str) -> str:
-    """The trace id inside a W3C traceparent header ('' when it is not one)."""
-    parts = value.strip().split("-")
-    if len(parts) != 4 or len(parts[1]) != 32 or parts[1] == "0" * 32:
-        return ""
-    try:
-        int(parts[1], 16)
-    except ValueError:
-        return ""
-    return parts[1].lower()
 
 
 def error_code_of(failure: gen.Failure) -> str:

@@ -103,12 +103,11 @@ class _Pipeline:
         # or the parent's sampled flag: decided here, without the OpenTelemetry context and
         # sampling result the sampler would need built (half the cost of starting a span).
         # Any other sampler (a ratio, a plugin) is asked.
-        self.root_sampled: bool | None = {
-            id(ALWAYS_ON): True,
-            id(ALWAYS_OFF): False,
-            id(DEFAULT_ON): True,
-            id(DEFAULT_OFF): False,
-        }.get(id(sampler))
+        self.root_sampled: bool | None = None
+        if sampler is ALWAYS_ON or sampler is DEFAULT_ON:
+            self.root_sampled = True
+        elif sampler is ALWAYS_OFF or sampler is DEFAULT_OFF:
+            self.root_sampled = False
         self.follows_parent = sampler is DEFAULT_ON or sampler is DEFAULT_OFF
 
 
