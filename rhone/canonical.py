@@ -3,7 +3,8 @@ and unfolding a whole response into its stream. Pure functions over the generate
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
@@ -89,6 +90,10 @@ class StreamAccumulator:
         self.failure: gen.Failure | None = None
         self._parts: dict[int, content.Part] = {}
         self._order: list[int] = []
+        # The deltas of each part's growing fields, joined once into the part: appending to a
+        # protobuf string copies the whole string and keeps the old copy until the message
+        # goes, so an answer of n deltas would cost O(n^2) time and memory.
+        self._pieces: dict[int, dict[str, list[str]]] = {}
 
     def feed(self, event: Event) -> None:
         kind = event.WhichOneof("event")
@@ -112,6 +117,8 @@ class StreamAccumulator:
             self.failure = event.failure
 
     def result(self) -> gen.GenerateResponse:
+        for index in list(self._pieces):
+            self._join(index)
         message = self.response.message
         del message.parts[:]
         message.parts.extend(self._parts[i] for i in self._order)
@@ -131,6 +138,8 @@ class StreamAccumulator:
             part.text.SetInParent()
         if ps.index not in self._parts:
             self._order.append(ps.index)
+        else:
+            self._join(ps.index)  # the replaced part keeps its deltas, as it always did
         self._parts[ps.index] = part
 
     def _delta(self, delta: gen.PartDelta) -> None:
@@ -138,19 +147,30 @@ class StreamAccumulator:
         if part is None:
             return
         which = delta.WhichOneof("delta")
-        if which == "text":
-            part.text.text += delta.text
-        elif which == "arguments":
-            part.tool_call.arguments += delta.arguments
-        elif which == "thinking":
-            part.thinking.text += delta.thinking
-        elif which == "signature":
-            if part.HasField("tool_call"):
-                part.tool_call.signature += delta.signature
-            else:
-                part.thinking.signature += delta.signature
-        elif which == "redacted_data":
-            part.thinking.data += delta.redacted_data
+        if which is None:
+            return
+        target = which
+        if which == "signature":
+            target = "tool_signature" if part.HasField("tool_call") else "thinking_signature"
+        pieces = self._pieces.setdefault(delta.index, {})
+        pieces.setdefault(target, []).append(getattr(delta, which))
+
+    def _join(self, index: int) -> None:
+        part = self._parts[index]
+        for target, pieces in self._pieces.pop(index, {}).items():
+            holder, name = _GROWING[target](part)
+            setattr(holder, name, getattr(holder, name) + "".join(pieces))
+
+
+# Where each kind of delta grows its part: (message, field).
+_GROWING: dict[str, Callable[[content.Part], tuple[Any, str]]] = {
+    "text": lambda part: (part.text, "text"),
+    "arguments": lambda part: (part.tool_call, "arguments"),
+    "thinking": lambda part: (part.thinking, "text"),
+    "tool_signature": lambda part: (part.tool_call, "signature"),
+    "thinking_signature": lambda part: (part.thinking, "signature"),
+    "redacted_data": lambda part: (part.thinking, "data"),
+}
 
 
 def stamp_origin(message: content.Message, provider: str) -> None:
