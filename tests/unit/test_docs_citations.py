@@ -19,8 +19,8 @@ _SKIP_DIRS = {".git", "node_modules", "__pycache__", ".mypy_cache", ".ruff_cache
 _SUFFIXES = {".py", ".js", ".mjs", ".cjs", ".ts", ".md", ".proto", ".toml", ".yaml", ".yml"}
 _SUFFIXES |= {".sh", ".txt", ".cfg", ".ini"}
 _NAMES = {"Makefile", "Dockerfile"}
-# The rewriting tool names the old reference by necessity, and this test names what it forbids.
-_EXEMPT = {Path("scripts/cite_docs.py"), Path(__file__).resolve().relative_to(ROOT)}
+# This test names what it forbids.
+_EXEMPT = {Path(__file__).resolve().relative_to(ROOT)}
 
 OUTSIDE = [
     # The old out-of-repository wire reference, now docs/protocols/.
