@@ -17,6 +17,10 @@ from services.facade.ws import frames
 from services.facade.ws.limits import SocketLimits
 from services.facade.ws.outbox import Outbox
 
+# How long a draining socket waits for its calls to write their last frames once their gRPC
+# calls have ended (the drain's grace bounded those): a moment, not a second grace.
+_LAST_FRAMES_S = 5.0
+
 
 class SocketBase:
     def __init__(
@@ -76,8 +80,11 @@ class SocketBase:
                 await sender
 
     async def close_for_restart(self) -> None:
-        """The replica drains and no call of this socket is in flight: the frames already
+        """The replica drains and no call of this socket is in flight upstream: each call's
+        last frames (its `call.done`, written after its gRPC call ended) and the frames already
         queued go out, then the close code that tells the client to reconnect."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks.values()), timeout=_LAST_FRAMES_S)
         await self.outbox.close()
         if self._sender is not None:
             with contextlib.suppress(Exception):
