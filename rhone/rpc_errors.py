@@ -39,6 +39,10 @@ _CLIENT_STATUSES: dict[grpc.StatusCode, int] = {
 }
 # A busy session is the one ABORTED any service answers with.
 _DEFAULT_DETAILS: dict[grpc.StatusCode, str] = {grpc.StatusCode.ABORTED: "session_busy"}
+# About a client's credentials only when named (invalid_api_key, or a caller's default, as the
+# admin routes give): unnamed, they are this service's own identity refused by its peer
+# (rhone/runtime/service_identity.py), which is the deployment's fault, not the client's.
+_NAMED_ONLY = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 _Servicer = TypeVar("_Servicer")
 _Request = TypeVar("_Request")
@@ -102,8 +106,8 @@ def failure_of_rpc(
     ``params`` maps a detail to the request field it is about
     (``turn_not_found`` -> ``at_turn``)."""
     status, message = exc.code(), exc.details() or ""
-    if status in _CLIENT_STATUSES:
-        detail = detail_of(exc) or {**_DEFAULT_DETAILS, **(details or {})}.get(status, "")
+    detail = detail_of(exc) or {**_DEFAULT_DETAILS, **(details or {})}.get(status, "")
+    if status in _CLIENT_STATUSES and (detail or status not in _NAMED_ONLY):
         param = (params or {}).get(detail, "")
         return make_failure(_CLIENT_STATUSES[status], message, detail=detail, param=param)
     if status in (

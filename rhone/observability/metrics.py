@@ -76,6 +76,12 @@ INFLIGHT_REQUESTS = Gauge(
     ["transport"],
 )
 WS_SOCKETS_OPEN = Gauge("rhone_ws_sockets_open", "WebSockets open, by path.", ["path"])
+# Read at each scrape from the open sockets (FacadeState.open binds it).
+WS_QUEUED_BYTES = Gauge(
+    "rhone_ws_queued_bytes",
+    "Bytes of frames waiting to be written to the facade's WebSockets (slow readers); each "
+    "socket holds at most RHONE_WS_MAX_QUEUED_BYTES.",
+)
 WS_CALLS_PER_SOCKET = Histogram(
     "rhone_ws_calls_per_socket",
     "Calls one WebSocket carried, observed when it closes.",

@@ -29,7 +29,8 @@ if _version_not_supported:
 
 class TranslatorServiceStub:
     """The call engine. Call carries a public-surface request and streams back ready-to-write frames;
-    Generate is the same engine on the canonical types, for internal teams.
+    Generate is the same engine on the canonical types, for the facade's public gRPC Gateway
+    and rhone.ws.v1's rhone.canonical calls.
     """
 
     def __init__(self, channel):
@@ -72,7 +73,8 @@ class TranslatorServiceStub:
 
 class TranslatorServiceServicer:
     """The call engine. Call carries a public-surface request and streams back ready-to-write frames;
-    Generate is the same engine on the canonical types, for internal teams.
+    Generate is the same engine on the canonical types, for the facade's public gRPC Gateway
+    and rhone.ws.v1's rhone.canonical calls.
     """
 
     def Call(self, request, context):
@@ -160,7 +162,8 @@ def add_TranslatorServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class TranslatorService:
     """The call engine. Call carries a public-surface request and streams back ready-to-write frames;
-    Generate is the same engine on the canonical types, for internal teams.
+    Generate is the same engine on the canonical types, for the facade's public gRPC Gateway
+    and rhone.ws.v1's rhone.canonical calls.
     """
 
     @staticmethod

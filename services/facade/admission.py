@@ -18,8 +18,11 @@ from rhone.errors import Code, RhoneError
 log = logging.getLogger("rhone.facade.admission")
 
 
-class Restartable(Protocol):
+class OpenSocket(Protocol):
     async def close_for_restart(self) -> None: ...
+
+    @property
+    def queued_bytes(self) -> int: ...
 
 
 class Admission:
@@ -27,9 +30,13 @@ class Admission:
         self.max_calls = max_calls
         self.in_flight = 0
         self.draining = False
-        self.sockets: set[Restartable] = set()
+        self.sockets: set[OpenSocket] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+
+    def queued_bytes(self) -> int:
+        """What the open WebSockets hold for their readers (rhone_ws_queued_bytes)."""
+        return sum(socket.queued_bytes for socket in self.sockets)
 
     def check_open(self) -> None:
         """Raises RhoneError (503) while draining: a new WebSocket belongs on another replica."""

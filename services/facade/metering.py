@@ -39,7 +39,7 @@ from services.facade.usage_writer import UsageWriter
 
 log = logging.getLogger("rhone.facade.metering")
 
-# Calls in the canonical shape (rhone.ws.v1's `rhone.canonical`) have no public surface.
+# rhone.ws.v1's `rhone.canonical` calls have no public surface.
 CANONICAL_SURFACE = tpb.SURFACE_UNSPECIFIED
 SURFACE_NAMES: dict[int, str] = {
     CANONICAL_SURFACE: "rhone.canonical",
@@ -256,7 +256,7 @@ def _over_budget(principal: Principal, check: Check) -> gen.Failure:
 
 class EventTally:
     """Folds a canonical event stream into the trailer a translator Call would have sent, for
-    calls that do not go through Call (the canonical shape)."""
+    calls that do not go through Call (`rhone.canonical`)."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()

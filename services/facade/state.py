@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from rhone.observability import metrics
 from rhone.pricing import load_price_table
 from rhone.runtime.channels import open_channel
 from rhone.runtime.settings import max_concurrent_calls
@@ -44,6 +45,7 @@ class FacadeState:
         sessions = sessions_pb2_grpc.SessionServiceStub(sessions_channel)
         tenancy = tenancy_pb2_grpc.TenancyServiceStub(sessions_channel)
         admission = Admission(max_concurrent_calls("facade"))
+        metrics.WS_QUEUED_BYTES.set_function(admission.queued_bytes)
         relay = Relay(translator, settings.max_body_bytes, admission, settings.call_timeout_s)
         return cls(
             translator_channel=translator_channel,

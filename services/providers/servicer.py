@@ -17,6 +17,7 @@ from rhone import canonical as ev
 from rhone.coalesce import coalesced
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.observability.upstream import generation_span
+from rhone.rpc_errors import abort
 from rhone.token_estimate import estimate_tokens
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as pb
@@ -129,8 +130,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         try:
             deployment = self.deployments(request)[0]
         except RhoneError as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
-            raise
+            await abort(context, grpc.StatusCode.NOT_FOUND, exc.failure.message, exc.failure.detail)
         counter = getattr(self.connectors.get(deployment.connector_name), "count_tokens", None)
         if counter is not None:
             try:
@@ -145,7 +145,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
                         if exc.failure.code == Code.ERROR_CODE_NOT_FOUND
                         else grpc.StatusCode.INVALID_ARGUMENT
                     )
-                    await context.abort(status, exc.failure.message)
+                    await abort(context, status, exc.failure.message, exc.failure.detail)
         return pb.CountTokensResponse(input_tokens=estimate_tokens(request), estimated=True)
 
     async def GetModelLimits(
@@ -154,8 +154,7 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         try:
             limits, provider = self.limits.of(request.model, request.home_provider)
         except RhoneError as exc:
-            await context.abort(grpc.StatusCode.NOT_FOUND, exc.failure.message)
-            raise
+            await abort(context, grpc.StatusCode.NOT_FOUND, exc.failure.message, exc.failure.detail)
         return pb.ModelLimits(
             context_window=limits.context_window,
             max_output_tokens=limits.max_output_tokens,

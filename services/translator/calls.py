@@ -21,6 +21,7 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id
 from rhone.jsonutil import loads_object
 from rhone.observability import scope
+from rhone.rpc_errors import failure_of_rpc
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from services.translator.compaction.compactor import Compactor
@@ -74,6 +75,18 @@ def framer_for(request: tpb.CallRequest) -> Framer:
     if request.surface in _GOOGLE and request.params.get("alt") != "sse":
         return JsonArrayFramer()
     return SseFramer()
+
+
+def count_refusal(exc: grpc.aio.AioRpcError) -> gen.Failure:
+    """The providers service's refusal of a count as the client's failure: a model nothing
+    serves (404, `model_not_found`, about `model`) or a request the upstream refused (400);
+    anything else is the service's trouble, not the client's."""
+    return failure_of_rpc(
+        exc,
+        service="providers",
+        details={grpc.StatusCode.NOT_FOUND: "model_not_found"},
+        params={"model_not_found": "model"},
+    )
 
 
 class CallHandler:
@@ -229,23 +242,7 @@ class CallHandler:
         except RhoneError as exc:
             return error_frames(dialect, exc.failure)
         except grpc.aio.AioRpcError as exc:
-            code = (
-                Code.ERROR_CODE_NOT_FOUND
-                if exc.code() == grpc.StatusCode.NOT_FOUND
-                else Code.ERROR_CODE_INVALID_REQUEST
-                if exc.code() == grpc.StatusCode.INVALID_ARGUMENT
-                else Code.ERROR_CODE_UNAVAILABLE
-            )
-            detail = "model_not_found" if code == Code.ERROR_CODE_NOT_FOUND else ""
-            # The providers service words NOT_FOUND and INVALID_ARGUMENT for clients; any
-            # other status's details are its internals.
-            message = (
-                exc.details() or ""
-                if code != Code.ERROR_CODE_UNAVAILABLE
-                else "The providers service could not count the tokens."
-            )
-            failure = make_failure(code, message, detail=detail, param="model")
-            return error_frames(dialect, failure)
+            return error_frames(dialect, count_refusal(exc))
         answer = orjson.dumps(surface.encode_count(counted.input_tokens))
         return [head(200, JSON), data(answer)]
 

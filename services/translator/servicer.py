@@ -19,7 +19,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
-from services.translator.calls import CallHandler
+from services.translator.calls import CallHandler, count_refusal
 from services.translator.compaction.compactor import Compactor
 from services.translator.continuity import Continuity
 from services.translator.session_context import compact_session, session_context
@@ -123,25 +123,16 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
     async def CountTokens(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> ppb.CountTokensResponse:
-        """The providers service's count; its refusals pass on with their status, and
-        `rhone-error-detail` says an unknown model is `model_not_found`."""
+        """The providers service's count; a refusal passes on as a call's count refusal does
+        (count_refusal), with its status and `rhone-error-detail` (`model_not_found`)."""
         try:
             return await self.runner.providers.CountTokens(request)
         except grpc.aio.AioRpcError as exc:
-            code = exc.code()
-            if code not in PASSED_ON:
-                code = grpc.StatusCode.UNAVAILABLE
-            detail = "model_not_found" if code == grpc.StatusCode.NOT_FOUND else ""
-            message = exc.details() if code in PASSED_ON else "The providers service failed."
-            await abort(context, code, message or "", detail)
+            await abort(context, *_status_of(RhoneError(count_refusal(exc))))
 
 
 def _batch(frames: list[tpb.CallFrame]) -> tpb.CallFrame:
     return tpb.CallFrame(batch=tpb.CallFrames(frames=frames))
-
-
-# A providers service refusal the caller is told as it is; anything else is the fleet's trouble.
-PASSED_ON = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
 
 
 def check_generate_request(request: tpb.TranslatorGenerateRequest) -> None:

@@ -69,7 +69,7 @@ class FakeServer:
 
     Use as a context manager (or ``start()``/``stop()``); script replies with
     ``script(*scenarios)`` (FIFO; an empty script answers ``default``); inspect ``requests``,
-    ``last_request``, ``disconnects`` and ``disconnected``.
+    ``last_request``, ``disconnects``, ``disconnected`` and ``sent_bytes``.
     """
 
     def __init__(self, *, default: Scenario | None = None) -> None:
@@ -79,6 +79,7 @@ class FakeServer:
         self._script: deque[Scenario] = deque()
         self._requests: list[RecordedRequest] = []
         self._disconnects = 0
+        self._sent_bytes = 0
         self._ids = itertools.count(1)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -166,6 +167,7 @@ class FakeServer:
             self._script.clear()
             self._requests.clear()
             self._disconnects = 0
+            self._sent_bytes = 0
             self._ids = itertools.count(1)
         self.disconnected.clear()
 
@@ -187,6 +189,13 @@ class FakeServer:
         """How many clients left before their response was complete."""
         with self._lock:
             return self._disconnects
+
+    @property
+    def sent_bytes(self) -> int:
+        """Response body bytes handed to the server so far: a reader that stops reading stops
+        it growing once the socket's buffers are full (uvicorn waits for the transport)."""
+        with self._lock:
+            return self._sent_bytes
 
     @property
     def pending(self) -> int:
@@ -244,7 +253,11 @@ class FakeServer:
         return self.send_plan(plan_for(scenario, wire, streaming))
 
     def send_plan(self, plan: Plan) -> Response:
-        return PlanResponse(plan, self._note_disconnect)
+        return PlanResponse(plan, self._note_disconnect, self._note_sent)
+
+    def _note_sent(self, size: int) -> None:
+        with self._lock:
+            self._sent_bytes += size
 
     def _note_disconnect(self) -> None:
         with self._lock:
@@ -289,10 +302,13 @@ class PlanResponse(Response):
     headers and sends the plan's.
     """
 
-    def __init__(self, plan: Plan, on_disconnect: Callable[[], None]) -> None:
+    def __init__(
+        self, plan: Plan, on_disconnect: Callable[[], None], on_sent: Callable[[int], None]
+    ) -> None:
         super().__init__(status_code=plan.status)
         self.plan = plan
         self.on_disconnect = on_disconnect
+        self.on_sent = on_sent
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         watch = _DisconnectWatch(receive)
@@ -315,6 +331,7 @@ class PlanResponse(Response):
                     return
                 continue
             await send({"type": "http.response.body", "body": step.data, "more_body": True})
+            self.on_sent(len(step.data))
             if watch.gone.is_set():
                 return
         if plan.ending == "abort":

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from rhone.launcher import Cluster
 from rhone.sse import SseDecoder
 from rhone.ws_client import RhoneWsClient, RhoneWsError
 from tests.fakes.openai_fake import FakeOpenAI
-from tests.fakes.scenarios import Hang
+from tests.fakes.scenarios import Hang, Text
 from tests.integration.conftest import API_KEY
 
 
@@ -204,38 +209,90 @@ async def test_a_vanishing_client_cancels_its_calls(base_url: str, fake_openai: 
     assert "This is user turn 1" in text
 
 
-async def test_a_slow_reader_gets_every_event_in_order(base_url: str, fake_openai: FakeOpenAI):
-    from tests.fakes.scenarios import Text
-
-    words = [f"w{i} " for i in range(1000)]
+async def test_a_reader_that_stops_reading_holds_the_facade_to_its_budget(
+    base_url: str, cluster: Cluster, fake_openai: FakeOpenAI
+):
+    """Backpressure (docs/rhone-ws-v1.md, "Ordering, concurrency and limits"): a client that
+    reads nothing while a long answer streams makes its call wait. The facade holds at most
+    RHONE_WS_MAX_QUEUED_BYTES (4 MiB) of it, however long the answer, and takes no more from
+    the translator until the client reads (gRPC flow control then stops the translator and the
+    upstream); its memory does not grow with the answer. When the client reads again, every
+    event arrives, in order, and the call ends well."""
+    words = [f"<{i}>" + "x" * CHUNK_CHARS + " " for i in range(CHUNKS)]
+    answer = "".join(words)
     fake_openai.script(Text(chunks=words))
-    url = base_url.replace("http", "ws") + "/v1/ws"
-    headers = {"Authorization": f"Bearer {API_KEY}"}
-    # A tiny client-side buffer: the client reads nothing for a while, so the server's writes
-    # back up and its byte-bounded outbox makes the call wait.
+    facade_before = _rss_bytes(cluster.processes["facade"].pid)
+    # A client whose kernel buffers hold little (the default autotunes to tens of MiB on
+    # loopback), and whose library stops reading the socket once 4 messages wait for it.
+    raw = socket.create_connection(("127.0.0.1", int(base_url.rsplit(":", 1)[1])))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    raw.setblocking(False)
     async with connect(
-        url,
-        subprotocols=["rhone.ws.v1"],
-        additional_headers=headers,
-        max_queue=4,  # type: ignore[list-item]
+        base_url.replace("http", "ws") + "/v1/ws",
+        sock=raw,
+        subprotocols=["rhone.ws.v1"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Bearer {API_KEY}"},
+        max_queue=4,
+        max_size=None,
+        compression=None,  # the answer's bytes cross the wire as they are
     ) as sock:
         body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "long"}]}
-        await sock.send(
-            orjson.dumps(
-                {"type": "call.create", "call_id": "slow", "surface": "openai.chat", "body": body}
-            ).decode()
-        )
-        await asyncio.sleep(1.0)
+        create = {"type": "call.create", "call_id": "slow", "surface": "openai.chat", "body": body}
+        await sock.send(orjson.dumps(create).decode())
+        # Until everything between the upstream and the client is at rest.
+        await _steady(lambda: fake_openai.sent_bytes)
+        queued = await _gauge(base_url, "rhone_ws_queued_bytes")
+        assert 0 < queued <= WS_MAX_QUEUED_BYTES
+        grown = _rss_bytes(cluster.processes["facade"].pid) - facade_before
+        assert grown < len(answer) / 3, f"the facade grew by {grown} bytes"
         text, last = "", None
         async for message in sock:
             frame = orjson.loads(message)
-            if frame["type"] == "call.event" and frame["event"]["choices"]:
+            if frame["type"] == "call.event" and frame["event"].get("choices"):
                 text += frame["event"]["choices"][0]["delta"].get("content") or ""
             if frame["type"] != "call.event":
                 last = frame
                 break
-    assert last is not None and last["type"] == "call.done"
-    assert text == "".join(words)
+    assert last is not None and last["type"] == "call.done", last
+    assert text == answer
+    assert await _gauge(base_url, "rhone_ws_queued_bytes") == 0
+
+
+# The backpressure test's answer: 48 MB, many times what a socket may hold at the facade.
+CHUNKS = 1000
+CHUNK_CHARS = 48_000
+WS_MAX_QUEUED_BYTES = 4 * 1024 * 1024  # RHONE_WS_MAX_QUEUED_BYTES' default
+
+
+async def _steady(read: Callable[[], int], still_s: float = 1.5, timeout_s: float = 30) -> int:
+    """The value of `read()` once it is above 0 and has not changed for `still_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    value, since = read(), loop.time()
+    while loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        now = read()
+        if now != value or now == 0:
+            value, since = now, loop.time()
+        elif loop.time() - since >= still_s:
+            return value
+    raise AssertionError(f"still changing after {timeout_s} s (now {read()})")
+
+
+async def _gauge(base_url: str, name: str) -> float:
+    async with httpx.AsyncClient() as http:
+        page = (await http.get(base_url + "/metrics")).text
+    for family in text_string_to_metric_families(page):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    raise AssertionError(f"{name} is not on the facade's /metrics")
+
+
+def _rss_bytes(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kib = next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1]
+    return int(kib) * 1024
 
 
 async def test_a_socket_may_rebind_to_another_session_and_back(base_url: str):

@@ -48,3 +48,24 @@ def test_internal_details_never_reach_the_client() -> None:
     failure = failure_of_rpc(exc, service="providers")
     assert failure.code == gen.ERROR_CODE_INTERNAL
     assert failure.message == "The providers service failed."
+
+
+@pytest.mark.parametrize(
+    "status", [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED]
+)
+def test_a_refused_service_identity_is_never_the_clients_credential_error(
+    status: grpc.StatusCode,
+) -> None:
+    """Unnamed, these are the peer refusing this service (service identity): a deployment
+    fault, which the client sees as the service failing, never as its own key."""
+    refused = rpc_error(status, "This is an internal Rhone service: calls need a service identity.")
+    failure = failure_of_rpc(refused, service="sessions")
+    assert failure.code == gen.ERROR_CODE_INTERNAL
+    assert failure.message == "The sessions service failed."
+    named = failure_of_rpc(
+        rpc_error(status, "Incorrect API key provided.", "invalid_api_key"), service="sessions"
+    )
+    assert named.code in (gen.ERROR_CODE_AUTHENTICATION, gen.ERROR_CODE_PERMISSION)
+    assert named.detail == "invalid_api_key"
+    admin = failure_of_rpc(refused, service="sessions", details={status: "invalid_admin_key"})
+    assert admin.detail == "invalid_admin_key"

@@ -15,7 +15,7 @@ from rhone.api.v1 import gateway_pb2_grpc as api_grpc
 from rhone.dialects import anthropic_messages, gemini, openai_chat, openai_responses
 from rhone.errors import Code, RhoneError, make_failure
 from rhone.ids import check_body_id
-from rhone.rpc_errors import detail_of
+from rhone.rpc_errors import failure_of_rpc
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
@@ -156,14 +156,14 @@ def public_params(failure: gen.Failure) -> None:
 
 
 def count_failure(exc: grpc.aio.AioRpcError) -> gen.Failure:
-    detail = detail_of(exc)
-    if exc.code() == grpc.StatusCode.NOT_FOUND:
-        return make_failure(
-            Code.ERROR_CODE_NOT_FOUND, exc.details() or "", detail=detail or "model_not_found"
-        )
-    if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-        return make_failure(Code.ERROR_CODE_INVALID_REQUEST, exc.details() or "", detail=detail)
-    return make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable.")
+    """The translator's refusal of a count (a model nothing serves, a request the upstream
+    refused) as the client's failure."""
+    return failure_of_rpc(
+        exc,
+        service="translator",
+        details={grpc.StatusCode.NOT_FOUND: "model_not_found"},
+        params={"model_not_found": "model"},
+    )
 
 
 def model_of(model: ppb.ModelInfo) -> api.Model:

@@ -36,6 +36,12 @@ class SocketBase:
         self._sender: asyncio.Task[None] | None = None
 
     @property
+    def queued_bytes(self) -> int:
+        """Frames waiting for the client to read them: at most the socket's max_queued_bytes
+        (and one frame), however slowly it reads."""
+        return self.outbox.queued_bytes
+
+    @property
     def principal(self) -> Principal | None:
         """The key the socket was opened with (set at the upgrade): its calls are metered."""
         principal: Principal | None = getattr(self.ws.state, "principal", None)
