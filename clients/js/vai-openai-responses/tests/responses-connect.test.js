@@ -67,7 +67,7 @@ function normalized(events) {
   return JSON.parse(
     JSON.stringify(events)
       .replace(/"(resp|msg|fc|rs)_[0-9a-f_]+"/g, '"<$1>"')
-      .replace(/"created_at":\d+/g, '"created_at":0')
+      .replace(/"(created_at|completed_at)":\d+/g, '"$1":0')
       .replace(/"sess_[0-9a-f]+"/g, '"<session>"')
       .replace(/"call_[0-9a-zA-Z]+"/g, '"<call>"'),
   );
