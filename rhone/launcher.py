@@ -39,7 +39,32 @@ ADDRESS_VARS = {
 }
 
 
+# Ports handed out below the kernel's ephemeral range: a port the kernel gives to someone's
+# bind(0) or outgoing connection between our check and the service's own bind would answer
+# in the service's place (a gRPC server's port answering a readiness probe).
+_PORTS_BELOW = 20000
+_PORT_TRIES = 64
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def free_port() -> int:
+    """A loopback port nobody listens on, outside the ephemeral range where the system has
+    one (a random one; bind(0) where it has none or none is free)."""
+    high = _ephemeral_low()
+    for _ in range(_PORT_TRIES if high > _PORTS_BELOW else 0):
+        port = secrets.randbelow(high - _PORTS_BELOW) + _PORTS_BELOW
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
