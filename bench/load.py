@@ -60,26 +60,46 @@ async def run_load(
             nonlocal remaining
             while remaining > 0 and (deadline is None or time.perf_counter() < deadline):
                 remaining -= 1
-                start = time.perf_counter()
-                try:
-                    async with client.stream("POST", url, json=body, headers=headers) as reply:
-                        first = None
-                        async for _ in reply.aiter_raw():
-                            if first is None:
-                                first = time.perf_counter() - start
-                        if reply.status_code != 200:
-                            result.errors += 1
-                            continue
-                except httpx.HTTPError:
-                    result.errors += 1
-                    continue
-                result.latencies.append(time.perf_counter() - start)
-                result.first_bytes.append(first or 0.0)
+                await _timed_call(client, url, headers, body, result)
 
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         result.elapsed = time.perf_counter() - began
     return result
+
+
+async def run_alternating(
+    url: str, headers: list[dict[str, str]], body: dict, *, total: int
+) -> list[Result]:
+    """One client (c=1) whose calls take turns with each set of headers (one key, then the
+    other...), so that whatever the machine does meanwhile falls on each alike; `total`
+    calls with each set, one Result per set (latencies only: no throughput)."""
+    results = [Result() for _ in headers]
+    async with httpx.AsyncClient(timeout=60) as client:
+        for _ in range(total):
+            for one, result in zip(headers, results, strict=True):
+                await _timed_call(client, url, one, body, result)
+    return results
+
+
+async def _timed_call(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], body: dict, result: Result
+) -> None:
+    start = time.perf_counter()
+    try:
+        async with client.stream("POST", url, json=body, headers=headers) as reply:
+            first = None
+            async for _ in reply.aiter_raw():
+                if first is None:
+                    first = time.perf_counter() - start
+            if reply.status_code != 200:
+                result.errors += 1
+                return
+    except httpx.HTTPError:
+        result.errors += 1
+        return
+    result.latencies.append(time.perf_counter() - start)
+    result.first_bytes.append(first or 0.0)
 
 
 async def run_ws_load(

@@ -37,9 +37,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.cells import MESSAGES
 from bench.gateways import RHONE_KEY, start_upstream
 from bench.load import run_load
-from bench.run import MESSAGES
 from rhone.launcher import GRPC_SERVICES, SERVICES, Cluster, Ports, free_port
 from tests.integration.otlp_receiver import OtlpReceiver
 

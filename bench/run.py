@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import cpu
+from bench.cells import Cell, measure
 from bench.gateways import (
     UPSTREAM_KEY,
     Gateway,
@@ -30,48 +31,9 @@ from bench.gateways import (
     start_upstream,
 )
 from bench.idle_sockets import idle_socket_bytes
-from bench.load import Result, run_load, run_ws_load
+from bench.limits_paired import paired_limits_cost, print_paired
 
-MESSAGES = [{"role": "user", "content": "Say something."}]
 GATEWAY_CORE = 0
-
-
-@dataclass
-class Cell:
-    """One load against one gateway: its Result and the gateway's CPU seconds per call."""
-
-    result: Result
-    cpu_ms: float
-
-    @property
-    def rps(self) -> float:
-        return self.result.rps
-
-    def p50(self) -> float:
-        return self.result.pct(self.result.latencies, 0.5)
-
-    def ttfb50(self) -> float:
-        return self.result.pct(self.result.first_bytes, 0.5)
-
-
-async def measure(
-    gateway: Gateway, *, stream: bool, concurrency: int, total: int, ws: bool = False
-) -> Cell:
-    body: dict = {"model": "gpt-4o", "messages": MESSAGES, "stream": stream}
-    headers = {"Authorization": f"Bearer {gateway.key}"}
-
-    async def load(n: int) -> Result:
-        if ws:
-            return await run_ws_load(
-                gateway.base_url, gateway.key, body, concurrency=concurrency, total=n
-            )
-        return await run_load(gateway.url, headers, body, concurrency=concurrency, total=n)
-
-    await load(max(total // 10, concurrency))  # warm up: connections, caches, JIT-free paths
-    before = cpu.cpu_seconds(gateway.pids)
-    result = await load(total)
-    spent = cpu.cpu_seconds(gateway.pids) - before
-    return Cell(result, spent / max(len(result.latencies), 1) * 1000)
 
 
 @dataclass
@@ -181,6 +143,16 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--chunks", type=int, default=50)
     parser.add_argument("--idle-sockets", type=int, default=1000)
+    parser.add_argument(
+        "--limit-rounds", type=int, default=6, help="rounds (pairs) of the limits cell"
+    )
+    parser.add_argument("--limit-calls", type=int, default=200, help="whole calls at c=16 a round")
+    parser.add_argument(
+        "--limit-serial", type=int, default=80, help="calls at c=1 a round, each key"
+    )
+    parser.add_argument(
+        "--only-limits", action="store_true", help="Rhone alone: the cost of enforcing limits"
+    )
     args = parser.parse_args()
 
     cores = os.sched_getaffinity(0)
@@ -195,9 +167,10 @@ def main() -> None:
         upstream, upstream_url = start_upstream(args.chunks)
         profiles: dict[str, Profile] = {}
         try:
-            direct = Gateway("direct", upstream_url + "/chat/completions", UPSTREAM_KEY)
-            profiles["direct"] = profile(direct, args)
-            if args.peer_python:
+            if not args.only_limits:
+                direct = Gateway("direct", upstream_url + "/chat/completions", UPSTREAM_KEY)
+                profiles["direct"] = profile(direct, args)
+            if args.peer_python and not args.only_limits:
                 peer, gateway = start_peer(args.peer_python, upstream_url, workdir)
                 try:
                     profiles["litellm"] = profile(gateway, args)
@@ -207,6 +180,10 @@ def main() -> None:
             rhone = start_rhone(upstream_url, workdir)
             try:
                 gateway = rhone_gateway(rhone)
+                if args.only_limits:
+                    cpu.pin(gateway.pids, {GATEWAY_CORE})
+                    limits_cost(gateway, args)
+                    return
                 profiles["rhone"] = profile(gateway, args)
                 print_profiles(profiles, args.chunks)
                 rhone_only(gateway, profiles["rhone"], args)
@@ -215,6 +192,19 @@ def main() -> None:
         finally:
             upstream.terminate()
             upstream.wait(10)
+
+
+def limits_cost(gateway: Gateway, args: argparse.Namespace) -> None:
+    limited = Gateway("rhone+lim", gateway.url, limited_key(gateway.base_url), gateway.pids)
+    cost = paired_limits_cost(
+        gateway,
+        limited,
+        rounds=args.limit_rounds,
+        calls=args.limit_calls,
+        serial=args.limit_serial,
+        concurrency=args.concurrency,
+    )
+    print_paired(cost)
 
 
 def rhone_only(gateway: Gateway, http: Profile, args: argparse.Namespace) -> None:
@@ -239,16 +229,7 @@ def rhone_only(gateway: Gateway, http: Profile, args: argparse.Namespace) -> Non
         f"  target: a call on a socket costs less than over HTTP: {'met' if cheaper else 'NOT met'}"
     )
 
-    limited = Gateway("rhone+lim", gateway.url, limited_key(gateway.base_url), gateway.pids)
-    lim16 = run(limited, stream=False, concurrency=args.concurrency, total=args.requests)
-    lim1 = run(limited, stream=False, concurrency=1, total=args.serial)
-    extra = lim1.p50() - http.whole1.p50()
-    kept = lim16.rps / http.whole16.rps
-    print("\nCost of enforcing limits (a key with limits against the same calls without)")
-    print(
-        f"  p50 at c=1 +{extra:.2f} ms (target <= 0.3), throughput x{kept:.3f} (target >= 0.95): "
-        f"{'met' if extra <= 0.3 and kept >= 0.95 else 'NOT met'}"
-    )
+    limits_cost(gateway, args)
 
     per_socket = asyncio.run(
         idle_socket_bytes(gateway.base_url, gateway.key, gateway.edge_pid, args.idle_sockets)

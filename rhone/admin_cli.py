@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
 
     usage = nouns.add_parser("usage")
     usage.add_argument("--tenant", default="")
-    usage.add_argument("--by", default="", choices=["", "model", "key", "day", "tenant"])
+    usage.add_argument("--by", default="", choices=["", "model", "key", "day", "tenant", "surface"])
     usage.add_argument("--start", default="", help="Unix seconds or ISO 8601")
     usage.add_argument("--end", default="")
 

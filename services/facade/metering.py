@@ -3,7 +3,7 @@ and budgets (services/facade/limits.py), the token estimate while it streams, an
 ends, the real usage charged to the limits and budgets and its usage record written.
 
 A key with no limits and no budget costs no Redis round trip. The token limits charge an
-estimate when a call is admitted (a quarter of the body's bytes), one token per streamed
+estimate when a call is admitted (a quarter of the request's bytes), one token per streamed
 frame while it streams (charged about once a second), and at the end replace the estimate
 with the real input + output tokens from the call's trailer."""
 
@@ -35,6 +35,7 @@ from services.facade.limits import (
     LimitsUnavailable,
 )
 from services.facade.ratelimit_headers import go_duration, rate_limit_headers, retry_headers
+from services.facade.stream_end import INTERRUPTED
 from services.facade.usage_writer import UsageWriter
 
 log = logging.getLogger("rhone.facade.metering")
@@ -49,6 +50,9 @@ SURFACE_NAMES: dict[int, str] = {
     tpb.SURFACE_GEMINI: "gemini",
     tpb.SURFACE_VERTEX: "vertex",
 }
+# The public gRPC API's Generate (docs/grpc.md): canonical events, like `rhone.canonical`, but
+# a surface of its own in the usage records.
+GRPC_SURFACE = "rhone.grpc"
 # Token counting generates nothing: neither limited nor recorded.
 UNMETERED_METHODS = frozenset({"count_tokens", "countTokens"})
 TICK_S = 1.0
@@ -101,16 +105,24 @@ class Metering:
         self,
         principal: Principal,
         *,
-        surface: int,
+        surface: int | str,
         method: str,
-        body: bytes,
+        body: bytes = b"",
+        size: int | None = None,
         params: Mapping[str, str] | None = None,
         model: str = "",
     ) -> CallMeter | None:
-        """Admits the call (or raises, in the surface's terms) and returns its meter."""
+        """Admits the call (or raises, in the surface's terms) and returns its meter.
+
+        `surface` is the translator's Surface of an HTTP or socket call, or the name of a
+        surface the translator has none for (GRPC_SURFACE). `body` is a JSON call's body: its
+        size makes the admission's token estimate, and it names the model when nothing else
+        does. A call with no JSON body (a protobuf request) gives its `size` in bytes and its
+        `model` instead."""
         if method in UNMETERED_METHODS:
             return None
-        meter = CallMeter(self, principal, SURFACE_NAMES.get(surface, str(surface)), body)
+        name = surface if isinstance(surface, str) else SURFACE_NAMES.get(surface, str(surface))
+        meter = CallMeter(self, principal, name, body)
         meter.model = model or (params or {}).get("model", "")
         resolved = principal.resolved
         if resolved.key_models or resolved.tenant_models:
@@ -120,7 +132,8 @@ class Metering:
                 and model_allowed(meter.model, list(resolved.tenant_models))
             ):
                 meter.reject(_model_not_allowed(meter.model))
-        checks = self.checks_for(principal, estimated_tokens=len(body) // 4 + 1)
+        size = len(body) if size is None else size
+        checks = self.checks_for(principal, estimated_tokens=size // 4 + 1)
         if not checks:
             return meter
         if any(check.limit <= 0 and check.metric != "budget" for check in checks):
@@ -256,11 +269,12 @@ def _over_budget(principal: Principal, check: Check) -> gen.Failure:
 
 class EventTally:
     """Folds a canonical event stream into the trailer a translator Call would have sent, for
-    calls that do not go through Call (`rhone.canonical`)."""
+    calls that do not go through Call (`rhone.canonical`, the public gRPC API's Generate)."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
         self.trailer = tpb.CallTrailer()
+        self.finished = False
 
     def feed(self, event: gen.GenerationEvent) -> None:
         trailer = self.trailer
@@ -273,10 +287,34 @@ class EventTally:
             trailer.usage.CopyFrom(event.usage)
         elif kind == "failure":
             trailer.failure.CopyFrom(event.failure)
+        elif kind == "finished":
+            self.finished = True
 
     def frame(self, session_id: str) -> tpb.CallFrame:
         self.trailer.session_id = session_id
         return tpb.CallFrame(trailer=self.trailer)
+
+    def settle(
+        self,
+        meter: CallMeter | None,
+        session_id: str,
+        *,
+        ended: bool,
+        failure: gen.Failure | None = None,
+    ) -> None:
+        """Ends the call's meter. A stream that ended (however) hands over its trailer, and
+        one that ended with neither `finished` nor a failure was cut off: `failure` when the
+        caller knows how, else stream_interrupted. A stream that did not end was cancelled."""
+        if meter is None:
+            return
+        if not ended:
+            meter.session_id = meter.session_id or session_id
+            meter.on_end(cancelled=True)
+            return
+        meter.on_frame(self.frame(session_id))
+        if failure is None and not self.finished and not self.trailer.HasField("failure"):
+            failure = INTERRUPTED
+        meter.on_end(failure=failure)
 
 
 class CallMeter:
@@ -297,7 +335,7 @@ class CallMeter:
         self._last_tick = self.started
         self._status = 0
         self._error_code = ""
-        self._session_id = ""
+        self.session_id = ""
         self._trailer: tpb.CallTrailer | None = None
         self._ended = False
 
@@ -322,11 +360,15 @@ class CallMeter:
 
     # CallObserver
 
+    def limit_headers(self) -> dict[str, str]:
+        """Where the key's limits stand, as headers the surface's SDKs read."""
+        return rate_limit_headers(self.surface, self.admission.states) if self.admission else {}
+
     def on_head(self, head: tpb.CallHead) -> dict[str, str]:
         self._status = head.status
         self._error_code = head.headers.get("x-rhone-error-code", "")
-        self._session_id = head.headers.get("x-rhone-session-id", "")
-        return rate_limit_headers(self.surface, self.admission.states) if self.admission else {}
+        self.session_id = head.headers.get("x-rhone-session-id", "")
+        return self.limit_headers()
 
     def on_frame(self, frame: tpb.CallFrame) -> None:
         if frame.HasField("trailer"):
@@ -376,7 +418,7 @@ class CallMeter:
             id="use_" + secrets.token_hex(12),
             tenant_id=self.principal.tenant_id,
             key_id=self.principal.key_id,
-            session_id=self._session_id or (trailer.session_id if trailer else ""),
+            session_id=self.session_id or (trailer.session_id if trailer else ""),
             surface=self.surface,
             model=(trailer.model if trailer and trailer.model else self.model)
             or _model_in(self._body),

@@ -3,7 +3,8 @@
 OpenAI: x-ratelimit-{limit,remaining,reset}-{requests,tokens}, resets as Go-style durations
 ("1s", "6m0s", "120ms"), https://platform.openai.com/docs/guides/rate-limits. Anthropic:
 anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}, resets as RFC 3339 times,
-https://docs.anthropic.com/en/api/rate-limits. Every surface: retry-after (seconds) and
+https://docs.anthropic.com/en/api/rate-limits. The public gRPC API (rhone.grpc) sends
+OpenAI's names as metadata (docs/grpc.md). Every surface: retry-after (seconds) and
 retry-after-ms on a 429, which the OpenAI and Anthropic SDKs honour when they retry."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 
 from services.facade.limits import LimitState
 
-OPENAI_SURFACES = frozenset({"openai.chat", "openai.responses"})
+OPENAI_SURFACES = frozenset({"openai.chat", "openai.responses", "rhone.grpc"})
 ANTHROPIC_SURFACES = frozenset({"anthropic.messages"})
 
 

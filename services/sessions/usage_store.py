@@ -1,5 +1,5 @@
 """Usage records over SQL: one row per call (written in batches by the facades), summed by
-model, key, day or tenant for the usage APIs and the budgets."""
+model, key, day, tenant or surface for the usage APIs and the budgets."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from services.sessions.backends.base import Database
 from services.sessions.store import InvalidRequest, now_ms
 
 _DAY_MS = 86_400_000
-_GROUPS = {"": "''", "model": "model", "key": "key_id", "tenant": "tenant_id", "day": "day"}
+_GROUPS = {
+    "": "''",
+    "model": "model",
+    "key": "key_id",
+    "tenant": "tenant_id",
+    "day": "day",
+    "surface": "surface",
+}
 _COLUMNS = (
     "id, tenant_id, key_id, session_id, surface, model, provider, input_tokens, "
     "cached_input_tokens, output_tokens, reasoning_tokens, cost_usd, latency_ms, ttft_ms, "

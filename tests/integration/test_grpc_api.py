@@ -7,6 +7,7 @@ errors carry ErrorInfo (and RetryInfo where a retry helps)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -172,6 +173,10 @@ def test_a_busy_session_is_aborted_with_session_busy_and_retry_info(
     assert error.code == grpc.StatusCode.ABORTED
     assert error.reason == "SESSION_BUSY"
     assert error.retry_delay_s is not None and error.retry_delay_s > 0
+    # The delay in metadata too, as HTTP's headers: whole seconds, and milliseconds.
+    trailing = dict(caught.value.trailing_metadata())  # type: ignore[attr-defined]
+    assert int(trailing["retry-after"]) == math.ceil(error.retry_delay_s)
+    assert int(trailing["retry-after-ms"]) == round(error.retry_delay_s * 1000)
     # Free again: the same call goes through.
     assert generate(gateway, "me too", session_id)[-1].HasField("turn")
 

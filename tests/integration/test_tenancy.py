@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,6 @@ import grpc
 import httpx
 import openai
 import pytest
-import yaml
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
@@ -32,9 +31,18 @@ from rhone.v1 import admin_pb2 as apb
 from rhone.v1 import admin_pb2_grpc
 from rhone.ws_client import RhoneWsClient, RhoneWsError
 from tests.integration.conftest import API_KEY
+from tests.integration.tenancy_support import (
+    ADMIN_KEY,
+    admin,
+    new_key,
+    new_tenant,
+    tenancy_env,
+    total_calls,
+    usage_of,
+    wait_for,
+)
 from tests.store.conftest import postgres_url
 
-ADMIN_KEY = "rhone_admin_test_" + secrets.token_hex(8)
 FULL = ("sessions", "providers", "translator", "facade")
 
 
@@ -50,20 +58,7 @@ def replicas(
     """Replica A runs every service; replica B is a second facade on A's peers."""
     root = tmp_path_factory.mktemp("tenancy")
     logs = Path(os.environ.get("RHONE_TEST_LOGS", root / "logs"))
-    routing = root / "routing.yaml"
-    # A price on the local model, so that budgets and usage show money.
-    routing.write_text(yaml.safe_dump({"prices": {"local": {"input": 1000.0, "output": 2000.0}}}))
-    env = {
-        "RHONE_ROUTING_CONFIG": str(routing),
-        # Calls that last, so that concurrent ones overlap.
-        "RHONE_LOCAL_TOKEN_DELAY_MS": "100",
-        "RHONE_API_KEY": API_KEY,
-        "RHONE_ADMIN_KEY": ADMIN_KEY,
-        "RHONE_KEY_HMAC_SECRET": "test-hmac-" + secrets.token_hex(8),
-        "RHONE_DATABASE_URL": database_url,
-        "RHONE_LIMITS_PREFIX": "rhone-test-" + secrets.token_hex(6),
-        "RHONE_LOG_LEVEL": "INFO",
-    }
+    env = tenancy_env(root, database_url)
     a = Cluster(Ports.free(), env=env, log_dir=logs / "a", only=FULL)
     b = Cluster(
         Ports(free_port(), a.ports.translator, a.ports.sessions, a.ports.providers),
@@ -82,30 +77,6 @@ def replicas(
         a.stop()
 
 
-def admin(cluster: Cluster, key: str = ADMIN_KEY) -> httpx.Client:
-    return httpx.Client(
-        base_url=cluster.base_url + "/v1/admin",
-        headers={"authorization": f"Bearer {key}", "x-rhone-actor": "pytest"},
-        timeout=30,
-    )
-
-
-def new_tenant(cluster: Cluster, **fields: Any) -> str:
-    tenant = "t-" + secrets.token_hex(4)
-    with admin(cluster) as client:
-        reply = client.post("/tenants", json={"id": tenant, "name": "Test", **fields})
-    assert reply.status_code == 201, reply.text
-    return tenant
-
-
-def new_key(cluster: Cluster, tenant: str, **fields: Any) -> dict[str, Any]:
-    with admin(cluster) as client:
-        reply = client.post(f"/tenants/{tenant}/keys", json=fields)
-    assert reply.status_code == 201, reply.text
-    key: dict[str, Any] = reply.json()
-    return key
-
-
 def chat(cluster: Cluster, key: str, **kwargs: Any) -> Any:
     client = openai.OpenAI(base_url=cluster.base_url + "/v1", api_key=key, max_retries=0)
     return client.chat.completions.create(
@@ -115,16 +86,6 @@ def chat(cluster: Cluster, key: str, **kwargs: Any) -> Any:
         max_tokens=kwargs.pop("max_tokens", 1),
         **kwargs,
     )
-
-
-def wait_for(condition: Callable[[], bool], deadline_s: float) -> float:
-    """Seconds until condition() held; fails after the deadline."""
-    start = time.monotonic()
-    while time.monotonic() - start < deadline_s:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.02)
-    raise AssertionError(f"condition not met within {deadline_s}s")
 
 
 def fails_auth(cluster: Cluster, key: str) -> bool:
@@ -430,23 +391,6 @@ def test_redis_down_fails_open_or_closed_as_configured_and_never_hangs(
 
 
 # usage
-
-
-def usage_of(cluster: Cluster, key: str, **params: str) -> dict[str, Any]:
-    reply = httpx.get(
-        cluster.base_url + "/v1/usage",
-        params=params,
-        headers={"authorization": f"Bearer {key}"},
-        timeout=10,
-    )
-    assert reply.status_code == 200, reply.text
-    body: dict[str, Any] = reply.json()
-    return body
-
-
-def total_calls(cluster: Cluster, key: str) -> int:
-    rows = usage_of(cluster, key)["data"]
-    return int(rows[0]["calls"]) if rows else 0
 
 
 def test_usage_totals_equal_the_calls_made_including_failed_and_store_false(

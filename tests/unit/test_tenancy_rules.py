@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from rhone.admin_cli import parser, request_for, usage_table
@@ -11,6 +13,7 @@ from rhone.tenancy import limits_from_dict, limits_to_dict, model_allowed
 from rhone.v1 import generation_pb2 as gen
 from services.facade import admin_requests as parse
 from services.facade.limits import Check, LimitState
+from services.facade.metering import GRPC_SURFACE, SURFACE_NAMES
 from services.facade.ratelimit_headers import go_duration, rate_limit_headers, retry_headers
 
 
@@ -45,6 +48,8 @@ def test_each_surface_gets_the_headers_its_sdk_reads_from_the_tightest_limit() -
     assert anthropic["anthropic-ratelimit-requests-remaining"] == "3"
     assert anthropic["anthropic-ratelimit-tokens-reset"].endswith("Z")
     assert rate_limit_headers("gemini", states) == {}
+    # gRPC callers read OpenAI's names from the metadata.
+    assert rate_limit_headers(GRPC_SURFACE, states) == openai
     assert retry_headers(1200) == {"retry-after": "2", "retry-after-ms": "1200"}
 
 
@@ -100,3 +105,9 @@ def test_the_cli_means_the_admin_api_calls_it_documents() -> None:
     assert request_for(args)[:2] == ("DELETE", "/keys/key_1")
     table = usage_table({"data": [{"group": "local", "calls": 2, "failed_calls": 0}]})
     assert table.splitlines()[1].split()[:2] == ["local", "2"]
+
+
+def test_the_tenants_doc_names_every_surface_a_usage_record_can_name() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "tenants.md").read_text()
+    for surface in (*SURFACE_NAMES.values(), GRPC_SURFACE):
+        assert f"`{surface}`" in doc, surface

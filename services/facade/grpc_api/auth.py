@@ -1,6 +1,7 @@
-"""Who calls the public gRPC API: the tenant of the API key in the `authorization` metadata
-(`Bearer <key>`), resolved by the facade's Authenticator exactly as for HTTP. It is never read
-from a request body. The servicers read it with `current_tenant()`."""
+"""Who calls the public gRPC API: the Principal of the API key in the `authorization` metadata
+(`Bearer <key>`), resolved by the facade's Authenticator exactly as for HTTP: the tenant, the
+key, and what the edge enforces for it (limits, budgets, allowed models). It is never read
+from a request body. The servicers read it with `current_principal()` (or `current_tenant()`)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ import grpc
 
 from rhone.errors import RhoneError
 from rhone.runtime.service_identity import HEALTH_SERVICE
-from services.facade.auth import Authenticator
+from services.facade.auth import Authenticator, Principal
 from services.facade.grpc_api.errors import abort_with
 
-_TENANT: ContextVar[str] = ContextVar("rhone_public_grpc_tenant")
+_PRINCIPAL: ContextVar[Principal] = ContextVar("rhone_public_grpc_principal")
 # Reflection tells what the API is, never a tenant's data; health is for probes.
 OPEN_SERVICES = frozenset({HEALTH_SERVICE, "grpc.reflection.v1alpha.ServerReflection"})
 
 
+def current_principal() -> Principal:
+    """The caller; set for every call that reached a servicer."""
+    return _PRINCIPAL.get()
+
+
 def current_tenant() -> str:
-    """The calling tenant; set for every call that reached a servicer."""
-    return _TENANT.get()
+    """The calling tenant."""
+    return _PRINCIPAL.get().tenant_id
 
 
 def bearer_key(metadata: Any) -> str:
@@ -52,18 +58,15 @@ class ApiKeyInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or service in OPEN_SERVICES:
             return handler
         key = bearer_key(details.invocation_metadata)
-        return _with_tenant(handler, lambda: self._tenant_of_key(key))
-
-    async def _tenant_of_key(self, key: str) -> str:
-        return (await self._auth.principal_of_key(key)).tenant_id
+        return _with_principal(handler, lambda: self._auth.principal_of_key(key))
 
 
-def _with_tenant(
-    handler: grpc.RpcMethodHandler, resolve: Callable[[], Awaitable[str]]
+def _with_principal(
+    handler: grpc.RpcMethodHandler, resolve: Callable[[], Awaitable[Principal]]
 ) -> grpc.RpcMethodHandler:
-    """The same handler, run with the caller's tenant set (only unary requests exist here)."""
+    """The same handler, run with the caller set (only unary requests exist here)."""
 
-    async def tenant_or_abort(context: grpc.aio.ServicerContext) -> str:
+    async def principal_or_abort(context: grpc.aio.ServicerContext) -> Principal:
         try:
             return await resolve()
         except RhoneError as exc:
@@ -73,12 +76,12 @@ def _with_tenant(
         inner_unary = handler.unary_unary
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = _TENANT.set(await tenant_or_abort(context))
+            token = _PRINCIPAL.set(await principal_or_abort(context))
             try:
                 return await inner_unary(request, context)
             finally:
                 with contextlib.suppress(ValueError):
-                    _TENANT.reset(token)
+                    _PRINCIPAL.reset(token)
 
         return grpc.unary_unary_rpc_method_handler(
             unary,
@@ -89,13 +92,13 @@ def _with_tenant(
         inner_stream = handler.unary_stream
 
         async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            token = _TENANT.set(await tenant_or_abort(context))
+            token = _PRINCIPAL.set(await principal_or_abort(context))
             try:
                 async for item in inner_stream(request, context):
                     yield item
             finally:
                 with contextlib.suppress(ValueError):
-                    _TENANT.reset(token)
+                    _PRINCIPAL.reset(token)
 
         return grpc.unary_stream_rpc_method_handler(
             stream,

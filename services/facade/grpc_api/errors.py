@@ -1,6 +1,8 @@
 """Public gRPC errors in the richer error model: a status code, and a google.rpc.Status in the
 `grpc-status-details-bin` trailer with an ErrorInfo (reason, domain rhone.dev, metadata) and a
-RetryInfo when retrying the same call can succeed (https://google.aip.dev/193).
+RetryInfo when retrying the same call can succeed (https://google.aip.dev/193). Such a call's
+trailing metadata also hold `retry-after` (seconds) and `retry-after-ms`, as the HTTP surfaces'
+headers do, for callers that read metadata rather than status details.
 
 Every failure is a canonical Failure first (rhone/errors.py), the same one the HTTP surfaces
 render, so gRPC and HTTP callers are told the same thing in their own shapes."""
@@ -8,6 +10,7 @@ render, so gRPC and HTTP callers are told the same thing in their own shapes."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import NoReturn
 
 import grpc
@@ -17,6 +20,7 @@ from grpc_status import rpc_status
 
 from rhone.errors import Code
 from rhone.v1 import generation_pb2 as gen
+from services.facade.ratelimit_headers import retry_headers
 
 DOMAIN = "rhone.dev"
 # A call that may be retried as it is waits this long when the failure says nothing better.
@@ -56,14 +60,20 @@ def reason_of(failure: gen.Failure) -> str:
     return reason[:63] or "UNSPECIFIED"
 
 
+def retry_delay_ms(failure: gen.Failure) -> int:
+    """How long to wait before retrying the very same call; 0 when a retry cannot help."""
+    if failure.retryable or failure.detail in _RETRY_HELPS:
+        return failure.retry_after_ms or DEFAULT_RETRY_DELAY_MS
+    return 0
+
+
 def rich_status(failure: gen.Failure) -> grpc.Status:
     code = status_code_of(failure)
     metadata = {"param": failure.param} if failure.param else {}
     details = [
         error_details_pb2.ErrorInfo(reason=reason_of(failure), domain=DOMAIN, metadata=metadata)
     ]
-    if failure.retryable or failure.detail in _RETRY_HELPS:
-        delay_ms = failure.retry_after_ms or DEFAULT_RETRY_DELAY_MS
+    if delay_ms := retry_delay_ms(failure):
         details.append(
             error_details_pb2.RetryInfo(
                 retry_delay=duration_pb2.Duration(
@@ -82,7 +92,19 @@ def rich_status(failure: gen.Failure) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
-async def abort_with(context: grpc.aio.ServicerContext, failure: gen.Failure) -> NoReturn:
+async def abort_with(
+    context: grpc.aio.ServicerContext,
+    failure: gen.Failure,
+    metadata: Mapping[str, str] | None = None,
+) -> NoReturn:
+    """Ends the RPC with the failure's status, its retry delay and `metadata` (a refusal's
+    rate-limit state) in the trailing metadata."""
     status = rich_status(failure)
-    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+    extra = retry_headers(delay_ms) if (delay_ms := retry_delay_ms(failure)) else {}
+    extra.update(metadata or {})
+    await context.abort(
+        status.code,
+        status.details,
+        trailing_metadata=(*status.trailing_metadata, *extra.items()),
+    )
     raise AssertionError("abort returns by raising")  # pragma: no cover

@@ -1,6 +1,10 @@
 """rhone.api.v1.Gateway: Generate, CountTokens and ListModels for the caller's tenant, over the
 translator's internal Generate, CountTokens and ListModels (the same engine, leases and
-sessions as the HTTP surfaces, so a session continues across the two)."""
+sessions as the HTTP surfaces, so a session continues across the two).
+
+Generate is metered like a `rhone.canonical` socket call (services/facade/metering.py): the
+key's allowed models, limits and budgets admit it, and it leaves a usage record (surface
+`rhone.grpc`) however it ends. CountTokens is not metered, as token counting is not on HTTP."""
 
 from __future__ import annotations
 
@@ -20,8 +24,9 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2 as ppb
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc as tpb_grpc
-from services.facade.grpc_api.auth import current_tenant
+from services.facade.grpc_api.auth import current_principal, current_tenant
 from services.facade.grpc_api.errors import abort_with
+from services.facade.metering import GRPC_SURFACE, CallMeter, EventTally, LimitExceeded, Metering
 
 log = logging.getLogger("rhone.facade.grpc_api")
 
@@ -40,18 +45,24 @@ _DIALECTS = tuple(
 
 
 class GatewayServicer(api_grpc.GatewayServicer):
-    def __init__(self, translator: tpb_grpc.TranslatorServiceStub) -> None:
+    def __init__(self, translator: tpb_grpc.TranslatorServiceStub, metering: Metering) -> None:
         self.translator = translator
+        self.metering = metering
 
     async def Generate(
         self, request: api.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[api.GenerateResponse]:
+        meter = await self._admit(request, context)
+        tally = EventTally()
         try:
             internal = generate_request(current_tenant(), request)
         except RhoneError as exc:
+            tally.settle(meter, "", ended=True, failure=exc.failure)
             await abort_with(context, exc.failure)
         call = self.translator.Generate(internal)
         session_id = ""
+        ended = False
+        failure: gen.Failure | None = None
         try:
             async for item in call:
                 kind = item.WhichOneof("event")
@@ -59,7 +70,9 @@ class GatewayServicer(api_grpc.GatewayServicer):
                     session_id = item.session_id
                     yield api.GenerateResponse(session=api.GenerateSession(session_id=session_id))
                 elif kind == "generation":
+                    tally.feed(item.generation)
                     if item.generation.HasField("failure"):
+                        ended = True
                         # Once the stream has begun, the failure is an event too, so that a
                         # client reading events sees where the answer stopped.
                         public_params(item.generation.failure)
@@ -71,8 +84,10 @@ class GatewayServicer(api_grpc.GatewayServicer):
                     yield api.GenerateResponse(
                         turn=api.GenerateTurn(turn_id=item.turn_id, session_id=session_id)
                     )
+            ended = True
         except grpc.aio.AioRpcError as exc:
             log.warning("translator Generate failed: %s %s", exc.code(), exc.details())
+            ended = True
             failure = make_failure(
                 Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable."
             )
@@ -81,6 +96,28 @@ class GatewayServicer(api_grpc.GatewayServicer):
             await abort_with(context, failure)
         finally:
             call.cancel()
+            # Not ended: the client cancelled (or went away) mid-stream.
+            tally.settle(meter, session_id, ended=ended, failure=failure)
+
+    async def _admit(
+        self, request: api.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> CallMeter | None:
+        """Admits the call against the key's allowed models, limits and budgets, or aborts
+        with the refusal (its rate-limit state and retry delay in the trailing metadata); an
+        admitted call sends that state as initial metadata."""
+        try:
+            meter = await self.metering.begin(
+                current_principal(),
+                surface=GRPC_SURFACE,
+                method="generate",
+                size=request.ByteSize(),
+                model=request.model,
+            )
+        except LimitExceeded as exc:
+            await abort_with(context, exc.failure, exc.headers)
+        if meter is not None and (headers := meter.limit_headers()):
+            await context.send_initial_metadata(tuple(headers.items()))
+        return meter
 
     async def CountTokens(
         self, request: api.CountTokensRequest, context: grpc.aio.ServicerContext

@@ -26,7 +26,9 @@ async def start_public_api(listen: str, state: FacadeState) -> grpc.aio.Server:
     identity = ServiceIdentity.from_settings()
 
     def register(server: grpc.aio.Server) -> None:
-        gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(state.translator), server)
+        gateway_pb2_grpc.add_GatewayServicer_to_server(
+            GatewayServicer(state.translator, state.metering), server
+        )
         sessions_pb2_grpc.add_SessionsServicer_to_server(SessionsServicer(state.sessions), server)
 
     server, _ = await start_server(

@@ -1,4 +1,5 @@
-"""GET /v1/usage: a tenant's own usage (calls, tokens, cost), by model, key or day."""
+"""GET /v1/usage: a tenant's own usage (calls, tokens, cost), by model, key, day
+or surface."""
 
 from __future__ import annotations
 

@@ -257,9 +257,7 @@ class RhoneSocket(SocketBase):
             ended = True
         finally:
             call.cancel()
-            if meter is not None:
-                meter.on_frame(tally.frame(outcome.session_id))
-                meter.on_end(cancelled=not ended)
+            tally.settle(meter, outcome.session_id, ended=ended)
         # Cut off below the facade, or ended without a last word: the call failed.
         return _canonical_failure(outcome.session_id, INTERRUPTED)
 
