@@ -18,7 +18,6 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,13 +27,16 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from services.facade.redis_batch import Script, ScriptBatches
+
 log = logging.getLogger("rhone.facade.limits")
 
 _BUDGET_TTL_MS = 40 * 86_400_000
 MICRO = 1_000_000
 
 # KEYS: one per check. ARGV: lease id, lease ms, then per check: kind, limit, need, cost.
-_ADMIT = """
+_ADMIT = Script(
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease, ttl = ARGV[1], tonumber(ARGV[2])
@@ -97,10 +99,12 @@ if out[1] == 1 then
 end
 return out
 """.replace("BUDGET_TTL_MS", str(_BUDGET_TTL_MS))
+)
 
 # KEYS: one per check. ARGV: lease id, lease ms, release (0/1), then per check: kind, limit,
 # delta (tokens for a rate, micro-USD for a budget).
-_CHARGE = """
+_CHARGE = Script(
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease, ttl, release = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
@@ -125,6 +129,7 @@ for i = 1, #KEYS do
 end
 return 1
 """.replace("BUDGET_TTL_MS", str(_BUDGET_TTL_MS))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,20 +186,21 @@ class Limiter:
         prefix: str,
         timeout_s: float,
         lease_s: float,
+        client_name: str = "rhone-limits",
     ) -> None:
         self._redis = aioredis.Redis.from_url(
             url,
+            # What CLIENT LIST shows an operator for these connections.
+            client_name=client_name,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
             retry_on_timeout=False,
             health_check_interval=0,
         )
-        self._timeout = timeout_s * 2
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)
-        self._admit = self._redis.register_script(_ADMIT)
-        self._charge = self._redis.register_script(_CHARGE)
+        self._scripts = ScriptBatches(self._redis, timeout_s)
 
     def key(self, metric: str, scope: str, ident: str) -> str:
         if metric == "budget":
@@ -207,7 +213,7 @@ class Limiter:
         args: list[str | int] = [lease_id, self.lease_ms]
         for check in checks:
             args += [check.kind, check.limit, check.need, check.cost]
-        reply = await self._run(self._admit(keys=[c.redis_key for c in checks], args=args))
+        reply = await self._run(self._scripts.submit(_ADMIT, [c.redis_key for c in checks], args))
         states = [
             LimitState(check, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
             for i, check in enumerate(checks)
@@ -222,25 +228,33 @@ class Limiter:
             lease_id=lease_id,
         )
 
-    async def charge(
+    def charge(
         self, checks: list[Check], lease_id: str, deltas: dict[str, int], *, release: bool
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         """Adds `deltas[metric]` to each check of that metric (tokens, budget), and refreshes
-        or gives back the call's concurrency lease."""
+        or gives back the call's concurrency lease: sent with the next batch, never awaited on
+        a call's path (a failure is logged). `close()` sends what is still pending."""
         args: list[str | int] = [lease_id, self.lease_ms, 1 if release else 0]
         for check in checks:
             args += [check.kind, check.limit, deltas.get(check.metric, 0)]
-        await self._run(self._charge(keys=[c.redis_key for c in checks], args=args))
+        charged = self._scripts.submit(_CHARGE, [c.redis_key for c in checks], args)
+        charged.add_done_callback(_log_charge_failure)
+        return charged
 
-    async def _run(self, pending: Awaitable[Any]) -> Any:
+    async def _run(self, pending: asyncio.Future[Any]) -> Any:
         try:
-            async with asyncio.timeout(self._timeout):
-                return await pending
+            return await pending
         except (RedisError, OSError, TimeoutError) as exc:
             raise LimitsUnavailable(repr(exc)) from None
 
     async def close(self) -> None:
+        await self._scripts.close()
         await self._redis.aclose()
+
+
+def _log_charge_failure(charged: asyncio.Future[Any]) -> None:
+    if not charged.cancelled() and charged.exception() is not None:
+        log.warning("could not charge a call's usage to its limits: %r", charged.exception())
 
 
 class FailOpenLog:

@@ -9,13 +9,11 @@ with the real input + output tokens from the call's trailer."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 
@@ -84,22 +82,14 @@ class Metering:
         self.prices = prices
         self.fail_open = fail_open
         self.fail_open_log = FailOpenLog()
-        self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.usage.start()
 
     async def close(self) -> None:
-        """Settles what is in flight, then writes every buffered usage record."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.usage.close()
+        """Sends the limits what is pending, then writes every buffered usage record."""
         await self.limiter.close()
-
-    def later(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self.usage.close()
 
     async def begin(
         self,
@@ -401,16 +391,7 @@ class CallMeter:
     def _charge(self, deltas: dict[str, int], *, release: bool) -> None:
         admission = self.admission
         assert admission is not None
-
-        async def charge() -> None:
-            try:
-                await self.metering.limiter.charge(
-                    admission.checks, admission.lease_id, deltas, release=release
-                )
-            except LimitsUnavailable as exc:
-                log.warning("could not charge a call's usage to its limits: %s", exc)
-
-        self.metering.later(charge())
+        self.metering.limiter.charge(admission.checks, admission.lease_id, deltas, release=release)
 
     def _record(self, failure: gen.Failure | None, cancelled: bool) -> tnpb.UsageRecord:
         trailer = self._trailer

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio
 
 from services.facade.limits import Check, Limiter, LimitsUnavailable
 from services.facade.metering import MICRO
@@ -87,3 +89,55 @@ async def test_an_unreachable_redis_fails_fast() -> None:
             await dead.admit([Check("key", "requests", "x:requests:key:k", 1)])
     finally:
         await dead.close()
+
+
+async def test_many_calls_at_once_admit_exactly_the_limit(limiter: Limiter) -> None:
+    check = Check("key", "requests", limiter.key("requests", "key", "k6"), 40)
+    admissions = await asyncio.gather(*(limiter.admit([check]) for _ in range(120)))
+    assert sum(a.admitted for a in admissions) == 40
+    # Every admitted call saw a different count left: the script ran once per call, in order.
+    assert sorted(a.states[0].remaining for a in admissions if a.admitted) == list(range(40))
+
+
+async def test_a_script_redis_forgot_is_loaded_again(limiter: Limiter) -> None:
+    check = Check("key", "requests", limiter.key("requests", "key", "k7"), 5)
+    assert (await limiter.admit([check])).admitted
+    client = redis.asyncio.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        await client.script_flush()
+    finally:
+        await client.aclose()
+    again = await asyncio.gather(*(limiter.admit([check]) for _ in range(3)))
+    assert [a.states[0].remaining for a in again] == [3, 2, 1]
+
+
+async def test_a_redis_that_goes_away_fails_calls_then_recovers() -> None:
+    name = "rhone-test-" + secrets.token_hex(6)
+    limiter = Limiter(
+        "redis://127.0.0.1:6379/0", prefix=name, timeout_s=1.0, lease_s=600, client_name=name
+    )
+    check = Check("key", "requests", limiter.key("requests", "key", "k8"), 10)
+    client = redis.asyncio.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        assert (await limiter.admit([check])).admitted
+        # The server drops the limiter's connection, as a restarting Redis would.
+        killed = [
+            await client.client_kill_filter(_id=entry["id"])
+            for entry in await client.client_list()
+            if entry["name"] == name
+        ]
+        assert killed
+        outcomes = []
+        for _ in range(2):
+            try:
+                outcomes.append((await limiter.admit([check])).admitted)
+            except LimitsUnavailable:
+                outcomes.append(None)
+        # At most the call that found the connection gone fails; the next one reconnects.
+        assert outcomes[-1] is True and outcomes.count(None) <= 1
+        assert (await limiter.admit([check])).states[0].remaining == 10 - 1 - outcomes.count(
+            True
+        ) - 1
+    finally:
+        await client.aclose()
+        await limiter.close()
