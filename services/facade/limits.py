@@ -200,7 +200,8 @@ class Limiter:
         )
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)
-        self._scripts = ScriptBatches(self._redis, timeout_s)
+        # A batch may wait on the one before it: twice the time of one round trip allowed.
+        self._scripts = ScriptBatches(self._redis, timeout_s * 2)
 
     def key(self, metric: str, scope: str, ident: str) -> str:
         if metric == "budget":
