@@ -44,6 +44,7 @@ ADDRESS_VARS = {
 # in the service's place (a gRPC server's port answering a readiness probe).
 _PORTS_BELOW = 20000
 _PORT_TRIES = 64
+_HANDED_OUT: set[int] = set()
 
 
 def _ephemeral_low() -> int:
@@ -59,11 +60,14 @@ def free_port() -> int:
     high = _ephemeral_low()
     for _ in range(_PORT_TRIES if high > _PORTS_BELOW else 0):
         port = secrets.randbelow(high - _PORTS_BELOW) + _PORTS_BELOW
+        if port in _HANDED_OUT:  # handed out already, perhaps not bound yet
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from services.facade.redis_batch import Script, ScriptBatches
@@ -188,20 +185,10 @@ class Limiter:
         lease_s: float,
         client_name: str = "rhone-limits",
     ) -> None:
-        self._redis = aioredis.Redis.from_url(
-            url,
-            # What CLIENT LIST shows an operator for these connections.
-            client_name=client_name,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
-            health_check_interval=0,
-        )
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)
-        # A batch may wait on the one before it: twice the time of one round trip allowed.
-        self._scripts = ScriptBatches(self._redis, timeout_s * 2)
+        # `client_name`: what CLIENT LIST shows an operator for the connection.
+        self._scripts = ScriptBatches(url, timeout_s=timeout_s, client_name=client_name)
 
     def key(self, metric: str, scope: str, ident: str) -> str:
         if metric == "budget":
@@ -250,7 +237,6 @@ class Limiter:
 
     async def close(self) -> None:
         await self._scripts.close()
-        await self._redis.aclose()
 
 
 def _log_charge_failure(charged: asyncio.Future[Any]) -> None:

@@ -1,29 +1,28 @@
 """The limits' Lua scripts sent to Redis pipelined, on one connection of their own.
 
-The script calls made in one turn of the event loop go out as one batch (one write, one wakeup
-for all the replies), and a batch is written at once, without waiting for the replies to the
-batches before it: Redis answers in order, so each batch reads its replies after the previous
-batch has read its own. Under load, admitting calls and settling the calls that just ended
-share round trips; alone, a call waits one round trip, as it would anyway. redis-py's client
-takes a pooled connection under an async lock, goes through several wrapper layers and, with a
-socket timeout, runs asyncio.wait_for (a task) for every command: more CPU than the round trip
-itself. This uses its connection, command packing and (hiredis) reply parser only.
+The script calls made in one turn of the event loop go out as one write, at once, whatever
+is still awaiting its replies: Redis answers in order, and each reply resolves the oldest
+waiting call. Under load, admitting calls and settling the calls that just ended share
+writes and wakeups; alone, a call waits one round trip, as it would anyway. The wire format
+is hiredis's (packing and parsing, in C) on a plain asyncio protocol: redis-py's client takes
+a pooled connection under an async lock and goes through several layers per command, which
+cost more CPU than the round trip itself.
 
-A script Redis has forgotten (a restart, SCRIPT FLUSH) is loaded again and its calls sent once
-more. Any other failure of a batch (timeout, connection refused or lost) fails every call in it
-and drops the connection: the batches already written on it fail too, and the next one
-connects afresh."""
+A script Redis has forgotten (a restart, SCRIPT FLUSH) is loaded again and its call sent once
+more. A batch with no reply within the timeout, or a connection refused or lost, fails every
+call waiting on that connection and drops it; the next call connects afresh."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
-from typing import Any
+import ssl
+from collections import deque
+from typing import Any, cast
 
-import redis.asyncio as aioredis
-from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import NoScriptError, ResponseError
+import hiredis
+from redis.connection import parse_url
+from redis.exceptions import ResponseError
 
 
 class Script:
@@ -34,144 +33,190 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
-@dataclass(slots=True)
-class _Call:
-    script: Script
-    keys: list[str]
-    args: list[str | int]
-    future: asyncio.Future[Any]
-    reloaded: bool = False
+def _pack(*parts: str | int) -> bytes:
+    # (hiredis's stubs type the argument as a tuple of one element.)
+    return hiredis.pack_command(parts)  # type: ignore[arg-type]
+
+
+class _Pipe(asyncio.Protocol):
+    """One connection: writes packed commands, resolves a future per reply, in order."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.lost = False
+        self._reader = hiredis.Reader()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # (uvloop's is not a subclass)
+
+    def data_received(self, data: bytes) -> None:
+        self._reader.feed(data)
+        while (reply := self._reader.gets()) is not False:
+            future = self.waiting.popleft()
+            if future.done():
+                continue
+            if isinstance(reply, hiredis.ReplyError):
+                future.set_exception(ResponseError(str(reply)))
+            else:
+                future.set_result(reply)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(ConnectionError(f"the connection to Redis was lost: {exc!r}"))
+
+    def send(self, packed: list[bytes], futures: list[asyncio.Future[Any]]) -> None:
+        assert self.transport is not None
+        self.waiting.extend(futures)
+        self.transport.writelines(packed)
+
+    def fail(self, exc: Exception) -> None:
+        self.lost = True
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_exception(exc)
+        if self.transport is not None:
+            self.transport.abort()
 
 
 class ScriptBatches:
-    def __init__(self, client: aioredis.Redis, timeout_s: float) -> None:
-        self._client = client
+    def __init__(self, url: str, *, timeout_s: float, client_name: str) -> None:
+        self._settings = parse_url(url)
         self._timeout = timeout_s
-        self._pending: list[_Call] = []
-        self._collecting = False
-        self._batches: set[asyncio.Task[None]] = set()
-        # Set once the last batch written has read its replies (or failed).
-        self._read: asyncio.Future[None] | None = None
-        self._connection: AbstractConnection | None = None
-        self._connecting: asyncio.Future[AbstractConnection] | None = None
+        self._client_name = client_name
+        self._pending: list[tuple[bytes, asyncio.Future[Any]]] = []
+        self._writing: asyncio.Task[None] | None = None
+        self._pipe: _Pipe | None = None
 
     def submit(self, script: Script, keys: list[str], args: list[str | int]) -> asyncio.Future[Any]:
-        """The script's reply to come; RedisError, OSError or TimeoutError when Redis fails,
-        within the timeout."""
+        """The script's reply to come; ResponseError when the script fails, OSError or
+        TimeoutError when Redis does, within the timeout."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Call(script, keys, args, future))
+        self._submit(script, keys, args, future, reload=True)
         return future
 
     async def close(self) -> None:
         """Sends what is pending, waits for the replies, then closes the connection."""
-        while self._batches:
-            await asyncio.gather(*self._batches, return_exceptions=True)
-        await self._drop_connection()
+        while self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+        pipe, self._pipe = self._pipe, None
+        if pipe is not None and pipe.transport is not None:
+            if pipe.waiting:
+                await asyncio.gather(*pipe.waiting, return_exceptions=True)
+            pipe.transport.close()
 
-    def _enqueue(self, call: _Call) -> None:
-        self._pending.append(call)
-        if not self._collecting:
-            self._collecting = True
-            batch = asyncio.create_task(self._batch())
-            self._batches.add(batch)
-            batch.add_done_callback(self._batches.discard)
+    def _submit(
+        self,
+        script: Script,
+        keys: list[str],
+        args: list[str | int],
+        future: asyncio.Future[Any],
+        *,
+        reload: bool,
+    ) -> None:
+        sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        sent.add_done_callback(lambda done: self._settle(done, script, keys, args, future, reload))
+        self._enqueue(_pack("EVALSHA", script.sha, len(keys), *keys, *args), sent)
 
-    async def _batch(self) -> None:
-        # Runs on the loop's next turn: every call made in this one is in the batch.
-        batch, self._pending, self._collecting = self._pending, [], False
-        previous = self._read
-        read = self._read = asyncio.get_running_loop().create_future()
-        try:
-            replies = await self._exchange(batch, previous)
-        except BaseException as exc:
-            await self._drop_connection()
-            failure = exc if isinstance(exc, Exception) else ConnectionError(repr(exc))
-            for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(failure)
-            if not isinstance(exc, Exception):
-                raise
+    def _enqueue(self, packed: bytes, sent: asyncio.Future[Any]) -> None:
+        self._pending.append((packed, sent))
+        if self._writing is None:
+            self._writing = asyncio.create_task(self._write())
+
+    def _settle(
+        self,
+        sent: asyncio.Future[Any],
+        script: Script,
+        keys: list[str],
+        args: list[str | int],
+        future: asyncio.Future[Any],
+        reload: bool,
+    ) -> None:
+        if future.done():
             return
-        finally:
-            read.set_result(None)
-        forgotten = [
-            call
-            for call, reply in zip(batch, replies, strict=True)
-            if isinstance(reply, NoScriptError) and not call.reloaded
-        ]
-        for call, reply in zip(batch, replies, strict=True):
-            if call.future.done() or call in forgotten:
-                continue
-            if isinstance(reply, Exception):
-                call.future.set_exception(reply)
+        exc = sent.exception()
+        if exc is None:
+            future.set_result(sent.result())
+        elif reload and str(exc).startswith("NOSCRIPT"):
+            self._reload_then_send(script, keys, args, future)
+        else:
+            future.set_exception(exc)
+
+    def _reload_then_send(
+        self, script: Script, keys: list[str], args: list[str | int], future: asyncio.Future[Any]
+    ) -> None:
+        loaded: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def send(done: asyncio.Future[Any]) -> None:
+            if future.done():
+                return
+            if done.exception() is not None:
+                future.set_exception(done.exception())  # type: ignore[arg-type]
             else:
-                call.future.set_result(reply)
-        if forgotten:
-            await self._reload(forgotten)
+                self._submit(script, keys, args, future, reload=False)
 
-    async def _exchange(
-        self, batch: list[_Call], previous: asyncio.Future[None] | None
-    ) -> list[Any]:
-        async with asyncio.timeout(self._timeout):
-            connection = self._connection
-            if connection is None:
-                connection = await self._connect()
-            packed = connection.pack_commands(
-                [
-                    ("EVALSHA", call.script.sha, len(call.keys), *call.keys, *call.args)
-                    for call in batch
-                ]
-            )
-            await connection.send_packed_command(packed, check_health=False)
-            if previous is not None:
-                await asyncio.shield(previous)
-            if connection is not self._connection:
-                raise ConnectionError("the connection was lost before the replies were read")
-            replies: list[Any] = []
-            for _ in batch:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as exc:
-                    replies.append(exc)
-            return replies
+        loaded.add_done_callback(send)
+        self._enqueue(_pack("SCRIPT", "LOAD", script.source), loaded)
 
-    async def _connect(self) -> AbstractConnection:
-        if self._connecting is None:
-            pool = self._client.connection_pool
-            # No per-command timeout: each batch's own covers it (redis-py's costs a task).
-            settings = {**pool.connection_kwargs, "socket_timeout": None}
-            connection = pool.connection_class(**settings)
-            self._connecting = asyncio.get_running_loop().create_future()
-            try:
-                await connection.connect()
-            except BaseException as exc:
-                self._connecting.set_exception(
-                    exc if isinstance(exc, Exception) else ConnectionError(repr(exc))
-                )
-                self._connecting.exception()  # read: every waiter gets it from its own await
-                self._connecting = None
-                raise
-            self._connection = connection
-            self._connecting.set_result(connection)
-            self._connecting = None
-            return connection
-        return await asyncio.shield(self._connecting)
-
-    async def _reload(self, forgotten: list[_Call]) -> None:
+    async def _write(self) -> None:
+        # Runs on the loop's next turn: every call made in this one is in the batch.
         try:
-            async with asyncio.timeout(self._timeout):
-                for script in {call.script for call in forgotten}:
-                    await self._client.script_load(script.source)
-        except Exception as exc:
-            for call in forgotten:
-                if not call.future.done():
-                    call.future.set_exception(exc)
-            return
-        for call in forgotten:
-            call.reloaded = True
-            self._enqueue(call)
+            while self._pending:
+                batch, self._pending = self._pending, []
+                futures = [sent for _, sent in batch]
+                try:
+                    pipe = await self._connected()
+                except (OSError, TimeoutError) as exc:
+                    for sent in futures:
+                        if not sent.done():
+                            sent.set_exception(exc)
+                    continue
+                pipe.send([packed for packed, _ in batch], futures)
+                asyncio.get_running_loop().call_later(
+                    self._timeout, self._expire, pipe, futures[-1]
+                )
+        finally:
+            self._writing = None
 
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await connection.disconnect(nowait=True)
+    def _expire(self, pipe: _Pipe, last: asyncio.Future[Any]) -> None:
+        if not last.done():
+            pipe.fail(TimeoutError(f"Redis did not answer within {self._timeout} s"))
+            if self._pipe is pipe:
+                self._pipe = None
+
+    async def _connected(self) -> _Pipe:
+        pipe = self._pipe
+        if pipe is not None and not pipe.lost:
+            return pipe
+        self._pipe = None
+        loop = asyncio.get_running_loop()
+        settings = self._settings
+        secure = "connection_class" in settings and "SSL" in settings["connection_class"].__name__
+        async with asyncio.timeout(self._timeout):
+            if "path" in settings:
+                _, pipe = await loop.create_unix_connection(_Pipe, settings["path"])
+            else:
+                _, pipe = await loop.create_connection(
+                    _Pipe,
+                    settings.get("host", "localhost"),
+                    settings.get("port", 6379),
+                    ssl=ssl.create_default_context() if secure else None,
+                )
+            setup: list[tuple[Any, ...]] = []
+            if settings.get("password"):
+                user = settings.get("username")
+                setup.append(
+                    ("AUTH", user, settings["password"]) if user else ("AUTH", settings["password"])
+                )
+            if settings.get("db"):
+                setup.append(("SELECT", settings["db"]))
+            setup.append(("CLIENT", "SETNAME", self._client_name))
+            answers = [loop.create_future() for _ in setup]
+            pipe.send([_pack(*command) for command in setup], answers)
+            try:
+                await asyncio.gather(*answers)
+            except BaseException:
+                pipe.fail(ConnectionError("Redis refused the connection's setup"))
+                raise
+        self._pipe = pipe
+        return pipe

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -150,3 +151,20 @@ async def test_a_redis_that_goes_away_fails_calls_then_recovers() -> None:
     finally:
         await client.aclose()
         await limiter.close()
+
+
+async def test_a_redis_that_never_answers_fails_within_the_timeout() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # accepts the connection and the commands, answers nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    mute = Limiter(f"redis://127.0.0.1:{port}/0", prefix="x", timeout_s=0.2, lease_s=600)
+    try:
+        started = time.monotonic()
+        with pytest.raises(LimitsUnavailable):
+            await mute.admit([Check("key", "requests", "x:requests:key:k", 1)])
+        assert time.monotonic() - started < 2
+    finally:
+        await mute.close()
+        server.close()
