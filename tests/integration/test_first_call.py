@@ -1,5 +1,5 @@
 """A call that names no session (a first call) is recorded in a new session made with its turn
-(docs/sessions.md, "A first call"): the session exists once the call has answered, and a call
+(docs/architecture.md, "Continuity"): the session exists once the call has answered, and a call
 that fails or is cancelled leaves none behind. Through the openai SDK and the sessions API,
 on the local model (which quotes what it remembers) and the fake OpenAI upstream."""
 
