@@ -1,4 +1,6 @@
-"""What an id a client sends can look like, checked where it enters Rhone.
+"""What an id a client sends can look like, checked where it enters Rhone; and how Rhone makes
+a session's id (the sessions service for a session it creates, the translator for the one a
+first call's commit creates: services/translator/turns.py).
 
 Session, turn and response ids, and the opaque pagination cursors, are ASCII tokens Rhone
 made (`sess_` + hex, `turn_` + hex, `resp_` + hex, base64url cursors). A value that cannot be
@@ -9,6 +11,8 @@ whose errors about it (an invalid byte sequence, an index row too large) would b
 from __future__ import annotations
 
 import re
+import secrets
+import time
 
 from rhone.errors import Code, RhoneError
 
@@ -30,6 +34,35 @@ def is_id(value: str) -> bool:
 
 def is_cursor(value: str) -> bool:
     return 0 < len(value) <= MAX_CURSOR_LENGTH and _CURSOR.fullmatch(value) is not None
+
+
+class _SessionIds:
+    """Session ids in creation order: ``sess_`` + the creation millisecond (12 hex digits) + a
+    count of the sessions this process made in that millisecond (4) + 64 random bits (16).
+
+    Sessions are listed newest first by ``created_at_ms DESC, id DESC``; sessions made in one
+    millisecond tie on the first key, and a random id would then order them by chance. With this
+    id the tiebreak is their creation order (within one process; across processes any order of
+    one millisecond is as true as another, and this one is at least stable). A translator makes
+    the id of a first call's session when the call begins; the session's created_at_ms is when
+    its turn is written."""
+
+    def __init__(self) -> None:
+        self._millis = -1
+        self._count = 0
+
+    def new(self, millis: int) -> str:
+        self._count = self._count + 1 if millis == self._millis else 0
+        self._millis = millis
+        return f"sess_{millis:012x}{self._count % 0x10000:04x}{secrets.token_hex(8)}"
+
+
+_session_ids = _SessionIds()
+
+
+def new_session_id(millis: int | None = None) -> str:
+    """A new session's id, made at `millis` (epoch milliseconds; default: now)."""
+    return _session_ids.new(int(time.time() * 1000) if millis is None else millis)
 
 
 MAX_NAME_LENGTH = 256

@@ -128,20 +128,22 @@ class BeginTurnResponse(_message.Message):
     def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., lease_id: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., lease_ms: _Optional[int] = ..., context_is_delta: _Optional[bool] = ...) -> None: ...
 
 class CommitTurnRequest(_message.Message):
-    __slots__ = ("tenant_id", "session_id", "lease_id", "turn", "instructions", "set_instructions")
+    __slots__ = ("tenant_id", "session_id", "lease_id", "turn", "instructions", "set_instructions", "create_session")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     LEASE_ID_FIELD_NUMBER: _ClassVar[int]
     TURN_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     SET_INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_SESSION_FIELD_NUMBER: _ClassVar[int]
     tenant_id: str
     session_id: str
     lease_id: str
     turn: Turn
     instructions: _containers.RepeatedCompositeFieldContainer[_content_pb2.Message]
     set_instructions: bool
-    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., turn: _Optional[_Union[Turn, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., set_instructions: _Optional[bool] = ...) -> None: ...
+    create_session: bool
+    def __init__(self, tenant_id: _Optional[str] = ..., session_id: _Optional[str] = ..., lease_id: _Optional[str] = ..., turn: _Optional[_Union[Turn, _Mapping]] = ..., instructions: _Optional[_Iterable[_Union[_content_pb2.Message, _Mapping]]] = ..., set_instructions: _Optional[bool] = ..., create_session: _Optional[bool] = ...) -> None: ...
 
 class CommitTurnResponse(_message.Message):
     __slots__ = ("turn", "version")

@@ -133,7 +133,8 @@ class SessionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CommitTurn(self, request, context):
-        """Appends the turn and releases the lease.
+        """Appends the turn and releases the lease; or creates a new session with the turn as its
+        first (create_session).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -1,9 +1,9 @@
 """The SessionService over gRPC: store exceptions become gRPC status codes the callers map to
-their surface's error (NOT_FOUND -> 404, ABORTED -> 409 session_busy, INVALID_ARGUMENT ->
-400, UNAVAILABLE -> 503 when the database cannot be reached), in one place (status_of, applied
-to every method by rhone.rpc_errors.answering). The trailing metadata key `rhone-error-detail`
-names the error precisely (session_not_found, turn_not_found...), so a caller need not parse
-the message."""
+their surface's error (NOT_FOUND -> 404, ABORTED -> 409 session_busy, ALREADY_EXISTS -> 409
+session_exists, INVALID_ARGUMENT -> 400, UNAVAILABLE -> 503 when the database cannot be
+reached), in one place (status_of, applied to every method by rhone.rpc_errors.answering).
+The trailing metadata key `rhone-error-detail` names the error precisely (session_not_found,
+turn_not_found...), so a caller need not parse the message."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from services.sessions.store import (
     ResponseNotFound,
     SessionBusy,
     SessionChanges,
+    SessionExists,
     SessionNotFound,
     StoreUnavailable,
     TurnNotFound,
@@ -35,6 +36,7 @@ log = logging.getLogger("rhone.sessions")
 STORE_ERRORS = (
     StoreUnavailable,
     SessionNotFound,
+    SessionExists,
     SessionBusy,
     LeaseLost,
     TurnNotFound,
@@ -54,6 +56,9 @@ def status_of(exc: Exception) -> tuple[grpc.StatusCode, str, str]:
     if isinstance(exc, ResponseNotFound):
         message = f"No response found with id '{exc}'."
         return grpc.StatusCode.NOT_FOUND, message, "response_not_found"
+    if isinstance(exc, SessionExists):
+        message = f"A session with id '{exc}' exists already; nothing was written."
+        return grpc.StatusCode.ALREADY_EXISTS, message, "session_exists"
     if isinstance(exc, SessionBusy):
         LEASE_CONFLICTS.inc()
         message = f"Session '{exc}' is busy with another call; retry when that call has finished."
@@ -172,6 +177,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             request.lease_id,
             request.turn,
             list(request.instructions) if request.set_instructions else None,
+            create=request.create_session,
         )
         return pb.CommitTurnResponse(turn=turn, version=version)
 

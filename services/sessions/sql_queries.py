@@ -4,11 +4,11 @@ branch copy. Written once with `?` placeholders for both backends."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 import orjson
 
+from rhone.ids import new_session_id
 from rhone.jsonutil import dict_from_struct, struct_from_dict
 from rhone.v1 import sessions_pb2 as pb
 from services.sessions.backends.base import Queries, Row
@@ -186,26 +186,38 @@ async def branch_at(tx: Queries, parent: Row, seq: int, *, lease_ms: int) -> Bra
     return Branch(session=session, lease_id=lease_id, context_start=start)
 
 
-class _SessionIds:
-    """Session ids in creation order: ``sess_`` + the creation millisecond (12 hex digits) + a
-    count of the sessions this process made in that millisecond (4) + 64 random bits (16).
-
-    Sessions are listed newest first by ``created_at_ms DESC, id DESC``; sessions made in one
-    millisecond tie on the first key, and a random id would then order them by chance. With this
-    id the tiebreak is their creation order (within one process; across replicas any order of
-    one millisecond is as true as another, and this one is at least stable)."""
-
-    def __init__(self) -> None:
-        self._millis = -1
-        self._count = 0
-
-    def new(self, millis: int) -> str:
-        self._count = self._count + 1 if millis == self._millis else 0
-        self._millis = millis
-        return f"sess_{millis:012x}{self._count % 0x10000:04x}{secrets.token_hex(8)}"
+def session_insert(now_ms_sql: str) -> str:
+    """The INSERT of a new session's row (session_values's order). Run again after a lost
+    connection, the insert that was kept is not doubled; an id taken makes it insert nothing."""
+    return (
+        "INSERT INTO sessions (id, tenant_id, version, instructions, metadata, default_model, "
+        "created_at_ms, updated_at_ms, parent_id, parent_turn_id, context_start, lease_id, "
+        "lease_expires_ms, context_policy) VALUES "
+        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {now_ms_sql} + ?, ?) "
+        "ON CONFLICT (id) DO NOTHING"
+    )
 
 
-_session_ids = _SessionIds()
+def session_values(
+    session: pb.Session, *, context_start: int, lease_id: str | None, lease_ms: int
+) -> tuple[object, ...]:
+    """A new session's row (its id and timestamps set), for session_insert."""
+    return (
+        session.id,
+        session.tenant_id,
+        session.version,
+        encode_instructions(list(session.instructions)),
+        orjson.dumps(dict_from_struct(session.metadata)).decode(),
+        session.default_model,
+        session.created_at_ms,
+        session.updated_at_ms,
+        session.parent_id,
+        session.parent_turn_id,
+        context_start,
+        lease_id,
+        lease_ms,
+        session.context_policy_json,
+    )
 
 
 async def insert_session(
@@ -216,29 +228,11 @@ async def insert_session(
     now = now_ms()
     session = pb.Session()
     session.CopyFrom(template)
-    session.id = _session_ids.new(now)
+    session.id = new_session_id(now)
     session.created_at_ms = session.updated_at_ms = now
     lease_id = new_lease_id() if lease_ms else None
     await q.execute(
-        "INSERT INTO sessions (id, tenant_id, version, instructions, metadata, default_model, "
-        "created_at_ms, updated_at_ms, parent_id, parent_turn_id, context_start, lease_id, "
-        "lease_expires_ms, context_policy) VALUES "
-        f"(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {q.now_ms_sql} + ?, ?) "
-        # Run again after a lost connection, the insert that was kept is not doubled.
-        "ON CONFLICT (id) DO NOTHING",
-        session.id,
-        session.tenant_id,
-        session.version,
-        encode_instructions(list(session.instructions)),
-        orjson.dumps(dict_from_struct(session.metadata)).decode(),
-        session.default_model,
-        now,
-        now,
-        session.parent_id,
-        session.parent_turn_id,
-        context_start,
-        lease_id,
-        lease_ms,
-        session.context_policy_json,
+        session_insert(q.now_ms_sql),
+        *session_values(session, context_start=context_start, lease_id=lease_id, lease_ms=lease_ms),
     )
     return session, lease_id or ""

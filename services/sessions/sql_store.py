@@ -7,6 +7,8 @@ generation starts. Leases are short and judged by the database's clock (never a 
 so a crashed holder's lease expires within one lease time whichever replica looks. Appends
 bump the session's version in the same transaction that inserts the turn. Taking the lease
 (with the context) and appending are one round trip to the database each (turn_units.py).
+A call that names no session takes no lease: nobody else knows its session's id until its
+commit creates the session with its first turn (commit_turn's `create`).
 
 Every single statement and unit here is idempotent (the backend runs it again after a lost
 connection; a DELETE run again after its first run was kept answers "not found", and the row
@@ -23,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from rhone.ids import is_id
 from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
@@ -52,6 +55,7 @@ from services.sessions.store import (
     ResponseNotFound,
     SessionBusy,
     SessionChanges,
+    SessionExists,
     SessionNotFound,
     SessionPage,
     context_of,
@@ -62,7 +66,13 @@ from services.sessions.store import (
     new_turn_id,
     now_ms,
 )
-from services.sessions.turn_units import commit_unit, committed_seq, lease_unit, leased
+from services.sessions.turn_units import (
+    commit_unit,
+    committed_seq,
+    create_unit,
+    lease_unit,
+    leased,
+)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -254,7 +264,15 @@ class SqlSessionStore:
         lease_id: str,
         turn: pb.Turn,
         instructions: list[content.Message] | None,
+        *,
+        create: bool = False,
     ) -> tuple[pb.Turn, int]:
+        """Appends the turn to the session whose lease the call holds; or, `create`, makes the
+        session `session_id` (the caller's new id, no lease) with the turn as its first, with
+        what begin_turn gives a new session (no metadata, default model or context policy; the
+        call's instructions when it sent some). SessionExists when the id is taken."""
+        if create and (lease_id or not is_id(session_id)):
+            raise InvalidRequest("Creating a session takes a new session id and no lease.")
         now = now_ms()
         stored = pb.Turn()
         stored.CopyFrom(turn)
@@ -262,24 +280,35 @@ class SqlSessionStore:
         stored.session_id = session_id
         stored.id = stored.id or new_turn_id()
         stored.created_at_ms = stored.created_at_ms or now
-        unit = commit_unit(
-            self.db,
-            tenant_id=tenant_id,
-            lease_id=lease_id,
-            turn=stored,
-            instructions=None if instructions is None else encode_instructions(instructions),
-            now_ms=now,
-        )
+        if create:
+            session = pb.Session(
+                id=session_id,
+                tenant_id=tenant_id,
+                version=1,
+                instructions=instructions or [],
+                created_at_ms=now,
+                updated_at_ms=now,
+            )
+            unit = create_unit(self.db, session=session, turn=stored)
+        else:
+            unit = commit_unit(
+                self.db,
+                tenant_id=tenant_id,
+                lease_id=lease_id,
+                turn=stored,
+                instructions=None if instructions is None else encode_instructions(instructions),
+                now_ms=now,
+            )
         version = committed_seq(await self.db.run_unit(unit))
         if version is None:
-            # The lease is not this call's, or it was and this very unit was kept by a first
-            # run whose answer a lost connection took (the backend ran it again): the turn's id
-            # is in the turns table exactly when it was kept.
+            # The lease is not this call's (creating: the id is taken), or this very unit was
+            # kept by a first run whose answer a lost connection took (the backend ran it
+            # again): the turn's id is in the turns table exactly when it was kept.
             row = await self.db.fetchone(
                 "SELECT seq FROM turns WHERE session_id = ? AND id = ?", session_id, stored.id
             )
             if row is None:
-                raise LeaseLost(session_id)
+                raise SessionExists(session_id) if create else LeaseLost(session_id)
             version = int(row["seq"])
         stored.seq = version
         return stored, version

@@ -25,6 +25,10 @@ class SessionNotFound(Exception):
     """No such session for this tenant (another tenant's session is "not found" too)."""
 
 
+class SessionExists(Exception):
+    """A new session's id is taken (CommitTurn creating the session)."""
+
+
 class SessionBusy(Exception):
     """Another call holds the session's lease."""
 
@@ -62,10 +66,6 @@ class InvalidCursor(InvalidRequest):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def new_session_id() -> str:
-    return "sess_" + secrets.token_hex(16)  # 128 random bits
 
 
 def new_turn_id() -> str:

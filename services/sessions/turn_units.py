@@ -1,7 +1,9 @@
 """BeginTurn's lease and CommitTurn's append, each one round trip to the database (a unit,
 backends/base.py): on PostgreSQL one statement whose CTE takes the lease (or appends) and
 whose main query reads (or inserts) what it returned; on SQLite the same statements in one
-hop to its thread, the second finding what the first wrote by a subquery.
+hop to its thread, the second finding what the first wrote by a subquery. A call that names
+no session skips BeginTurn: its CommitTurn creates the session with its first turn, one
+round trip too (create_unit).
 
 A call pays these two on every turn, so their cost is the floor of a call's cost whatever the
 session's length (docs/long-sessions.md)."""
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from rhone.v1 import sessions_pb2 as pb
 from services.sessions.backends.base import Database, Row, Step, Unit
-from services.sessions.sql_queries import SESSION_COLUMNS
+from services.sessions.sql_queries import SESSION_COLUMNS, session_insert, session_values
 
 # Where the context a BeginTurn sends starts, given the caller's known_version (two
 # arguments: the version, or -1 for none; and the version + 1). A caller that holds the
@@ -135,8 +137,30 @@ def commit_unit(
     )
 
 
+def create_unit(db: Database, *, session: pb.Session, turn: pb.Turn) -> Unit:
+    """Creates `session` (its id, tenant, instructions and timestamps set; version 1, no
+    lease) with `turn` (as stored) as its first: the session's row only when its id is free,
+    and the turn's row after it, in one transaction. An id taken, or this very unit kept by a
+    first run (the backend ran it again), returns no row; the turn's id then tells which."""
+    values = session_values(
+        session, context_start=1 if turn.snapshot else 0, lease_id=None, lease_ms=0
+    )
+    insert = session_insert(db.now_ms_sql) + " RETURNING id, version"
+    row = (turn.id, turn.response_id, turn.SerializeToString(), turn.created_at_ms)
+    if db.writable_ctes:
+        sql = f"WITH s AS ({insert}) {_TURN_INSERT.format(appended='s')}"
+        return Unit("create_turn", (Step(sql, (*values, *row)),))
+    return Unit(
+        "create_turn",
+        (
+            Step(insert, values, needs_row=True),
+            Step(_TURN_INSERT.format(appended="sessions WHERE id = ?"), (*row, session.id)),
+        ),
+    )
+
+
 def committed_seq(results: list[Sequence[Row]]) -> int | None:
     """The committed turn's seq (the session's new version); None when the lease was not the
-    call's."""
+    call's (or, creating, the id was taken)."""
     last = results[-1]  # the insert's rows, or the refused guard's none
     return int(last[0]["seq"]) if last else None

@@ -167,12 +167,13 @@ class CallHandler:
         *,
         keep: bool = False,
     ) -> AsyncIterator[tpb.CallFrame]:
-        headers = _session_headers(turn)
         meter = _Meter(decoded)
         batches = turn.batches()
         first = await anext(batches, None)
         meter.first_event()
-        if first is None or first[0].HasField("failure"):
+        failed = first is None or first[0].HasField("failure")
+        headers = _session_headers(turn, failed=failed)
+        if failed:
             failure = first[0].failure if first is not None else _no_answer()
             for frame in error_frames(dialect, failure, headers):
                 yield frame
@@ -213,12 +214,13 @@ class CallHandler:
     async def _whole(
         self, surface: SurfaceSpec, decoded: DecodedCall, turn: OpenTurn
     ) -> AsyncIterator[tpb.CallFrame]:
-        headers = _session_headers(turn)
         meter = _Meter(decoded)
         async for _ in turn.events(restartable=True):
             meter.first_event()
         accumulator = turn.accumulator
-        if accumulator.failure is not None or not turn.completed:
+        failed = accumulator.failure is not None or not turn.completed
+        headers = _session_headers(turn, failed=failed)
+        if failed:
             failure = accumulator.failure or _no_answer()
             for frame in error_frames(surface.dialect, failure, headers):
                 yield frame
@@ -294,8 +296,14 @@ def _with_surface_options(
     )
 
 
-def _session_headers(turn: OpenTurn) -> dict[str, str]:
-    return {"x-rhone-session-id": turn.session_id} if turn.session_id else {}
+def _session_headers(turn: OpenTurn, *, failed: bool) -> dict[str, str]:
+    """The session a response names, read once the call's first events (a stream) or all of
+    them (a whole answer) are in. A first call's session exists once its turn is committed
+    (turns.py): a stream names it from its head on; a first call that failed before any head
+    names none, since there is none to continue."""
+    if not turn.session_id or (failed and turn.creates):
+        return {}
+    return {"x-rhone-session-id": turn.session_id}
 
 
 def _meta(turn: OpenTurn) -> dict[str, str]:

@@ -1,4 +1,7 @@
-"""One call's turn: take the session's lease, generate, record, give the lease back.
+"""One call's turn: take the session's lease, generate, record, give the lease back. A call that
+names no session (a first call) takes no lease: it makes its new session's id itself and its
+commit creates the session with its turn, so it skips BeginTurn; until then the id names
+nothing, and a call that fails or is cancelled leaves no session behind.
 
 The lease is short (the sessions service's RHONE_SESSION_LEASE_MS) and renewed every third of
 it from BeginTurn until the turn is committed or the lease given back (lease.py), so a
@@ -23,6 +26,7 @@ import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import RhoneError
+from rhone.ids import new_session_id
 from rhone.observability import scope
 from rhone.rpc_errors import failure_of_rpc
 from rhone.runtime import deadlines
@@ -47,6 +51,9 @@ _PARAM_OF = {
 }
 # How many times a whole answer starts over when its providers replica is lost midway.
 _MAX_RESTARTS = 2
+# What a sessions replica older than CommitTurn's create_session answers a commit that asks
+# it to create the session: it looks for the session's lease and finds none.
+_OLDER_THAN_CREATE = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND)
 
 
 def rpc_failure(exc: grpc.aio.AioRpcError, *, what: str) -> RhoneError:
@@ -78,6 +85,9 @@ class TurnRunner:
         self.lease_ms = lease_ms
         # False once a providers replica answered GenerateBatches with UNIMPLEMENTED.
         self.batched = True
+        # False once a sessions replica answered a CommitTurn creating its session as one
+        # older than create_session does: first calls then begin with BeginTurn.
+        self.creates = True
         self._background: set[asyncio.Future[None]] = set()
         # Context windows and policies (context_fit.py); None: calls are sent as composed.
         self.fitter: ContextFitter | None = None
@@ -92,8 +102,9 @@ class TurnRunner:
         *,
         response_id: str = "",
     ) -> OpenTurn:
-        """Takes the session's lease (creating the session when none is named), or, for a call
-        that records nothing, only reads the context."""
+        """Takes the session's lease, or, for a call that records nothing, only reads the
+        context; a recording call that names no session makes its id, to be created with the
+        call's turn."""
         if continuity.kept is not None:
             return await self._open_from_kept(tenant_id, request, continuity, response_id)
         lease_ms = 0
@@ -102,8 +113,16 @@ class TurnRunner:
             if continuity.session_id and not continuity.from_response_id
             else None
         )
+        creates = (
+            continuity.record
+            and self.creates
+            and not (continuity.session_id or continuity.from_response_id)
+        )
         try:
-            if continuity.record:
+            if creates:  # nothing to fetch: a new session's context is empty
+                session = spb.Session(id=new_session_id(), tenant_id=tenant_id)
+                lease_id, stored = "", CachedContext(0, [], [])
+            elif continuity.record:
                 begun = await self._begin(
                     spb.BeginTurnRequest(
                         tenant_id=tenant_id,
@@ -140,7 +159,14 @@ class TurnRunner:
             request, stored.messages, list(session.instructions), continuity.stateless
         )
         turn = OpenTurn(
-            self, tenant_id, session.id, lease_id, composed, response_id, lease_ms=lease_ms
+            self,
+            tenant_id,
+            session.id,
+            lease_id,
+            composed,
+            response_id,
+            lease_ms=lease_ms,
+            creates=creates,
         )
         turn.stored = stored
         if self.fitter is not None and not continuity.stateless:
@@ -178,6 +204,10 @@ class TurnRunner:
         composed.snapshot = True
         if composed.instructions is None and kept.instructions:
             composed.instructions = list(kept.instructions)
+        if self.creates:
+            return OpenTurn(
+                self, tenant_id, new_session_id(), "", composed, response_id, creates=True
+            )
         try:
             begun = await self._begin(
                 spb.BeginTurnRequest(tenant_id=tenant_id, lease_ms=self.lease_ms)
@@ -232,12 +262,15 @@ class OpenTurn:
         response_id: str = "",
         *,
         lease_ms: int = 0,
+        creates: bool = False,
     ) -> None:
         self.runner = runner
         self.tenant_id = tenant_id
         self.session_id = session_id
-        # Without a lease the call records nothing (store: false).
+        # Without a lease the call records nothing (store: false), unless it `creates` its
+        # session (session_id, made here) with its turn.
         self.lease_id = lease_id
+        self.creates = creates
         self.composed = composed
         # The surface's id for this response, when the surface chooses it (Responses).
         self.response_id = response_id
@@ -304,7 +337,7 @@ class OpenTurn:
                     accumulator.feed(event)
                     if event.HasField("finished"):
                         self._lease.stop()
-                        if self.lease_id:
+                        if self.lease_id or self.creates:
                             failure = await self._commit(accumulator, started_at)
                             if failure is not None:
                                 passed.append(self._failed(failure))
@@ -424,23 +457,56 @@ class OpenTurn:
         # A client's cache breakpoints belong to its call: replayed later they would pile up
         # past the provider's limit (Anthropic takes four); Rhone places its own each call.
         strip_breakpoints(turn.input)
+        request = spb.CommitTurnRequest(
+            tenant_id=self.tenant_id,
+            turn=turn,
+            instructions=composed.instructions or [],
+            set_instructions=composed.instructions is not None,
+        )
         try:
-            committed = await self.runner.sessions.CommitTurn(
-                spb.CommitTurnRequest(
-                    tenant_id=self.tenant_id,
-                    session_id=self.session_id,
-                    lease_id=self.lease_id,
-                    turn=turn,
-                    instructions=composed.instructions or [],
-                    set_instructions=composed.instructions is not None,
-                )
-            )
+            try:
+                committed = await self._commit_request(request)
+            except grpc.aio.AioRpcError as exc:
+                if not (self.creates and exc.code() in _OLDER_THAN_CREATE):
+                    raise
+                await self._begin_instead()
+                committed = await self._commit_request(request)
         except grpc.aio.AioRpcError as exc:
             return rpc_failure(exc, what="session").failure
         self.committed = committed.turn
         self._released = True
         self._remember(committed.version, response)
         return None
+
+    async def _commit_request(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
+        request.session_id = self.session_id
+        request.lease_id = self.lease_id
+        request.create_session = self.creates
+        return await self.runner.sessions.CommitTurn(request)
+
+    async def _begin_instead(self) -> None:
+        """A sessions replica older than create_session looked for a lease on the session it
+        was asked to create (a rolling upgrade): from now on this translator's first calls
+        begin with BeginTurn, and this one records its turn in the session BeginTurn creates,
+        under an id its client may not have been told (a stream's head is out already)."""
+        runner = self.runner
+        if runner.creates:
+            runner.creates = False
+            log.warning(
+                "the sessions service does not create a session with its first turn "
+                "(CommitTurn create_session); first calls begin with BeginTurn from now on"
+            )
+        begun = await runner._begin(
+            spb.BeginTurnRequest(tenant_id=self.tenant_id, lease_ms=runner.lease_ms)
+        )
+        log.warning(
+            "session %s was never created; its turn is recorded in session %s",
+            self.session_id,
+            begun.session.id,
+        )
+        self.session_id, self.lease_id, self.creates = begun.session.id, begun.lease_id, False
+        self._released = False
+        scope.note_session(self.session_id)
 
     def _remember(self, version: int, response: gen.GenerateResponse) -> None:
         """Keeps the session's context as of the committed version (context_cache.py), and

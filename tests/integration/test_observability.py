@@ -107,7 +107,8 @@ def test_metrics_count_each_kind_of_call_exactly(
     messages = [{"role": "user", "content": "hi"}]
     # Whole, after one retried 429.
     fake_openai.script(Error(429, retry_after=0.01), Text(chunks=["Hel", "lo"], usage=(10, 2)))
-    client.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    whole = client.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
+    session = (whole.model_extra or {})["rhone"]["session_id"]
     # Streamed.
     fake_openai.script(Text(chunks=["a", "b"], usage=(7, 3)))
     list(client.chat.completions.create(model="gpt-4o", messages=messages, stream=True))  # type: ignore[arg-type]
@@ -117,11 +118,13 @@ def test_metrics_count_each_kind_of_call_exactly(
         client.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
     # Cancelled: a stream the client leaves; and a second call on its session is refused.
     fake_openai.script(Hang())
-    hanging = client.chat.completions.create(model="gpt-4o", messages=messages, stream=True)  # type: ignore[arg-type]
-    first = next(iter(hanging))
-    session = first.model_extra["rhone"]["session_id"] if first.model_extra.get("rhone") else None
-    if session is None:
-        session = hanging.response.headers["x-rhone-session-id"]
+    hanging = client.chat.completions.create(
+        model="gpt-4o",
+        messages=messages,  # type: ignore[arg-type]
+        stream=True,
+        extra_body={"rhone": {"session_id": session}},
+    )
+    next(iter(hanging))
     with pytest.raises(openai.ConflictError):
         client.chat.completions.create(
             model="gpt-4o",
@@ -215,11 +218,16 @@ def test_metrics_count_each_kind_of_call_exactly(
 
     sessions = scrape(f"http://127.0.0.1:{observed.metrics_ports['sessions']}/metrics")
     assert value(sessions, "rhone_session_lease_conflicts_total") == 1
+    # Only the cancelled call and the refused one name a session; the others are first calls,
+    # which begin nothing: the three that answered create their sessions as they commit.
     begin = {"service": "sessions", "grpc_method": "BeginTurn"}
-    assert value(sessions, "rhone_grpc_server_handled_total", **begin, grpc_code="OK") == 5
+    assert value(sessions, "rhone_grpc_server_handled_total", **begin, grpc_code="OK") == 1
     assert value(sessions, "rhone_grpc_server_handled_total", **begin, grpc_code="ABORTED") == 1
-    # Statements by kind, and the units a lease and a commit are (one round trip each).
-    for operation in ("select", "begin_turn", "commit_turn"):
+    commit = {"service": "sessions", "grpc_method": "CommitTurn"}
+    assert value(sessions, "rhone_grpc_server_handled_total", **commit, grpc_code="OK") == 3
+    # Statements by kind, and the units a lease and a first call's commit are (one round trip
+    # each; every call that committed here was a first call).
+    for operation in ("select", "begin_turn", "create_turn"):
         timed = value(
             sessions, "rhone_db_query_duration_seconds_count", backend="sqlite", operation=operation
         )
@@ -249,7 +257,6 @@ def test_one_call_is_one_trace_across_the_four_services(
         {
             ("rhone-facade", "POST openai_chat"),
             ("rhone-translator", "rhone.v1.TranslatorService/Call"),
-            ("rhone-sessions", "rhone.v1.SessionService/BeginTurn"),
             ("rhone-sessions", "rhone.v1.SessionService/CommitTurn"),
             ("rhone-providers", "rhone.v1.ProviderService/GenerateBatches"),
             ("rhone-providers", "chat gpt-4o"),
@@ -275,10 +282,11 @@ def test_one_call_is_one_trace_across_the_four_services(
 
     translator = one("translator", "rhone.v1.TranslatorService/Call")
     assert parent_of(translator) is root
-    for method in ("BeginTurn", "CommitTurn"):
-        served = one("sessions", f"rhone.v1.SessionService/{method}")
-        assert parent_of(served) is translator
-        assert served.kind == SPAN_KIND_SERVER  # type: ignore[attr-defined]
+    # A first call's session is created with its turn: no BeginTurn (turns.py).
+    committed = one("sessions", "rhone.v1.SessionService/CommitTurn")
+    assert parent_of(committed) is translator
+    assert committed.kind == SPAN_KIND_SERVER  # type: ignore[attr-defined]
+    assert not [s for s in spans if s.name.endswith("/BeginTurn")]
     generate = one("providers", "rhone.v1.ProviderService/GenerateBatches")
     assert parent_of(generate) is translator
     chat = one("providers", "chat gpt-4o")

@@ -159,8 +159,11 @@ async def test_a_whole_answer_starts_over_when_its_providers_replica_is_lost_mid
         await server.start()
         servers.append(server)
     channel = open_channel(f"ipv4:127.0.0.2:{port},127.0.0.3:{port}")
+    # The sessions service on a channel of its own: round_robin then takes turns between the
+    # providers replicas call by call, whatever number of session calls a call makes.
+    sessions_channel = open_channel(f"ipv4:127.0.0.3:{port}")
     runner = TurnRunner(
-        sessions_pb2_grpc.SessionServiceStub(channel),
+        sessions_pb2_grpc.SessionServiceStub(sessions_channel),
         providers_pb2_grpc.ProviderServiceStub(channel),
         60_000,
     )
@@ -178,6 +181,7 @@ async def test_a_whole_answer_starts_over_when_its_providers_replica_is_lost_mid
         ]
     finally:
         await channel.close()
+        await sessions_channel.close()
         for server in servers:
             await server.stop(None)
     assert breaking.calls >= 2, "round_robin never picked the breaking replica"

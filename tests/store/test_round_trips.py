@@ -1,6 +1,7 @@
-"""A call's BeginTurn and CommitTurn are one round trip to the database each
-(docs/long-sessions.md): counted on the wire to the real PostgreSQL (a TCP proxy in front of
-it), and as hops to SQLite's thread. A statement is prepared once per connection, so the
+"""A call's BeginTurn and CommitTurn are one round trip to the database each, and so is the
+CommitTurn that creates a first call's session with its turn (docs/long-sessions.md): counted
+on the wire to the real PostgreSQL (a TCP proxy in front of it), and as hops to SQLite's
+thread. A statement is prepared once per connection, so the
 calls are counted after the first of each kind."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from rhone.ids import new_session_id
 from rhone.v1 import content_pb2 as c
 from services.sessions.backends.sqlite import SqliteDatabase
 from services.sessions.sql_store import SqlSessionStore, open_store
@@ -33,27 +35,33 @@ async def counted(count: Callable[[], int], work: Awaitable[T]) -> tuple[T, int]
 
 async def a_call_each_way(store: SqlSessionStore, count: Callable[[], int]) -> dict[str, int]:
     """The round trips of each kind of begin and commit a call makes, after a first of each."""
-    begun = await store.begin_turn("t", "", LEASE)
-    sid = begun.session.id
-    await store.commit_turn("t", sid, begun.lease_id, turn("q1", "a1"), INSTRUCTIONS)
+    sid = new_session_id()
+    await store.commit_turn("t", sid, "", turn("q1", "a1"), INSTRUCTIONS, create=True)
     begun = await store.begin_turn("t", sid, LEASE)
-    await store.commit_turn("t", sid, begun.lease_id, turn("q2", "a2"), None)
+    await store.commit_turn("t", sid, begun.lease_id, turn("q2", "a2"), INSTRUCTIONS)
+    begun = await store.begin_turn("t", sid, LEASE)
+    await store.commit_turn("t", sid, begun.lease_id, turn("q3", "a3"), None)
     trips: dict[str, int] = {}
 
     whole, trips["begin"] = await counted(count, store.begin_turn("t", sid, LEASE))
-    assert texts(whole.context) == ["q1", "a1", "q2", "a2"] and not whole.is_delta
+    assert texts(whole.context) == ["q1", "a1", "q2", "a2", "q3", "a3"] and not whole.is_delta
     (_, version), trips["commit"] = await counted(
-        count, store.commit_turn("t", sid, whole.lease_id, turn("q3", "a3"), None)
+        count, store.commit_turn("t", sid, whole.lease_id, turn("q4", "a4"), None)
     )
     delta, trips["begin from a known version"] = await counted(
         count, store.begin_turn("t", sid, LEASE, known_version=version - 1)
     )
-    assert texts(delta.context) == ["q3", "a3"] and delta.is_delta
+    assert texts(delta.context) == ["q4", "a4"] and delta.is_delta
     _, trips["commit with instructions"] = await counted(
-        count, store.commit_turn("t", sid, delta.lease_id, turn("q4", "a4"), INSTRUCTIONS)
+        count, store.commit_turn("t", sid, delta.lease_id, turn("q5", "a5"), INSTRUCTIONS)
     )
     session = await store.get_session("t", sid)
-    assert session.version == 4 and session.instructions == INSTRUCTIONS
+    assert session.version == 5 and session.instructions == INSTRUCTIONS
+    created = new_session_id()
+    (_, version), trips["create with the first turn"] = await counted(
+        count, store.commit_turn("t", created, "", turn("q", "a"), INSTRUCTIONS, create=True)
+    )
+    assert version == 1 and (await store.get_session("t", created)).instructions == INSTRUCTIONS
     return trips
 
 
@@ -62,6 +70,7 @@ ONE_EACH = {
     "commit": 1,
     "begin from a known version": 1,
     "commit with instructions": 1,
+    "create with the first turn": 1,
 }
 
 

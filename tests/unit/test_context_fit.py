@@ -90,9 +90,11 @@ class StubCall:
 
 
 class StubSessions:
-    """One session in memory; records what each BeginTurn asked for and sent back."""
+    """One session in memory (a first call's commit creates it under the call's id, in place of
+    the one held); records what each BeginTurn asked for and sent back."""
 
     def __init__(self) -> None:
+        self.id = "sess_1"
         self.turns: list[spb.Turn] = []
         self.begun: list[tuple[int, int]] = []  # (known_version, turns sent)
 
@@ -109,13 +111,16 @@ class StubSessions:
         self.begun.append((request.known_version, len(sent)))
         context = [m for t in sent for m in [*t.input, t.output] if m.parts]
         return spb.BeginTurnResponse(
-            session=spb.Session(id="sess_1", version=version),
+            session=spb.Session(id=self.id, version=version),
             lease_id="lease",
             context=context,
             context_is_delta=delta,
         )
 
     async def CommitTurn(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
+        if request.create_session:  # the one session is now this new one
+            assert not request.lease_id
+            self.id, self.turns = request.session_id, []
         self.turns.append(request.turn)
         return spb.CommitTurnResponse(turn=request.turn, version=len(self.turns))
 
@@ -146,29 +151,30 @@ async def test_a_continuing_call_fetches_only_the_turns_it_has_not_seen():
     turns, sessions, _ = runner(window=100_000)
     await call(turns, "", "first")
     for n in range(2, 6):
-        await call(turns, "sess_1", f"message {n}")
-    # After the first call, each BeginTurn names the version the cache holds and gets no turn.
-    assert sessions.begun[1:] == [(1, 0), (2, 0), (3, 0), (4, 0)]
+        await call(turns, sessions.id, f"message {n}")
+    # The first call begins nothing (its commit creates the session); after it, each BeginTurn
+    # names the version the cache holds and gets no turn.
+    assert sessions.begun == [(1, 0), (2, 0), (3, 0), (4, 0)]
     # Another writer's turn arrives as a delta of one.
     sessions.turns.append(
         spb.Turn(input=[text(content.ROLE_USER, "elsewhere")], output=text(4, "x"))
     )
-    sent = await call(turns, "sess_1", "again")
+    sent = await call(turns, sessions.id, "again")
     assert sessions.begun[-1] == (5, 1)
     assert [m.parts[0].text.text for m in sent.messages][-3:] == ["elsewhere", "x", "again"]
-    cached = turns.contexts.get("sess_1")
+    cached = turns.contexts.get(sessions.id)
     assert cached is not None and cached.version == 7 and len(cached.sizes) == 14
 
 
 async def test_truncate_drops_the_oldest_turns_and_error_refuses():
-    turns, _, providers = runner(window=200)
+    turns, sessions, providers = runner(window=200)
     await call(turns, "", words(40))
     for _ in range(3):
-        await call(turns, "sess_1", words(40), strategy="truncate")
+        await call(turns, sessions.id, words(40), strategy="truncate")
     sent = providers.requests[-1]
     assert len(sent.messages) < 7 and sent.messages[0].role == content.ROLE_USER
     with pytest.raises(RhoneError) as refused:
-        await call(turns, "sess_1", words(40), strategy="error")
+        await call(turns, sessions.id, words(40), strategy="error")
     assert refused.value.failure.detail == "context_length_exceeded"
     assert refused.value.failure.code == gen.ERROR_CODE_INVALID_REQUEST
 
@@ -177,14 +183,14 @@ async def test_compaction_is_recorded_as_the_calls_snapshot_turn():
     turns, sessions, providers = runner(window=400)
     await call(turns, "", words(60))
     for _ in range(4):
-        await call(turns, "sess_1", words(60))
+        await call(turns, sessions.id, words(60))
     snapshots = [t for t in sessions.turns if t.snapshot]
     assert len(snapshots) == 1
     summary = snapshots[0].input[0].parts[0].text.text
     assert summary == PREAMBLE + "gist"
     # The next call starts from the snapshot: no summary is made again.
     summaries = sum(1 for r in providers.requests if r.whole and len(r.messages) == 2)
-    await call(turns, "sess_1", "short")
+    await call(turns, sessions.id, "short")
     assert sum(1 for r in providers.requests if r.whole and len(r.messages) == 2) == summaries
 
 
@@ -232,20 +238,20 @@ def test_one_session_lands_on_the_same_deployment_among_equals():
 
 
 async def test_a_provider_refusing_for_length_gets_the_call_fitted_again():
-    turns, _, providers = runner(window=400)
+    turns, sessions, providers = runner(window=400)
     providers.refuse_from = 5
     await call(turns, "", words(60))
-    await call(turns, "sess_1", words(60), strategy="truncate")
+    await call(turns, sessions.id, words(60), strategy="truncate")
     # Rhone's estimate says three user messages fit; the provider says no: fitted once more.
-    await call(turns, "sess_1", words(60), strategy="truncate")
+    await call(turns, sessions.id, words(60), strategy="truncate")
     assert [len(r.messages) for r in providers.requests] == [1, 3, 5, 3]
     assert turns.fitter is not None and turns.fitter.calibration.scale("m", 100) == 151
     # Under `error` the provider's refusal is the answer: no second try.
-    turns, _, providers = runner(window=400)
+    turns, sessions, providers = runner(window=400)
     providers.refuse_from = 3
     await call(turns, "", "short")
     with pytest.raises(AssertionError):  # the turn did not complete
-        await call(turns, "sess_1", "short", strategy="error")
+        await call(turns, sessions.id, "short", strategy="error")
     assert [len(r.messages) for r in providers.requests] == [1, 3]
 
 
@@ -254,11 +260,11 @@ async def test_auto_truncates_when_the_summariser_fails_and_compact_does_not():
     providers.summaries_fail = True
     await call(turns, "", words(60))
     for _ in range(4):
-        await call(turns, "sess_1", words(60))
+        await call(turns, sessions.id, words(60))
     assert not any(t.snapshot for t in sessions.turns)
     assert len(providers.requests[-1].messages) < 9
     with pytest.raises(RhoneError) as failed:
-        await call(turns, "sess_1", words(60), strategy="compact")
+        await call(turns, sessions.id, words(60), strategy="compact")
     assert failed.value.failure.message == "down"
 
 

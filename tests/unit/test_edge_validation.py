@@ -9,9 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rhone.errors import RhoneError
-from rhone.ids import MAX_ID_LENGTH, check_body_id, check_name, check_path_id, is_cursor, is_id
+from rhone.ids import (
+    MAX_ID_LENGTH,
+    check_body_id,
+    check_name,
+    check_path_id,
+    is_cursor,
+    is_id,
+    new_session_id,
+)
 from rhone.jsonutil import MAX_JSON_DEPTH, check_depth, loads_object, struct_from_dict
-from services.sessions.store import InvalidCursor, decode_cursor, encode_cursor, new_session_id
+from services.sessions.store import InvalidCursor, decode_cursor, encode_cursor
 
 
 def test_every_id_rhone_makes_is_an_id():
