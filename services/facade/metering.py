@@ -399,7 +399,9 @@ class CallMeter:
             id="use_" + secrets.token_hex(12),
             tenant_id=self.principal.tenant_id,
             key_id=self.principal.key_id,
-            session_id=self.session_id or (trailer.session_id if trailer else ""),
+            # The trailer's, once read: a first call's session exists only if its turn was
+            # committed, though its head named it.
+            session_id=trailer.session_id if trailer is not None else self.session_id,
             surface=self.surface,
             model=(trailer.model if trailer and trailer.model else self.model)
             or _model_in(self._body),

@@ -182,7 +182,7 @@ class CallHandler:
         scope.note_started(turn.composed.request.model, turn.accumulator.response.provider)
         yield head(200, framer.content_type, {**headers, "cache-control": "no-cache"}, stream=True)
         encoder = dialect.stream_encoder(decoded, _meta(turn))
-        trailer = tpb.CallTrailer(session_id=turn.session_id)
+        trailer = tpb.CallTrailer()  # the stream's failure, if any; meter.trailer is sent
         batch: list[gen.GenerationEvent] | None = first
         while batch is not None:
             # The events that came together are written together: one frame, one write.
@@ -265,7 +265,7 @@ class _Meter:
     def trailer(self, turn: OpenTurn, failure: gen.Failure | None) -> tpb.CallFrame:
         response = turn.accumulator.response
         trailer = tpb.CallTrailer(
-            session_id=turn.session_id,
+            session_id=turn.existing_session_id,
             usage=response.usage,
             model=response.model or self.model,
             provider=response.provider,

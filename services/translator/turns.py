@@ -298,6 +298,12 @@ class OpenTurn:
         self.policy: ContextPolicy | None = None
         scope.note_session(session_id)
 
+    @property
+    def existing_session_id(self) -> str:
+        """The session as it stands now: a first call's names nothing until its turn is
+        committed (what its usage record names)."""
+        return "" if self.creates and self.committed is None else self.session_id
+
     async def events(self, *, restartable: bool = False) -> AsyncIterator[gen.GenerationEvent]:
         """The call's canonical events, one by one (see `batches`)."""
         batches = self.batches(restartable=restartable)

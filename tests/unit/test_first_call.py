@@ -87,6 +87,7 @@ async def test_a_first_call_creates_its_session_with_its_turn_and_no_begin_turn(
     turn = await first_call(turns)
 
     assert turn.completed and SESSION_ID.fullmatch(turn.session_id)
+    assert turn.existing_session_id == turn.session_id
     assert sessions.methods() == ["CommitTurn"]
     commit = sessions.asked[0][1]
     assert commit.create_session and commit.session_id == turn.session_id
@@ -117,6 +118,8 @@ async def test_a_failed_first_call_asks_the_sessions_service_nothing():
 
     assert not turn.completed and turn.accumulator.failure is not None
     assert sessions.asked == [] and turn.committed is None
+    # Its usage record names no session: none was made.
+    assert turn.existing_session_id == ""
 
 
 async def test_a_call_that_records_nothing_creates_nothing():

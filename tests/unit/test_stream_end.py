@@ -189,7 +189,7 @@ def test_text_that_quotes_a_last_event_does_not_end_the_stream():
 class _CutTurn:
     """A turn whose provider stream stops after BEGUN, without finished or failure."""
 
-    session_id = "sess_1"
+    session_id = existing_session_id = "sess_1"
     completed = False
     response_id = ""
     accumulator = SimpleNamespace(response=gen.GenerateResponse())
