@@ -18,6 +18,7 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
+from collections.abc import Callable
 from typing import Any, cast
 
 import hiredis
@@ -33,6 +34,11 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
+# A command on its way: its reply's future and, for a script call Redis may have forgotten,
+# what sends it again once the script is loaded (None: the reply is final).
+_Sent = tuple[asyncio.Future[Any], Callable[[], None] | None]
+
+
 def _pack(*parts: str | int) -> bytes:
     # (hiredis's stubs type the argument as a tuple of one element.)
     return hiredis.pack_command(parts)  # type: ignore[arg-type]
@@ -43,8 +49,12 @@ class _Pipe(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.waiting: deque[_Sent] = deque()
         self.lost = False
+        # Commands written and replies read so far: a batch is answered once `answered`
+        # reaches the `written` count its send left.
+        self.written = 0
+        self.answered = 0
         self._reader = hiredis.Reader()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -53,26 +63,30 @@ class _Pipe(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
-            future = self.waiting.popleft()
+            future, again = self.waiting.popleft()
+            self.answered += 1
             if future.done():
                 continue
-            if isinstance(reply, hiredis.ReplyError):
-                future.set_exception(ResponseError(str(reply)))
-            else:
+            if not isinstance(reply, hiredis.ReplyError):
                 future.set_result(reply)
+            elif again is not None and str(reply).startswith("NOSCRIPT"):
+                again()
+            else:
+                future.set_exception(ResponseError(str(reply)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(ConnectionError(f"the connection to Redis was lost: {exc!r}"))
 
-    def send(self, packed: list[bytes], futures: list[asyncio.Future[Any]]) -> None:
+    def send(self, packed: list[bytes], sent: list[_Sent]) -> None:
         assert self.transport is not None
-        self.waiting.extend(futures)
+        self.waiting.extend(sent)
+        self.written += len(sent)
         self.transport.writelines(packed)
 
     def fail(self, exc: Exception) -> None:
         self.lost = True
         while self.waiting:
-            future = self.waiting.popleft()
+            future, _ = self.waiting.popleft()
             if not future.done():
                 future.set_exception(exc)
         if self.transport is not None:
@@ -84,7 +98,7 @@ class ScriptBatches:
         self._settings = parse_url(url)
         self._timeout = timeout_s
         self._client_name = client_name
-        self._pending: list[tuple[bytes, asyncio.Future[Any]]] = []
+        self._pending: list[tuple[bytes, _Sent]] = []
         self._writing: asyncio.Task[None] | None = None
         self._pipe: _Pipe | None = None
 
@@ -92,7 +106,7 @@ class ScriptBatches:
         """The script's reply to come; ResponseError when the script fails, OSError or
         TimeoutError when Redis does, within the timeout."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._submit(script, keys, args, future, reload=True)
+        self._send_script(script, keys, args, future, reload=True)
         return future
 
     async def close(self) -> None:
@@ -102,10 +116,10 @@ class ScriptBatches:
         pipe, self._pipe = self._pipe, None
         if pipe is not None and pipe.transport is not None:
             if pipe.waiting:
-                await asyncio.gather(*pipe.waiting, return_exceptions=True)
+                await asyncio.gather(*(f for f, _ in pipe.waiting), return_exceptions=True)
             pipe.transport.close()
 
-    def _submit(
+    def _send_script(
         self,
         script: Script,
         keys: list[str],
@@ -114,72 +128,48 @@ class ScriptBatches:
         *,
         reload: bool,
     ) -> None:
-        sent: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        sent.add_done_callback(lambda done: self._settle(done, script, keys, args, future, reload))
-        self._enqueue(_pack("EVALSHA", script.sha, len(keys), *keys, *args), sent)
+        def load_then_send() -> None:  # (Redis forgot the script: NOSCRIPT)
+            def send_again(loaded: asyncio.Future[Any]) -> None:
+                if future.done():
+                    return
+                if (exc := loaded.exception()) is not None:
+                    future.set_exception(exc)
+                else:
+                    self._send_script(script, keys, args, future, reload=False)
 
-    def _enqueue(self, packed: bytes, sent: asyncio.Future[Any]) -> None:
+            loaded: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            loaded.add_done_callback(send_again)
+            self._enqueue(_pack("SCRIPT", "LOAD", script.source), (loaded, None))
+
+        packed = _pack("EVALSHA", script.sha, len(keys), *keys, *args)
+        self._enqueue(packed, (future, load_then_send if reload else None))
+
+    def _enqueue(self, packed: bytes, sent: _Sent) -> None:
         self._pending.append((packed, sent))
         if self._writing is None:
             self._writing = asyncio.create_task(self._write())
-
-    def _settle(
-        self,
-        sent: asyncio.Future[Any],
-        script: Script,
-        keys: list[str],
-        args: list[str | int],
-        future: asyncio.Future[Any],
-        reload: bool,
-    ) -> None:
-        if future.done():
-            return
-        exc = sent.exception()
-        if exc is None:
-            future.set_result(sent.result())
-        elif reload and str(exc).startswith("NOSCRIPT"):
-            self._reload_then_send(script, keys, args, future)
-        else:
-            future.set_exception(exc)
-
-    def _reload_then_send(
-        self, script: Script, keys: list[str], args: list[str | int], future: asyncio.Future[Any]
-    ) -> None:
-        loaded: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def send(done: asyncio.Future[Any]) -> None:
-            if future.done():
-                return
-            if done.exception() is not None:
-                future.set_exception(done.exception())  # type: ignore[arg-type]
-            else:
-                self._submit(script, keys, args, future, reload=False)
-
-        loaded.add_done_callback(send)
-        self._enqueue(_pack("SCRIPT", "LOAD", script.source), loaded)
 
     async def _write(self) -> None:
         # Runs on the loop's next turn: every call made in this one is in the batch.
         try:
             while self._pending:
                 batch, self._pending = self._pending, []
-                futures = [sent for _, sent in batch]
                 try:
                     pipe = await self._connected()
                 except (OSError, TimeoutError) as exc:
-                    for sent in futures:
-                        if not sent.done():
-                            sent.set_exception(exc)
+                    for _, (future, _) in batch:
+                        if not future.done():
+                            future.set_exception(exc)
                     continue
-                pipe.send([packed for packed, _ in batch], futures)
+                pipe.send([packed for packed, _ in batch], [sent for _, sent in batch])
                 asyncio.get_running_loop().call_later(
-                    self._timeout, self._expire, pipe, futures[-1]
+                    self._timeout, self._expire, pipe, pipe.written
                 )
         finally:
             self._writing = None
 
-    def _expire(self, pipe: _Pipe, last: asyncio.Future[Any]) -> None:
-        if not last.done():
+    def _expire(self, pipe: _Pipe, written: int) -> None:
+        if pipe.answered < written and not pipe.lost:
             pipe.fail(TimeoutError(f"Redis did not answer within {self._timeout} s"))
             if self._pipe is pipe:
                 self._pipe = None
@@ -212,7 +202,7 @@ class ScriptBatches:
                 setup.append(("SELECT", settings["db"]))
             setup.append(("CLIENT", "SETNAME", self._client_name))
             answers = [loop.create_future() for _ in setup]
-            pipe.send([_pack(*command) for command in setup], answers)
+            pipe.send([_pack(*command) for command in setup], [(a, None) for a in answers])
             try:
                 await asyncio.gather(*answers)
             except BaseException:
