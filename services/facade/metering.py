@@ -19,7 +19,6 @@ import orjson
 
 from rhone.errors import Code, RhoneError, http_status_of, make_failure
 from rhone.pricing import PriceTable
-from rhone.tenancy import model_allowed
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import tenancy_pb2 as tnpb
 from rhone.v1 import translator_pb2 as tpb
@@ -114,14 +113,10 @@ class Metering:
         name = surface if isinstance(surface, str) else SURFACE_NAMES.get(surface, str(surface))
         meter = CallMeter(self, principal, name, body)
         meter.model = model or (params or {}).get("model", "")
-        resolved = principal.resolved
-        if resolved.key_models or resolved.tenant_models:
+        if principal.restricts_models:
             meter.model = meter.model or _model_in(body)
-            if not (
-                model_allowed(meter.model, list(resolved.key_models))
-                and model_allowed(meter.model, list(resolved.tenant_models))
-            ):
-                meter.reject(_model_not_allowed(meter.model))
+            if not principal.may_use(meter.model):
+                meter.reject(model_not_found(meter.model))
         size = len(body) if size is None else size
         checks = self.checks_for(principal, estimated_tokens=size // 4 + 1)
         if not checks:
@@ -215,8 +210,9 @@ def _model_in(body: bytes) -> str:
     return model if isinstance(model, str) else ""
 
 
-def _model_not_allowed(model: str) -> gen.Failure:
-    # OpenAI answers a model a key may not use like an unknown one: 404 model_not_found.
+def model_not_found(model: str) -> gen.Failure:
+    """A model the key may not use, answered as OpenAI answers an unknown one (404
+    model_not_found): the model listings give it for a model they do not show."""
     return make_failure(
         Code.ERROR_CODE_NOT_FOUND,
         f"The model '{model}' does not exist or your key does not have access to it.",

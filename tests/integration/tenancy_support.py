@@ -17,12 +17,22 @@ from rhone.launcher import Cluster
 from tests.integration.conftest import API_KEY
 
 ADMIN_KEY = "rhone_admin_test_" + secrets.token_hex(8)
+# The routing file's aliases of the local model.
+ALIASES = ("team-fast", "team-smart")
 
 
 def tenancy_env(root: Path, database_url: str, **extra: str) -> dict[str, str]:
     routing = root / "routing.yaml"
-    # A price on the local model, so that budgets and usage show money.
-    routing.write_text(yaml.safe_dump({"prices": {"local": {"input": 1000.0, "output": 2000.0}}}))
+    # A price on the local model, so that budgets and usage show money; two aliases of it, so
+    # that the model listings have more than one model to leave out.
+    routing.write_text(
+        yaml.safe_dump(
+            {
+                "prices": {"local": {"input": 1000.0, "output": 2000.0}},
+                "models": {alias: ["local"] for alias in ALIASES},
+            }
+        )
+    )
     return {
         "RHONE_ROUTING_CONFIG": str(routing),
         # Calls that last, so that concurrent ones overlap.

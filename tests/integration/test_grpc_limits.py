@@ -19,6 +19,7 @@ from rhone.api.v1 import gateway_pb2_grpc as gw_grpc
 from rhone.launcher import Cluster, Ports
 from tests.integration.grpc_support import bearer, rich_error, user
 from tests.integration.tenancy_support import (
+    ALIASES,
     admin,
     new_key,
     new_tenant,
@@ -150,6 +151,25 @@ def test_a_model_outside_the_keys_list_is_not_found_as_over_http(
         model="local", messages=[{"role": "user", "content": "count me"}]
     )
     assert counted.input_tokens == http_count.input_tokens > 0
+
+
+def test_list_models_shows_only_what_the_key_and_its_tenant_allow(
+    stack: Cluster, gateway: gw_grpc.GatewayStub
+) -> None:
+    tenant = new_tenant(stack, models=["local", "team-*"])
+    key = new_key(stack, tenant, models=["team-*", "local"])["secret"]
+    narrower = new_key(stack, tenant, models=["team-f*"])["secret"]
+
+    def listed(key: str) -> list[str]:
+        return [
+            m.id for m in gateway.ListModels(gw.ListModelsRequest(), metadata=bearer(key)).models
+        ]
+
+    assert listed(key) == ["local", *ALIASES]
+    assert listed(narrower) == ["team-fast"]
+    # What the key lists is what it may call: the rest is NOT_FOUND, as an unknown model.
+    assert generate(gateway, narrower, model="team-fast")[1][-1].HasField("turn")
+    assert rich_error(refusal(gateway, narrower, model="local")).reason == "MODEL_NOT_FOUND"
 
 
 def test_a_spent_budget_refuses_generate_naming_the_budget(

@@ -33,6 +33,7 @@ from rhone.ws_client import RhoneWsClient, RhoneWsError
 from tests.integration.conftest import API_KEY
 from tests.integration.tenancy_support import (
     ADMIN_KEY,
+    ALIASES,
     admin,
     new_key,
     new_tenant,
@@ -328,6 +329,48 @@ def test_a_model_outside_the_keys_allow_list_is_model_not_found(
     assert missing.value.code == "model_not_found"
     with pytest.raises(anthropic.NotFoundError):
         anthropic_call(a, key)
+
+
+def test_a_key_lists_and_gets_only_the_models_its_and_its_tenants_lists_allow(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    # The key allows every alias, its tenant one of them: the key may call local and
+    # team-fast. A key of no list sees every model.
+    tenant = new_tenant(a, models=["local", "team-fast"])
+    key = new_key(a, tenant, models=["local*", "team-*"])["secret"]
+    everything = new_key(a, new_tenant(a))["secret"]
+    assert {"local", *ALIASES} <= {m.id for m in oai(a, everything).models.list()}
+
+    allowed = ["local", "team-fast"]
+    assert sorted(m.id for m in oai(a, key).models.list()) == allowed
+    assert sorted(m.id for m in ant(b, key).models.list()) == allowed
+    gemini = genai.Client(api_key=key, http_options=genai_types.HttpOptions(base_url=b.base_url))
+    assert sorted(m.name or "" for m in gemini.models.list()) == [f"models/{m}" for m in allowed]
+    vertex = httpx.get(
+        a.base_url + "/v1/publishers/google/models", headers={"x-goog-api-key": key}
+    ).json()
+    assert [m["baseModelId"] for m in vertex["publisherModels"]] == allowed
+
+    # One it may not call answers as an unknown model, as a call naming it does.
+    assert oai(a, key).models.retrieve("team-fast").id == "team-fast"
+    with pytest.raises(openai.NotFoundError) as hidden:
+        oai(a, key).models.retrieve("team-smart")
+    with pytest.raises(openai.NotFoundError) as unknown:
+        oai(a, key).models.retrieve("no-such-model")
+    with pytest.raises(openai.NotFoundError) as called:
+        oai(a, key).chat.completions.create(model="team-smart", **QUICK)
+    assert hidden.value.code == unknown.value.code == called.value.code == "model_not_found"
+    assert hidden.value.message == called.value.message
+    assert hidden.value.message == unknown.value.message.replace("no-such-model", "team-smart")
+    with pytest.raises(anthropic.NotFoundError) as claude:
+        ant(b, key).models.retrieve("team-smart")
+    assert claude.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert gemini.models.get(model="local").name == "models/local"
+    with pytest.raises(genai_errors.ClientError) as google:
+        gemini.models.get(model="team-smart")
+    assert (google.value.code, google.value.status) == (404, "NOT_FOUND")
+    assert oai(a, everything).models.retrieve("team-smart").id == "team-smart"
 
 
 def test_a_spent_budget_refuses_calls_and_names_the_budget(
