@@ -255,12 +255,18 @@ def _over_budget(principal: Principal, check: Check) -> gen.Failure:
 
 class EventTally:
     """Folds a canonical event stream into the trailer a translator Call would have sent, for
-    calls that do not go through Call (`rhone.canonical`, the public gRPC API's Generate)."""
+    calls that do not go through Call (`rhone.canonical`, the public gRPC API's Generate).
 
-    def __init__(self) -> None:
+    `first_call`: the request named no session. The session its translator Generate announces
+    is created only when its turn is committed, which happens before `finished` is passed on
+    (docs/architecture.md, "Continuity"): a first call that did not finish (failed, cut off,
+    cancelled) names no session in its record."""
+
+    def __init__(self, *, first_call: bool) -> None:
         self.started = time.monotonic()
         self.trailer = tpb.CallTrailer()
         self.finished = False
+        self.first_call = first_call
 
     def feed(self, event: gen.GenerationEvent) -> None:
         trailer = self.trailer
@@ -276,8 +282,12 @@ class EventTally:
         elif kind == "finished":
             self.finished = True
 
+    def existing_session(self, announced: str) -> str:
+        """The session the call's record names: the announced one, once it exists."""
+        return "" if self.first_call and not self.finished else announced
+
     def frame(self, session_id: str) -> tpb.CallFrame:
-        self.trailer.session_id = session_id
+        self.trailer.session_id = self.existing_session(session_id)
         return tpb.CallFrame(trailer=self.trailer)
 
     def settle(
@@ -290,11 +300,12 @@ class EventTally:
     ) -> None:
         """Ends the call's meter. A stream that ended (however) hands over its trailer, and
         one that ended with neither `finished` nor a failure was cut off: `failure` when the
-        caller knows how, else stream_interrupted. A stream that did not end was cancelled."""
+        caller knows how, else stream_interrupted. A stream that did not end was cancelled.
+        `session_id` is the one the translator announced."""
         if meter is None:
             return
         if not ended:
-            meter.session_id = meter.session_id or session_id
+            meter.session_id = meter.session_id or self.existing_session(session_id)
             meter.on_end(cancelled=True)
             return
         meter.on_frame(self.frame(session_id))

@@ -4,12 +4,14 @@ calls, and a tenant's usage totals."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import yaml
 
@@ -96,3 +98,22 @@ def usage_of(cluster: Cluster, key: str, **params: str) -> dict[str, Any]:
 def total_calls(cluster: Cluster, key: str) -> int:
     rows = usage_of(cluster, key)["data"]
     return int(rows[0]["calls"]) if rows else 0
+
+
+def usage_records(database_url: str, key_id: str) -> list[dict[str, Any]]:
+    """A key's usage records as the database holds them (the usage APIs sum them and name
+    no session)."""
+
+    async def fetch() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT surface, session_id, status, error_code FROM usage_records "
+                "WHERE key_id = $1",
+                key_id,
+            )
+        finally:
+            await conn.close()
+        return [dict(row) for row in rows]
+
+    return asyncio.run(fetch())

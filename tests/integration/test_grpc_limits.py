@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 import grpc
+import httpx
 import openai
 import pytest
 
@@ -26,6 +27,7 @@ from tests.integration.tenancy_support import (
     tenancy_env,
     total_calls,
     usage_of,
+    usage_records,
     wait_for,
 )
 from tests.store.conftest import postgres_url
@@ -245,3 +247,53 @@ def test_usage_counts_every_generate_with_its_tokens_failed_and_cancelled_ones_t
     with admin(stack) as client:
         rows = client.get("/usage", params={"tenant": tenant, "group_by": "surface"}).json()
     assert [(row["group"], row["calls"]) for row in rows["data"]] == [("rhone.grpc", calls)]
+
+
+def test_a_first_generate_that_fails_or_is_cancelled_names_no_session_in_its_record(
+    stack: Cluster, gateway: gw_grpc.GatewayStub, database_url: str
+) -> None:
+    created = new_key(stack, new_tenant(stack))
+    key = created["secret"]
+    _, answered = generate(gateway, key)
+    session = answered[0].session.session_id
+
+    received: list[gw.GenerateResponse] = []
+    with pytest.raises(grpc.RpcError):  # fails once its stream began: its session announced
+        for message in gateway.Generate(
+            request("no-such-model"), metadata=bearer(key), timeout=TIMEOUT
+        ):
+            received.append(message)
+    failed = received[0].session.session_id
+    call: Any = gateway.Generate(
+        request(text="tell me a long story " * 5), metadata=bearer(key), timeout=TIMEOUT
+    )
+    cancelled = next(call).session.session_id
+    next(call)
+    call.cancel()
+    # A call that names a session names it, however it ends.
+    with pytest.raises(grpc.RpcError):
+        list(
+            gateway.Generate(
+                gw.GenerateRequest(model="no-such-model", messages=[user("x")], session_id=session),
+                metadata=bearer(key),
+                timeout=TIMEOUT,
+            )
+        )
+
+    wait_for(lambda: len(usage_records(database_url, created["id"])) == 4, 10.0)
+    records = usage_records(database_url, created["id"])
+    assert sorted((r["session_id"], r["error_code"]) for r in records) == sorted(
+        [(session, ""), ("", "model_not_found"), ("", "cancelled"), (session, "model_not_found")]
+    )
+    assert {r["surface"] for r in records} == {"rhone.grpc"}
+    assert session and failed and cancelled
+    assert session_status(stack, key, session) == 200
+    assert session_status(stack, key, failed) == session_status(stack, key, cancelled) == 404
+
+
+def session_status(stack: Cluster, key: str, session_id: str) -> int:
+    return httpx.get(
+        f"{stack.base_url}/v1/sessions/{session_id}",
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ).status_code

@@ -40,6 +40,7 @@ from tests.integration.tenancy_support import (
     tenancy_env,
     total_calls,
     usage_of,
+    usage_records,
     wait_for,
 )
 from tests.store.conftest import postgres_url
@@ -586,6 +587,55 @@ def test_a_socket_call_over_its_keys_limit_ends_with_call_error_rate_limited(
     by_model = {row["group"]: row for row in usage_of(a, key, group_by="model")["data"]}
     assert by_model["local"]["calls"] == 4 and by_model["local"]["failed_calls"] == 2
     assert by_model["local"]["output_tokens"] > 0
+
+
+def test_a_first_canonical_call_that_fails_or_is_cancelled_names_no_session_in_its_record(
+    replicas: tuple[Cluster, Cluster], database_url: str
+) -> None:
+    a, _ = replicas
+    created = new_key(a, new_tenant(a))
+    key = created["secret"]
+
+    def body(model: str = "local", text: str = "canon", session: str = "") -> dict[str, Any]:
+        message = {"role": "ROLE_USER", "parts": [{"text": {"text": text}}]}
+        return {
+            "request": {"model": model, "messages": [message]},
+            "continuity": {"session_id": session},
+        }
+
+    async def run() -> str:
+        # An unbound socket: each call names its session, or none (a first call).
+        async with await RhoneWsClient.connect(a.base_url, key) as ws:
+            answered = ws.create("rhone.canonical", body())
+            assert [e async for e in answered]
+            assert answered.session_id
+            with pytest.raises(RhoneWsError) as failed:
+                await ws.call("rhone.canonical", body(model="no-such-model"))
+            assert failed.value.code == "model_not_found"
+            stream = ws.create("rhone.canonical", body(text="tell me a long story " * 5))
+            events = aiter(stream)
+            assert "started" in await anext(events)
+            await stream.cancel()
+            async for _ in events:  # until call.cancelled
+                pass
+            with pytest.raises(RhoneWsError):
+                await ws.call(
+                    "rhone.canonical", body(model="no-such-model", session=answered.session_id)
+                )
+            return answered.session_id
+
+    session = asyncio.run(run())
+    wait_for(lambda: len(usage_records(database_url, created["id"])) == 4, 10.0)
+    records = usage_records(database_url, created["id"])
+    assert sorted((r["session_id"], r["error_code"]) for r in records) == sorted(
+        [(session, ""), ("", "model_not_found"), ("", "cancelled"), (session, "model_not_found")]
+    )
+    assert {r["surface"] for r in records} == {"rhone.canonical"}
+    # The failed and the cancelled first calls left no session behind.
+    listed = httpx.get(
+        a.base_url + "/v1/sessions", headers={"authorization": f"Bearer {key}"}, timeout=10
+    ).json()
+    assert [s["id"] for s in listed["data"]] == [session]
 
 
 def test_the_shared_limit_holds_on_the_responses_and_gemini_surfaces_too(

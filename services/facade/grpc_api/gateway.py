@@ -54,7 +54,7 @@ class GatewayServicer(api_grpc.GatewayServicer):
         self, request: api.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[api.GenerateResponse]:
         meter = await self._admit(request, context)
-        tally = EventTally()
+        tally = EventTally(first_call=not request.session_id)
         try:
             internal = generate_request(current_tenant(), request)
         except RhoneError as exc:
