@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection
 
 from rhone.errors import Code, RhoneError
 from rhone.rpc_errors import detail_of
+from rhone.tenancy import model_allowed
 from rhone.v1 import tenancy_pb2 as tpb
 from rhone.v1 import tenancy_pb2_grpc
 
@@ -58,6 +59,20 @@ class Principal:
     @property
     def expires_at_ms(self) -> int:
         return int(self.resolved.expires_at_ms)
+
+    @property
+    def restricts_models(self) -> bool:
+        """Whether the key or its tenant lists allowed models (else every model is)."""
+        return bool(self.resolved.key_models or self.resolved.tenant_models)
+
+    def may_use(self, model: str) -> bool:
+        """Whether both the key's and its tenant's `models` allow the model (names or
+        globs; an empty list allows every model): what a call is admitted by and what the
+        model listings show."""
+        resolved = self.resolved
+        return model_allowed(model, list(resolved.key_models)) and model_allowed(
+            model, list(resolved.tenant_models)
+        )
 
 
 def _invalid_key() -> RhoneError:

@@ -19,7 +19,6 @@ import orjson
 
 from rhone.errors import Code, RhoneError, http_status_of, make_failure
 from rhone.pricing import PriceTable
-from rhone.tenancy import model_allowed
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import tenancy_pb2 as tnpb
 from rhone.v1 import translator_pb2 as tpb
@@ -114,14 +113,10 @@ class Metering:
         name = surface if isinstance(surface, str) else SURFACE_NAMES.get(surface, str(surface))
         meter = CallMeter(self, principal, name, body)
         meter.model = model or (params or {}).get("model", "")
-        resolved = principal.resolved
-        if resolved.key_models or resolved.tenant_models:
+        if principal.restricts_models:
             meter.model = meter.model or _model_in(body)
-            if not (
-                model_allowed(meter.model, list(resolved.key_models))
-                and model_allowed(meter.model, list(resolved.tenant_models))
-            ):
-                meter.reject(_model_not_allowed(meter.model))
+            if not principal.may_use(meter.model):
+                meter.reject(model_not_found(meter.model))
         size = len(body) if size is None else size
         checks = self.checks_for(principal, estimated_tokens=size // 4 + 1)
         if not checks:
@@ -215,8 +210,9 @@ def _model_in(body: bytes) -> str:
     return model if isinstance(model, str) else ""
 
 
-def _model_not_allowed(model: str) -> gen.Failure:
-    # OpenAI answers a model a key may not use like an unknown one: 404 model_not_found.
+def model_not_found(model: str) -> gen.Failure:
+    """A model the key may not use, answered as OpenAI answers an unknown one (404
+    model_not_found): the model listings give it for a model they do not show."""
     return make_failure(
         Code.ERROR_CODE_NOT_FOUND,
         f"The model '{model}' does not exist or your key does not have access to it.",
@@ -259,12 +255,18 @@ def _over_budget(principal: Principal, check: Check) -> gen.Failure:
 
 class EventTally:
     """Folds a canonical event stream into the trailer a translator Call would have sent, for
-    calls that do not go through Call (`rhone.canonical`, the public gRPC API's Generate)."""
+    calls that do not go through Call (`rhone.canonical`, the public gRPC API's Generate).
 
-    def __init__(self) -> None:
+    `first_call`: the request named no session. The session its translator Generate announces
+    is created only when its turn is committed, which happens before `finished` is passed on
+    (docs/architecture.md, "Continuity"): a first call that did not finish (failed, cut off,
+    cancelled) names no session in its record."""
+
+    def __init__(self, *, first_call: bool) -> None:
         self.started = time.monotonic()
         self.trailer = tpb.CallTrailer()
         self.finished = False
+        self.first_call = first_call
 
     def feed(self, event: gen.GenerationEvent) -> None:
         trailer = self.trailer
@@ -280,8 +282,12 @@ class EventTally:
         elif kind == "finished":
             self.finished = True
 
+    def existing_session(self, announced: str) -> str:
+        """The session the call's record names: the announced one, once it exists."""
+        return "" if self.first_call and not self.finished else announced
+
     def frame(self, session_id: str) -> tpb.CallFrame:
-        self.trailer.session_id = session_id
+        self.trailer.session_id = self.existing_session(session_id)
         return tpb.CallFrame(trailer=self.trailer)
 
     def settle(
@@ -294,11 +300,12 @@ class EventTally:
     ) -> None:
         """Ends the call's meter. A stream that ended (however) hands over its trailer, and
         one that ended with neither `finished` nor a failure was cut off: `failure` when the
-        caller knows how, else stream_interrupted. A stream that did not end was cancelled."""
+        caller knows how, else stream_interrupted. A stream that did not end was cancelled.
+        `session_id` is the one the translator announced."""
         if meter is None:
             return
         if not ended:
-            meter.session_id = meter.session_id or session_id
+            meter.session_id = meter.session_id or self.existing_session(session_id)
             meter.on_end(cancelled=True)
             return
         meter.on_frame(self.frame(session_id))

@@ -4,12 +4,14 @@ calls, and a tenant's usage totals."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import yaml
 
@@ -17,12 +19,22 @@ from rhone.launcher import Cluster
 from tests.integration.conftest import API_KEY
 
 ADMIN_KEY = "rhone_admin_test_" + secrets.token_hex(8)
+# The routing file's aliases of the local model.
+ALIASES = ("team-fast", "team-smart")
 
 
 def tenancy_env(root: Path, database_url: str, **extra: str) -> dict[str, str]:
     routing = root / "routing.yaml"
-    # A price on the local model, so that budgets and usage show money.
-    routing.write_text(yaml.safe_dump({"prices": {"local": {"input": 1000.0, "output": 2000.0}}}))
+    # A price on the local model, so that budgets and usage show money; two aliases of it, so
+    # that the model listings have more than one model to leave out.
+    routing.write_text(
+        yaml.safe_dump(
+            {
+                "prices": {"local": {"input": 1000.0, "output": 2000.0}},
+                "models": {alias: ["local"] for alias in ALIASES},
+            }
+        )
+    )
     return {
         "RHONE_ROUTING_CONFIG": str(routing),
         # Calls that last, so that concurrent ones overlap.
@@ -86,3 +98,22 @@ def usage_of(cluster: Cluster, key: str, **params: str) -> dict[str, Any]:
 def total_calls(cluster: Cluster, key: str) -> int:
     rows = usage_of(cluster, key)["data"]
     return int(rows[0]["calls"]) if rows else 0
+
+
+def usage_records(database_url: str, key_id: str) -> list[dict[str, Any]]:
+    """A key's usage records as the database holds them (the usage APIs sum them and name
+    no session)."""
+
+    async def fetch() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            rows = await conn.fetch(
+                "SELECT surface, session_id, status, error_code FROM usage_records "
+                "WHERE key_id = $1",
+                key_id,
+            )
+        finally:
+            await conn.close()
+        return [dict(row) for row in rows]
+
+    return asyncio.run(fetch())

@@ -11,6 +11,7 @@ from typing import Any
 
 import anthropic
 import grpc
+import httpx
 import openai
 import pytest
 
@@ -19,12 +20,14 @@ from rhone.api.v1 import gateway_pb2_grpc as gw_grpc
 from rhone.launcher import Cluster, Ports
 from tests.integration.grpc_support import bearer, rich_error, user
 from tests.integration.tenancy_support import (
+    ALIASES,
     admin,
     new_key,
     new_tenant,
     tenancy_env,
     total_calls,
     usage_of,
+    usage_records,
     wait_for,
 )
 from tests.store.conftest import postgres_url
@@ -152,6 +155,25 @@ def test_a_model_outside_the_keys_list_is_not_found_as_over_http(
     assert counted.input_tokens == http_count.input_tokens > 0
 
 
+def test_list_models_shows_only_what_the_key_and_its_tenant_allow(
+    stack: Cluster, gateway: gw_grpc.GatewayStub
+) -> None:
+    tenant = new_tenant(stack, models=["local", "team-*"])
+    key = new_key(stack, tenant, models=["team-*", "local"])["secret"]
+    narrower = new_key(stack, tenant, models=["team-f*"])["secret"]
+
+    def listed(key: str) -> list[str]:
+        return [
+            m.id for m in gateway.ListModels(gw.ListModelsRequest(), metadata=bearer(key)).models
+        ]
+
+    assert listed(key) == ["local", *ALIASES]
+    assert listed(narrower) == ["team-fast"]
+    # What the key lists is what it may call: the rest is NOT_FOUND, as an unknown model.
+    assert generate(gateway, narrower, model="team-fast")[1][-1].HasField("turn")
+    assert rich_error(refusal(gateway, narrower, model="local")).reason == "MODEL_NOT_FOUND"
+
+
 def test_a_spent_budget_refuses_generate_naming_the_budget(
     stack: Cluster, gateway: gw_grpc.GatewayStub
 ) -> None:
@@ -225,3 +247,53 @@ def test_usage_counts_every_generate_with_its_tokens_failed_and_cancelled_ones_t
     with admin(stack) as client:
         rows = client.get("/usage", params={"tenant": tenant, "group_by": "surface"}).json()
     assert [(row["group"], row["calls"]) for row in rows["data"]] == [("rhone.grpc", calls)]
+
+
+def test_a_first_generate_that_fails_or_is_cancelled_names_no_session_in_its_record(
+    stack: Cluster, gateway: gw_grpc.GatewayStub, database_url: str
+) -> None:
+    created = new_key(stack, new_tenant(stack))
+    key = created["secret"]
+    _, answered = generate(gateway, key)
+    session = answered[0].session.session_id
+
+    received: list[gw.GenerateResponse] = []
+    with pytest.raises(grpc.RpcError):  # fails once its stream began: its session announced
+        for message in gateway.Generate(
+            request("no-such-model"), metadata=bearer(key), timeout=TIMEOUT
+        ):
+            received.append(message)
+    failed = received[0].session.session_id
+    call: Any = gateway.Generate(
+        request(text="tell me a long story " * 5), metadata=bearer(key), timeout=TIMEOUT
+    )
+    cancelled = next(call).session.session_id
+    next(call)
+    call.cancel()
+    # A call that names a session names it, however it ends.
+    with pytest.raises(grpc.RpcError):
+        list(
+            gateway.Generate(
+                gw.GenerateRequest(model="no-such-model", messages=[user("x")], session_id=session),
+                metadata=bearer(key),
+                timeout=TIMEOUT,
+            )
+        )
+
+    wait_for(lambda: len(usage_records(database_url, created["id"])) == 4, 10.0)
+    records = usage_records(database_url, created["id"])
+    assert sorted((r["session_id"], r["error_code"]) for r in records) == sorted(
+        [(session, ""), ("", "model_not_found"), ("", "cancelled"), (session, "model_not_found")]
+    )
+    assert {r["surface"] for r in records} == {"rhone.grpc"}
+    assert session and failed and cancelled
+    assert session_status(stack, key, session) == 200
+    assert session_status(stack, key, failed) == session_status(stack, key, cancelled) == 404
+
+
+def session_status(stack: Cluster, key: str, session_id: str) -> int:
+    return httpx.get(
+        f"{stack.base_url}/v1/sessions/{session_id}",
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ).status_code

@@ -33,12 +33,14 @@ from rhone.ws_client import RhoneWsClient, RhoneWsError
 from tests.integration.conftest import API_KEY
 from tests.integration.tenancy_support import (
     ADMIN_KEY,
+    ALIASES,
     admin,
     new_key,
     new_tenant,
     tenancy_env,
     total_calls,
     usage_of,
+    usage_records,
     wait_for,
 )
 from tests.store.conftest import postgres_url
@@ -330,6 +332,48 @@ def test_a_model_outside_the_keys_allow_list_is_model_not_found(
         anthropic_call(a, key)
 
 
+def test_a_key_lists_and_gets_only_the_models_its_and_its_tenants_lists_allow(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, b = replicas
+    # The key allows every alias, its tenant one of them: the key may call local and
+    # team-fast. A key of no list sees every model.
+    tenant = new_tenant(a, models=["local", "team-fast"])
+    key = new_key(a, tenant, models=["local*", "team-*"])["secret"]
+    everything = new_key(a, new_tenant(a))["secret"]
+    assert {"local", *ALIASES} <= {m.id for m in oai(a, everything).models.list()}
+
+    allowed = ["local", "team-fast"]
+    assert sorted(m.id for m in oai(a, key).models.list()) == allowed
+    assert sorted(m.id for m in ant(b, key).models.list()) == allowed
+    gemini = genai.Client(api_key=key, http_options=genai_types.HttpOptions(base_url=b.base_url))
+    assert sorted(m.name or "" for m in gemini.models.list()) == [f"models/{m}" for m in allowed]
+    vertex = httpx.get(
+        a.base_url + "/v1/publishers/google/models", headers={"x-goog-api-key": key}
+    ).json()
+    assert [m["baseModelId"] for m in vertex["publisherModels"]] == allowed
+
+    # One it may not call answers as an unknown model, as a call naming it does.
+    assert oai(a, key).models.retrieve("team-fast").id == "team-fast"
+    with pytest.raises(openai.NotFoundError) as hidden:
+        oai(a, key).models.retrieve("team-smart")
+    with pytest.raises(openai.NotFoundError) as unknown:
+        oai(a, key).models.retrieve("no-such-model")
+    with pytest.raises(openai.NotFoundError) as called:
+        oai(a, key).chat.completions.create(model="team-smart", **QUICK)
+    assert hidden.value.code == unknown.value.code == called.value.code == "model_not_found"
+    assert hidden.value.message == called.value.message
+    assert hidden.value.message == unknown.value.message.replace("no-such-model", "team-smart")
+    with pytest.raises(anthropic.NotFoundError) as claude:
+        ant(b, key).models.retrieve("team-smart")
+    assert claude.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    assert gemini.models.get(model="local").name == "models/local"
+    with pytest.raises(genai_errors.ClientError) as google:
+        gemini.models.get(model="team-smart")
+    assert (google.value.code, google.value.status) == (404, "NOT_FOUND")
+    assert oai(a, everything).models.retrieve("team-smart").id == "team-smart"
+
+
 def test_a_spent_budget_refuses_calls_and_names_the_budget(
     replicas: tuple[Cluster, Cluster],
 ) -> None:
@@ -543,6 +587,55 @@ def test_a_socket_call_over_its_keys_limit_ends_with_call_error_rate_limited(
     by_model = {row["group"]: row for row in usage_of(a, key, group_by="model")["data"]}
     assert by_model["local"]["calls"] == 4 and by_model["local"]["failed_calls"] == 2
     assert by_model["local"]["output_tokens"] > 0
+
+
+def test_a_first_canonical_call_that_fails_or_is_cancelled_names_no_session_in_its_record(
+    replicas: tuple[Cluster, Cluster], database_url: str
+) -> None:
+    a, _ = replicas
+    created = new_key(a, new_tenant(a))
+    key = created["secret"]
+
+    def body(model: str = "local", text: str = "canon", session: str = "") -> dict[str, Any]:
+        message = {"role": "ROLE_USER", "parts": [{"text": {"text": text}}]}
+        return {
+            "request": {"model": model, "messages": [message]},
+            "continuity": {"session_id": session},
+        }
+
+    async def run() -> str:
+        # An unbound socket: each call names its session, or none (a first call).
+        async with await RhoneWsClient.connect(a.base_url, key) as ws:
+            answered = ws.create("rhone.canonical", body())
+            assert [e async for e in answered]
+            assert answered.session_id
+            with pytest.raises(RhoneWsError) as failed:
+                await ws.call("rhone.canonical", body(model="no-such-model"))
+            assert failed.value.code == "model_not_found"
+            stream = ws.create("rhone.canonical", body(text="tell me a long story " * 5))
+            events = aiter(stream)
+            assert "started" in await anext(events)
+            await stream.cancel()
+            async for _ in events:  # until call.cancelled
+                pass
+            with pytest.raises(RhoneWsError):
+                await ws.call(
+                    "rhone.canonical", body(model="no-such-model", session=answered.session_id)
+                )
+            return answered.session_id
+
+    session = asyncio.run(run())
+    wait_for(lambda: len(usage_records(database_url, created["id"])) == 4, 10.0)
+    records = usage_records(database_url, created["id"])
+    assert sorted((r["session_id"], r["error_code"]) for r in records) == sorted(
+        [(session, ""), ("", "model_not_found"), ("", "cancelled"), (session, "model_not_found")]
+    )
+    assert {r["surface"] for r in records} == {"rhone.canonical"}
+    # The failed and the cancelled first calls left no session behind.
+    listed = httpx.get(
+        a.base_url + "/v1/sessions", headers={"authorization": f"Bearer {key}"}, timeout=10
+    ).json()
+    assert [s["id"] for s in listed["data"]] == [session]
 
 
 def test_the_shared_limit_holds_on_the_responses_and_gemini_surfaces_too(

@@ -4,7 +4,8 @@ sessions as the HTTP surfaces, so a session continues across the two).
 
 Generate is metered like a `rhone.canonical` socket call (services/facade/metering.py): the
 key's allowed models, limits and budgets admit it, and it leaves a usage record (surface
-`rhone.grpc`) however it ends. CountTokens is not metered, as token counting is not on HTTP."""
+`rhone.grpc`) however it ends. CountTokens is not metered, as token counting is not on HTTP.
+ListModels lists only the models the key may call."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class GatewayServicer(api_grpc.GatewayServicer):
         self, request: api.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[api.GenerateResponse]:
         meter = await self._admit(request, context)
-        tally = EventTally()
+        tally = EventTally(first_call=not request.session_id)
         try:
             internal = generate_request(current_tenant(), request)
         except RhoneError as exc:
@@ -155,8 +156,11 @@ class GatewayServicer(api_grpc.GatewayServicer):
                 context,
                 make_failure(Code.ERROR_CODE_UNAVAILABLE, "The translator service is unavailable."),
             )
+        # The models the key may call, as on HTTP (its and its tenant's `models`).
+        principal = current_principal()
+        allowed = [m for m in listed.models if principal.may_use(m.id)]
         return api.ListModelsResponse(
-            models=[model_of(m) for m in sorted(listed.models, key=lambda m: m.id)]
+            models=[model_of(m) for m in sorted(allowed, key=lambda m: m.id)]
         )
 
 

@@ -2,7 +2,10 @@
 
 `GET /v1/models` is OpenAI's and Anthropic's path, and google-genai lists Gemini models there
 too; the headers tell them apart: `anthropic-version` (the Anthropic SDK always sends it),
-`x-goog-api-client`/`x-goog-api-key`/`?key=` (google-genai), else OpenAI."""
+`x-goog-api-client`/`x-goog-api-key`/`?key=` (google-genai), else OpenAI.
+
+A key sees only the models it may call (its and its tenant's `models`, docs/tenants.md); one it
+may not is answered as an unknown one, with the 404 model_not_found a call naming it gets."""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from starlette.responses import Response
 from rhone.dialects import anthropic_messages, gemini
 from rhone.dialects.base import Dialect
 from rhone.dialects.openai_chat import DIALECT as OPENAI
-from rhone.errors import Code, RhoneError
+from rhone.errors import RhoneError
 from rhone.v1 import providers_pb2 as ppb
+from services.facade.metering import model_not_found
 from services.facade.relay import error_response
 from services.facade.routes.common import state_of
 
@@ -93,10 +97,11 @@ def listing_for(request: Request) -> ModelListing:
 
 
 async def _listed(request: Request) -> list[Model]:
+    """The models the caller's key may call."""
     state = state_of(request)
-    await state.auth.tenant_of(request)
+    principal = await state.auth.principal_of(request)
     listed = await state.translator.ListModels(ppb.ListModelsRequest(), timeout=10)
-    return list(listed.models)
+    return [model for model in listed.models if principal.may_use(model.id)]
 
 
 def _json(body: object) -> Response:
@@ -116,12 +121,7 @@ async def _get(request: Request, listing: ModelListing, model_id: str) -> Respon
     try:
         found = next((m for m in await _listed(request) if m.id == model_id), None)
         if found is None:
-            raise RhoneError.of(
-                Code.ERROR_CODE_NOT_FOUND,
-                f"The model '{model_id}' does not exist.",
-                detail="model_not_found",
-                param="model",
-            )
+            raise RhoneError(model_not_found(model_id))
     except RhoneError as exc:
         return error_response(listing.dialect, exc.failure)
     return _json(listing.describe(found))

@@ -230,7 +230,7 @@ class RhoneSocket(SocketBase):
             except LimitExceeded as exc:
                 return refused(exc.failure, proto_error(exc.failure))
         outcome = CallOutcome()
-        tally = EventTally()
+        tally = EventTally(first_call=not request.continuity.session_id)
         ended = False
         call = self.state.translator.Generate(request)
         try:
