@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from services.facade.limits import Admission, Check, Limiter, LimitsUnavailable
+from services.facade.limit_checks import Admission, Check
+from services.facade.limits import Limiter, LimitsUnavailable
 from services.facade.metering import MICRO
 
 
