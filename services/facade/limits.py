@@ -9,6 +9,9 @@ leases with an end, so a replica that dies does not hold slots for ever. Another
 charges what a call used while it streams and once it ends (real tokens replace the estimate,
 and the lease is given back). The clock is Redis's own, the same for every replica.
 
+A roomy limit is drawn from Redis in blocks ahead of its calls (services/facade/allowance.py):
+its calls are admitted and settled in the replica, with no round trip.
+
 Redis unreachable: RHONE_LIMITS_FAIL_OPEN chooses between admitting the call (logged and
 counted) and a 503; short socket timeouts and no retries mean never a hang."""
 

@@ -71,9 +71,10 @@ async def _granted(limiter: Limiter, checks: list[Check]) -> Admission:
 async def test_a_roomy_limit_admits_from_its_block_and_charges_what_calls_used(
     prefix: str, store: redis.asyncio.Redis
 ) -> None:
-    # 6,000 a minute: one every 10 ms; a block is 100 ms of it, 10 calls.
-    blocks = _limiter(prefix, block_ms=100)
-    check = Check("key", "requests", blocks.key("requests", "key", "k"), 6000)
+    # 1,200 a minute: one every 50 ms; a block is 1 s of it, 20 calls. (Slow enough that the
+    # limit's arrival time stays ahead of the clock for the whole test.)
+    blocks = _limiter(prefix, block_ms=1000)
+    check = Check("key", "requests", blocks.key("requests", "key", "k"), 1200)
     try:
         before = await _redis_ms(store)
         await _granted(blocks, [check])
@@ -82,18 +83,18 @@ async def test_a_roomy_limit_admits_from_its_block_and_charges_what_calls_used(
         assert all(a.admitted and a.slots == {} for a in taken)
         remaining = [a.states[0].remaining for a in taken]
         assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 8
-        assert remaining[-1] == pytest.approx(6000 - 9, abs=3)  # (one more every 10 ms)
+        assert remaining[-1] == pytest.approx(1200 - 9, abs=1)
         # Redis holds the 9 calls made and what the blocks hold, charged ahead.
         await _until(lambda: not blocks._blocks._granting)
         held = blocks._blocks._blocks[check.redis_key].units
         assert held >= 2
         charged = await _charged_ms(store, check.redis_key, before)
-        assert (9 + held) * 10 <= charged + 0.01 <= (9 + held) * 10 + (after - before) + 1
+        assert (9 + held) * 50 <= charged + 0.01 <= (9 + held) * 50 + (after - before) + 1
     finally:
         await blocks.close()
     # Given back on close: what is left is the 9 calls made, as when every call asks Redis.
     charged = await _charged_ms(store, check.redis_key, before)
-    assert 9 * 10 <= charged + 0.01 <= 9 * 10 + (after - before) + 1
+    assert 9 * 50 <= charged + 0.01 <= 9 * 50 + (after - before) + 1
 
 
 async def test_two_replicas_with_blocks_admit_exactly_the_limit(prefix: str) -> None:
@@ -144,10 +145,10 @@ async def test_no_block_past_half_of_a_limit(prefix: str) -> None:
 async def test_tokens_used_beyond_or_under_estimates_are_charged_as_without_blocks(
     prefix: str, store: redis.asyncio.Redis
 ) -> None:
-    # 600,000 tokens a minute, 0.1 ms a token (a block: 1,000); each call estimated at 50.
-    blocks = _limiter(prefix, block_ms=100)
+    # 60,000 tokens a minute, 1 ms a token (a block: 1 s, 1,000); each call estimated at 50.
+    blocks = _limiter(prefix, block_ms=1000)
     used = [80, 20, 50, 130, 10, 75, 50, 90]
-    check = Check("key", "tokens", blocks.key("tokens", "key", "k"), 600_000, cost=50)
+    check = Check("key", "tokens", blocks.key("tokens", "key", "k"), 60_000, cost=50)
     try:
         before = await _redis_ms(store)
         await _granted(blocks, [check])
@@ -158,8 +159,8 @@ async def test_tokens_used_beyond_or_under_estimates_are_charged_as_without_bloc
             blocks.settle(admission, {"tokens": real - 50}, release=True)
     finally:
         await blocks.close()
-    # The first call's estimate and the others' real use, at 0.1 ms a token.
-    expected = (50 + sum(used)) / 10
+    # The first call's estimate and the others' real use, at 1 ms a token.
+    expected = 50 + sum(used)
     charged = await _charged_ms(store, check.redis_key, before)
     assert expected <= charged + 0.01 <= expected + (after - before) + 1
 
