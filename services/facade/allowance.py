@@ -176,13 +176,12 @@ class Allowances:
         self._blocks: dict[str, Block] = {}
         self._owed: dict[str, _Owed] = {}
         self._sizes: dict[tuple[tuple[str, int], ...], list[int] | None] = {}
-        self._granting: set[tuple[str, ...]] = set()
+        self._granting: dict[tuple[str, ...], asyncio.Future[Any]] = {}
         self._cool: dict[tuple[str, ...], float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
 
     def take(self, checks: list[Check]) -> Admission | None:
-        """The call admitted from the blocks held here, or None: ask Redis (and a grant is
-        asked for in the background, when these limits can have blocks)."""
+        """The call admitted from the blocks held here, or None: ask Redis, then `draw`."""
         if self._block_ms <= 0:
             return None
         sizes = self._sizes_of(checks)
@@ -196,10 +195,8 @@ class Allowances:
             if block is None or block.ends <= now or block.check.limit != check.limit:
                 if block is not None:
                     self._end(block)
-                self._grant(checks, sizes)
                 return None
             if not block.fits(check):
-                self._grant(checks, sizes)
                 return None
             held.append(block)
         slots: dict[str, str] = {}
@@ -218,6 +215,13 @@ class Allowances:
             states=[block.state(check) for check, block in zip(checks, held, strict=True)],
             slots=slots,
         )
+
+    def draw(self, checks: list[Check]) -> None:
+        """Asks Redis for blocks of these limits, in the background, when they can have them
+        (after a call that `take` could not admit went to Redis, so that its own state does not
+        count the block)."""
+        if self._block_ms > 0 and (sizes := self._sizes_of(checks)) is not None:
+            self._grant(checks, sizes)
 
     def settle(self, admission: Admission, deltas: dict[str, int], *, release: bool) -> None:
         """A call admitted here used `deltas[metric]` more (or, negative, less) than charged;
@@ -247,6 +251,9 @@ class Allowances:
 
     async def close(self) -> None:
         """Gives back every block's unused units and free slots (the caller then flushes)."""
+        if self._granting:  # (what they grant is given back with the rest)
+            await asyncio.gather(*self._granting.values(), return_exceptions=True)
+            await asyncio.sleep(0)  # (their callbacks run)
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -271,14 +278,14 @@ class Allowances:
         keys = tuple(check.redis_key for check in checks)
         if keys in self._granting or self._cool.get(keys, 0.0) > time.monotonic():
             return
-        self._granting.add(keys)
+
         first = self._seq
         args: list[str | int] = [self._owner, self._lease_ms, first, str(ROOM)]
         for check, size in zip(checks, sizes, strict=True):
             args += [check.kind, check.limit, size]
             if check.kind == "conc":
                 self._seq += size
-        granted = self._scripts.submit(GRANT, list(keys), args)
+        granted = self._granting[keys] = self._scripts.submit(GRANT, list(keys), args)
         granted.add_done_callback(lambda reply: self._granted(reply, keys, checks, sizes, first))
 
     def _granted(
@@ -289,7 +296,7 @@ class Allowances:
         sizes: list[int],
         first: int,
     ) -> None:
-        self._granting.discard(keys)
+        self._granting.pop(keys, None)
         if reply.cancelled() or reply.exception() is not None:
             if not reply.cancelled():
                 log.debug("no block granted: %r", reply.exception())

@@ -170,7 +170,9 @@ class Limiter:
         args: list[str | int] = [lease_id, self.lease_ms]
         for check in checks:
             args += [check.kind, check.limit, check.need, check.cost]
-        reply = await self._run(self._scripts.submit(_ADMIT, [c.redis_key for c in checks], args))
+        pending = self._scripts.submit(_ADMIT, [c.redis_key for c in checks], args)
+        self._blocks.draw(checks)
+        reply = await self._run(pending)
         states = [
             LimitState(check, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
             for i, check in enumerate(checks)
