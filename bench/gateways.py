@@ -21,8 +21,8 @@ RHONE_KEY = "rk-bench"
 ADMIN_KEY = "rhone_admin_bench"
 PEER_KEY = "sk-peer-bench"
 UPSTREAM_KEY = "sk-upstream"
-# Limits the bench never reaches: what is measured is the cost of enforcing them (one Redis
-# script per call to admit it, one to settle it), not refusals.
+# Limits the bench never reaches: what is measured is the cost of enforcing them, not
+# refusals. They are roomy, so calls are admitted from blocks (docs/tenants.md, "Blocks").
 BENCH_LIMITS = {
     "requests_per_minute": 10**9,
     "tokens_per_minute": 10**12,

@@ -12,7 +12,8 @@ import secrets
 import statistics
 import time
 
-from services.facade.limits import Check, Limiter
+from services.facade.limit_checks import Check
+from services.facade.limits import Limiter
 
 
 async def main(calls: int, concurrency: int) -> None:

@@ -1,6 +1,6 @@
 """The cost of enforcing a key's limits on a whole call, measured in pairs.
 
-The effect (two Redis scripts a call, about 0.3 ms) is far smaller than the drift of a shared
+The effect (a fraction of a millisecond) is far smaller than the drift of a shared
 machine over the minutes between two separate runs, so the unlimited key and a key with limits
 (bench/gateways.py, limited_key) take turns on the same stack, in short rounds. In each round:
 c=16 with one key right after c=16 with the other (throughput, and the gateway's CPU per call,

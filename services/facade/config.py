@@ -31,6 +31,10 @@ class FacadeSettings(PeerSettings):
     limits_fail_open: bool = True
     # A concurrency slot a replica never gave back (it died) frees itself after this.
     limits_lease_s: float = 600.0
+    # A roomy limit's allowance is drawn from Redis ahead, this much of its rate at a time, so
+    # that its calls skip the Redis round trip (docs/tenants.md, "Blocks"); 0: every call
+    # asks Redis.
+    limits_block_ms: int = 100
     # Usage records are sent to the sessions service in batches this often.
     usage_flush_s: float = 1.0
     # The routing config, read here only for its `prices:` table (rhone/pricing.py).

@@ -9,6 +9,9 @@ leases with an end, so a replica that dies does not hold slots for ever. Another
 charges what a call used while it streams and once it ends (real tokens replace the estimate,
 and the lease is given back). The clock is Redis's own, the same for every replica.
 
+A roomy limit is drawn from Redis in blocks ahead of its calls (services/facade/allowance.py):
+its calls are admitted and settled in the replica, with no round trip.
+
 Redis unreachable: RHONE_LIMITS_FAIL_OPEN chooses between admitting the call (logged and
 counted) and a 503; short socket timeouts and no retries mean never a hang."""
 
@@ -18,12 +21,13 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from services.facade.allowance import Allowances
+from services.facade.limit_checks import Admission, Check, LimitState
 from services.facade.redis_batch import Script, ScriptBatches
 
 log = logging.getLogger("rhone.facade.limits")
@@ -129,48 +133,6 @@ return 1
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One limit on one call: `scope` is "key" or "tenant", `metric` is requests, tokens,
-    concurrent or budget (micro-USD)."""
-
-    scope: str
-    metric: str
-    redis_key: str
-    limit: int
-    # What must fit to be admitted, what admission charges (a budget's seed: spent so far).
-    need: int = 1
-    cost: int = 1
-
-    @property
-    def kind(self) -> str:
-        return {"requests": "rate", "tokens": "rate", "concurrent": "conc"}.get(
-            self.metric, "budget"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LimitState:
-    """Where a limit stands after admission: for the rate-limit headers."""
-
-    check: Check
-    remaining: int
-    reset_ms: int
-
-
-@dataclass(slots=True)
-class Admission:
-    admitted: bool
-    checks: list[Check]
-    states: list[LimitState] = field(default_factory=list)
-    # The limit that refused, and when to retry.
-    denied_by: Check | None = None
-    retry_after_ms: int = 0
-    lease_id: str = ""
-    # Redis was unreachable and the call was let through (fail-open).
-    unchecked: bool = False
-
-
 class LimitsUnavailable(Exception):
     """Redis did not answer in time (or at all)."""
 
@@ -183,12 +145,16 @@ class Limiter:
         prefix: str,
         timeout_s: float,
         lease_s: float,
+        block_ms: int = 0,
         client_name: str = "rhone-limits",
     ) -> None:
+        """`block_ms`: how much of a roomy limit's rate a replica draws ahead as a block
+        (services/facade/allowance.py); 0: every call asks Redis."""
         self.prefix = prefix
         self.lease_ms = int(lease_s * 1000)
         # `client_name`: what CLIENT LIST shows an operator for the connection.
         self._scripts = ScriptBatches(url, timeout_s=timeout_s, client_name=client_name)
+        self._blocks = Allowances(self._scripts, lease_ms=self.lease_ms, block_ms=block_ms)
 
     def key(self, metric: str, scope: str, ident: str) -> str:
         if metric == "budget":
@@ -197,11 +163,16 @@ class Limiter:
         return f"{self.prefix}:{metric}:{scope}:{ident}"
 
     async def admit(self, checks: list[Check]) -> Admission:
+        taken = self._blocks.take(checks)
+        if taken is not None:
+            return taken
         lease_id = secrets.token_hex(8)
         args: list[str | int] = [lease_id, self.lease_ms]
         for check in checks:
             args += [check.kind, check.limit, check.need, check.cost]
-        reply = await self._run(self._scripts.submit(_ADMIT, [c.redis_key for c in checks], args))
+        pending = self._scripts.submit(_ADMIT, [c.redis_key for c in checks], args)
+        self._blocks.draw(checks)
+        reply = await self._run(pending)
         states = [
             LimitState(check, int(reply[3 + 2 * i]), int(reply[4 + 2 * i]))
             for i, check in enumerate(checks)
@@ -229,6 +200,14 @@ class Limiter:
         charged.add_done_callback(_log_charge_failure)
         return charged
 
+    def settle(self, admission: Admission, deltas: dict[str, int], *, release: bool) -> None:
+        """`charge` for an admitted call, wherever it was admitted: from this replica's blocks
+        (no Redis round trip) or by Redis."""
+        if admission.slots is not None:
+            self._blocks.settle(admission, deltas, release=release)
+        else:
+            self.charge(admission.checks, admission.lease_id, deltas, release=release)
+
     async def _run(self, pending: asyncio.Future[Any]) -> Any:
         try:
             return await pending
@@ -236,6 +215,7 @@ class Limiter:
             raise LimitsUnavailable(repr(exc)) from None
 
     async def close(self) -> None:
+        await self._blocks.close()
         await self._scripts.close()
 
 

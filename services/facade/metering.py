@@ -23,14 +23,8 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import tenancy_pb2 as tnpb
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.auth import Principal
-from services.facade.limits import (
-    MICRO,
-    Admission,
-    Check,
-    FailOpenLog,
-    Limiter,
-    LimitsUnavailable,
-)
+from services.facade.limit_checks import Admission, Check
+from services.facade.limits import MICRO, FailOpenLog, Limiter, LimitsUnavailable
 from services.facade.ratelimit_headers import go_duration, rate_limit_headers, retry_headers
 from services.facade.stream_end import INTERRUPTED
 from services.facade.usage_writer import UsageWriter
@@ -398,7 +392,7 @@ class CallMeter:
     def _charge(self, deltas: dict[str, int], *, release: bool) -> None:
         admission = self.admission
         assert admission is not None
-        self.metering.limiter.charge(admission.checks, admission.lease_id, deltas, release=release)
+        self.metering.limiter.settle(admission, deltas, release=release)
 
     def _record(self, failure: gen.Failure | None, cancelled: bool) -> tnpb.UsageRecord:
         trailer = self._trailer

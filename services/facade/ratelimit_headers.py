@@ -13,7 +13,7 @@ import math
 import time
 from datetime import UTC, datetime
 
-from services.facade.limits import LimitState
+from services.facade.limit_checks import LimitState
 
 OPENAI_SURFACES = frozenset({"openai.chat", "openai.responses", "rhone.grpc"})
 ANTHROPIC_SURFACES = frozenset({"anthropic.messages"})

@@ -101,22 +101,26 @@ class ScriptBatches:
         self._pending: list[tuple[bytes, _Sent]] = []
         self._writing: asyncio.Task[None] | None = None
         self._pipe: _Pipe | None = None
+        # Submitted calls not answered yet: `close` waits for them.
+        self._open: set[asyncio.Future[Any]] = set()
 
     def submit(self, script: Script, keys: list[str], args: list[str | int]) -> asyncio.Future[Any]:
         """The script's reply to come; ResponseError when the script fails, OSError or
         TimeoutError when Redis does, within the timeout."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._open.add(future)
+        future.add_done_callback(self._open.discard)
         self._send_script(script, keys, args, future, reload=True)
         return future
 
     async def close(self) -> None:
-        """Sends what is pending, waits for the replies, then closes the connection."""
-        while self._writing is not None:
-            await asyncio.gather(self._writing, return_exceptions=True)
+        """Sends what is pending, waits for every reply (a forgotten script's call too: loaded
+        and sent again), then closes the connection."""
+        while self._open or self._writing is not None:
+            writing = [self._writing] if self._writing is not None else []
+            await asyncio.gather(*self._open, *writing, return_exceptions=True)
         pipe, self._pipe = self._pipe, None
         if pipe is not None and pipe.transport is not None:
-            if pipe.waiting:
-                await asyncio.gather(*(f for f, _ in pipe.waiting), return_exceptions=True)
             pipe.transport.close()
 
     def _send_script(

@@ -62,6 +62,7 @@ class FacadeState:
                     prefix=settings.limits_prefix,
                     timeout_s=settings.limits_timeout_s,
                     lease_s=settings.limits_lease_s,
+                    block_ms=settings.limits_block_ms,
                 ),
                 UsageWriter(tenancy, settings.usage_flush_s),
                 load_price_table(settings.routing_config),

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from services.facade.limits import Admission, Check, Limiter, LimitsUnavailable
+from services.facade.limit_checks import Admission, Check
+from services.facade.limits import Limiter, LimitsUnavailable
 from services.facade.metering import MICRO
 
 
@@ -119,6 +120,23 @@ async def test_a_script_redis_forgot_is_loaded_again(limiter: Limiter) -> None:
         await client.aclose()
     again = await asyncio.gather(*(limiter.admit([check]) for _ in range(3)))
     assert [a.states[0].remaining for a in again] == [3, 2, 1]
+
+
+async def test_closing_sends_a_settlement_whose_script_redis_forgot() -> None:
+    prefix = "rhone-test-" + secrets.token_hex(6)
+    limiter = Limiter("redis://127.0.0.1:6379/0", prefix=prefix, timeout_s=1.0, lease_s=600)
+    check = Check("key", "concurrent", limiter.key("concurrent", "key", "k9"), 5)
+    client = redis.asyncio.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        admission = await limiter.admit([check])
+        assert await client.zcard(check.redis_key) == 1
+        await client.script_flush()
+        # A replica stopping right after its last call ended: the release must still land.
+        limiter.charge([check], admission.lease_id, {}, release=True)
+        await limiter.close()
+        assert await client.zcard(check.redis_key) == 0
+    finally:
+        await client.aclose()
 
 
 async def test_a_redis_that_goes_away_fails_calls_then_recovers() -> None:

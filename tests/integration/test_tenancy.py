@@ -22,6 +22,7 @@ import grpc
 import httpx
 import openai
 import pytest
+import redis
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as genai_types
@@ -513,6 +514,40 @@ def test_usage_records_are_flushed_on_a_clean_shutdown(replicas: tuple[Cluster, 
     finally:
         facade.stop()
     assert total_calls(a, key) == 1
+
+
+def test_a_roomy_limit_lends_calls_from_blocks_and_a_clean_shutdown_gives_them_back(
+    replicas: tuple[Cluster, Cluster],
+) -> None:
+    a, _ = replicas
+    tenant = new_tenant(a)
+    limits = {"requests_per_minute": 60_000, "concurrent_requests": 6_400}
+    created = new_key(a, tenant, limits=limits)
+    slots = f"{a.env['RHONE_LIMITS_PREFIX']}:concurrent:key:{created['id']}"
+    facade = Cluster(
+        Ports(free_port(), a.ports.translator, a.ports.sessions, a.ports.providers),
+        env=a.env,
+        log_dir=(a.log_dir or Path(".")) / "blocks",
+        only=("facade",),
+    )
+    store = redis.Redis.from_url(a.env.get("RHONE_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    facade.start()
+    try:
+        facade.wait_ready(60)
+        remaining = [
+            int(openai_call(facade, created["secret"]).headers["x-ratelimit-remaining-requests"])
+            for _ in range(6)
+        ]
+        # Every call counted, whether Redis or the replica's block admitted it.
+        assert remaining == sorted(remaining, reverse=True) and len(set(remaining)) == 6
+        assert 60_000 - 6 <= remaining[-1] <= 60_000 - 6 + 2
+        # The replica holds a block of 64 slots, none of them in use.
+        assert store.zcard(slots) == 64
+    finally:
+        facade.stop()
+    assert store.zcard(slots) == 0
+    assert total_calls(a, created["secret"]) == 6
+    store.close()
 
 
 # the operators' command line

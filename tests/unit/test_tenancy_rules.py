@@ -12,7 +12,7 @@ from rhone.pricing import PriceTable, PriceTableError, parse_prices
 from rhone.tenancy import limits_from_dict, limits_to_dict, model_allowed
 from rhone.v1 import generation_pb2 as gen
 from services.facade import admin_requests as parse
-from services.facade.limits import Check, LimitState
+from services.facade.limit_checks import Check, LimitState
 from services.facade.metering import GRPC_SURFACE, SURFACE_NAMES
 from services.facade.ratelimit_headers import go_duration, rate_limit_headers, retry_headers
 
