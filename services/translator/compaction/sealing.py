@@ -8,7 +8,7 @@ tenant, or after any change to a single byte, fails, and the caller gets a 400.
 
 The cipher is made when the first item is sealed or opened: cryptography's bindings are ~9 MiB
 of a translator's resident memory, which one that never compacts need not hold
-(docs/performance.md)."""
+(docs/performance.md#memory)."""
 
 from __future__ import annotations
 
