@@ -4,7 +4,10 @@ dialect's compaction item."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +66,29 @@ def test_without_a_secret_each_process_has_its_own_key():
     sealed = CompactionSeal.from_setting("").seal("t", Summary("x"))
     with pytest.raises(RhoneError):
         CompactionSeal.from_setting("").open("t", sealed)
+
+
+def test_a_translator_loads_cryptography_only_when_it_first_seals():
+    """cryptography's bindings are ~9 MiB of a translator's memory (docs/performance.md#memory):
+    a translator that never compacts does not load them."""
+    program = (
+        "import sys\n"
+        "import services.translator.__main__\n"
+        "from services.translator.compaction.sealing import CompactionSeal, Summary\n"
+        "seal = CompactionSeal.from_setting('a secret of enough bytes')\n"
+        "print('cryptography' in sys.modules)\n"
+        "seal.seal('t', Summary('x'))\n"
+        "print('cryptography' in sys.modules)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert ran.stdout.split() == ["False", "True"]
 
 
 def test_the_summary_request_carries_the_transcript_as_text():

@@ -4,7 +4,11 @@ A compaction item goes to the client and comes back in a later request, so what 
 be unreadable and unforgeable outside Rhone, and useless to any other tenant: the summary is
 sealed with AES-256-GCM under a key derived from the deployment's secret
 (`RHONE_COMPACTION_SECRET`), with the tenant id as associated data. Opening it under another
-tenant, or after any change to a single byte, fails, and the caller gets a 400."""
+tenant, or after any change to a single byte, fails, and the caller gets a 400.
+
+The cipher is made when the first item is sealed or opened: cryptography's bindings are ~9 MiB
+of a translator's resident memory, which one that never compacts need not hold
+(docs/performance.md#memory)."""
 
 from __future__ import annotations
 
@@ -14,14 +18,14 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from rhone.errors import RhoneError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger("rhone.translator.compaction")
 
@@ -45,10 +49,18 @@ class CompactionSeal:
     def __init__(self, secret: bytes) -> None:
         if len(secret) < 16:
             raise ValueError("the compaction secret must be at least 16 bytes")
-        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"rhone compaction v1").derive(
-            secret
-        )
-        self._aead = AESGCM(key)
+        self._secret = secret
+        self._cipher: AESGCM | None = None
+
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            from cryptography.hazmat.primitives.hashes import SHA256
+            from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+            hkdf = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"rhone compaction v1")
+            self._cipher = AESGCM(hkdf.derive(self._secret))
+        return self._cipher
 
     @classmethod
     def from_setting(cls, secret: str) -> CompactionSeal:
@@ -67,7 +79,7 @@ class CompactionSeal:
             {"s": summary.text, "m": summary.model, "t": summary.created_at or int(time.time())}
         )
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = self._aead.encrypt(nonce, plain, _ASSOCIATED + tenant_id.encode())
+        sealed = self._aead().encrypt(nonce, plain, _ASSOCIATED + tenant_id.encode())
         return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
     def open(self, tenant_id: str, encrypted_content: str, *, param: str = "input") -> Summary:
@@ -80,17 +92,26 @@ class CompactionSeal:
             raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             if len(raw) <= _NONCE_BYTES:
                 raise _invalid(param)
-            plain = self._aead.decrypt(
-                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _ASSOCIATED + tenant_id.encode()
-            )
+            plain = self._decrypt(raw, tenant_id)
             fields = orjson.loads(plain)
-        except (binascii.Error, ValueError, InvalidTag):
+        except (binascii.Error, ValueError):
             raise _invalid(param) from None
         if not isinstance(fields, dict) or not isinstance(fields.get("s"), str):
             raise _invalid(param)
         return Summary(
             text=fields["s"], model=str(fields.get("m") or ""), created_at=int(fields.get("t", 0))
         )
+
+    def _decrypt(self, raw: bytes, tenant_id: str) -> bytes:
+        """The plain text of nonce + sealed bytes; ValueError when it does not verify."""
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            return self._aead().decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _ASSOCIATED + tenant_id.encode()
+            )
+        except InvalidTag:
+            raise ValueError("the compaction item does not verify") from None
 
 
 def _invalid(param: str) -> RhoneError:
