@@ -8,7 +8,8 @@ of the limit's rate, at most BLOCK_CALLS requests), a concurrency limit's block 
 in its set (at most BLOCK_CALLS, at most 1/64 of the limit). Calls then take from the blocks
 here; real token use is added to or given back to the block, a released slot goes back to its
 block. What a block did not use is given back to Redis when it ends (`LIFE_S` after its last
-grant) and when the replica stops.
+grant, and at most half of RHONE_LIMITS_LEASE_S after its first, so that no slot it lends
+outlives its lease in Redis) and when the replica stops.
 
 Redis grants blocks only while every limit of the call is less than half used (ROOM), so a
 limit near its end is checked call by call, as without blocks. Blocks never let more through
@@ -141,6 +142,10 @@ class Block:
     remaining: int = 0
     reset_ms: int = 0
     ends: float = 0.0
+    # When its first grant came, and every slot name it was lent (free or lent out): a block
+    # lives at most half a lease, so that no slot outlives its lease in Redis while it is used.
+    born: float = field(default_factory=time.monotonic)
+    names: set[str] = field(default_factory=set)
 
     def fits(self, check: Check) -> bool:
         if check.kind == "rate":
@@ -242,7 +247,7 @@ class Allowances:
                     self._owe(check).units += delta
             elif check.kind == "conc" and release:
                 slot = slots[check.redis_key]
-                if alive and block is not None:
+                if alive and block is not None and slot in block.names:
                     block.free.append(slot)
                 else:
                     self._owe(check).slots.append(slot)
@@ -306,22 +311,25 @@ class Allowances:
         if int(out[0]) != 1:
             self._cool[keys] = time.monotonic() + COOL_S
             return
-        ends = time.monotonic() + LIFE_S
+        now = time.monotonic()
+        half = self._lease_ms / 2000
         seq = first
         for index, (check, size) in enumerate(zip(checks, sizes, strict=True)):
             block = self._blocks.get(check.redis_key)
-            if block is None or block.check.limit != check.limit:
+            if block is None or block.check.limit != check.limit or block.born + half <= now:
                 if block is not None:
                     self._end(block)
                 block = self._blocks[check.redis_key] = Block(check, size)
             if check.kind == "rate":
                 block.units += size
             else:
-                block.free += [f"{self._owner}{seq + j}" for j in range(1, size + 1)]
+                names = [f"{self._owner}{seq + j}" for j in range(1, size + 1)]
+                block.free += names
+                block.names.update(names)
                 seq += size
             block.remaining = int(out[1 + 2 * index])
             block.reset_ms = int(out[2 + 2 * index])
-            block.ends = ends
+            block.ends = min(now + LIFE_S, block.born + half)
         self._arm()
 
     # Giving back

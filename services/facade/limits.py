@@ -24,11 +24,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from services.facade.allowance import Allowances
 from services.facade.limit_checks import Admission, Check, LimitState
-from services.facade.redis_batch import Script, ScriptBatches
+from services.facade.redis_batch import Script, ScriptBatches, ScriptError
 
 log = logging.getLogger("rhone.facade.limits")
 
@@ -211,7 +209,7 @@ class Limiter:
     async def _run(self, pending: asyncio.Future[Any]) -> Any:
         try:
             return await pending
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (ScriptError, OSError, TimeoutError) as exc:
             raise LimitsUnavailable(repr(exc)) from None
 
     async def close(self) -> None:

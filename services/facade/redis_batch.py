@@ -19,11 +19,47 @@ import hashlib
 import ssl
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import hiredis
-from redis.connection import parse_url
-from redis.exceptions import ResponseError
+
+
+class ScriptError(Exception):
+    """Redis answered a command with an error (a script that failed, a refused AUTH)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisAddress:
+    """Where RHONE_REDIS_URL points: `redis://[user:password@]host[:port][/db]`, `rediss://`
+    (TLS) or `unix:///path/to.sock[?db=N]`. (redis-py's own parser would import all of
+    redis-py into the facade for it: several MiB of memory per replica.)"""
+
+    host: str = "localhost"
+    port: int = 6379
+    path: str = ""
+    db: int = 0
+    username: str = ""
+    password: str = ""
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> RedisAddress:
+        parts = urlsplit(url)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("a Redis URL starts with redis://, rediss:// or unix://")
+        query = parse_qs(parts.query)
+        db = query.get("db", [""])[0] or (parts.path.strip("/") if parts.scheme != "unix" else "")
+        return cls(
+            host=parts.hostname or "localhost",
+            port=parts.port or 6379,
+            path=unquote(parts.path) if parts.scheme == "unix" else "",
+            db=int(db or 0),
+            username=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            tls=parts.scheme == "rediss",
+        )
 
 
 class Script:
@@ -72,7 +108,7 @@ class _Pipe(asyncio.Protocol):
             elif again is not None and str(reply).startswith("NOSCRIPT"):
                 again()
             else:
-                future.set_exception(ResponseError(str(reply)))
+                future.set_exception(ScriptError(str(reply)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(ConnectionError(f"the connection to Redis was lost: {exc!r}"))
@@ -95,7 +131,7 @@ class _Pipe(asyncio.Protocol):
 
 class ScriptBatches:
     def __init__(self, url: str, *, timeout_s: float, client_name: str) -> None:
-        self._settings = parse_url(url)
+        self._address = RedisAddress.parse(url)
         self._timeout = timeout_s
         self._client_name = client_name
         self._pending: list[tuple[bytes, _Sent]] = []
@@ -105,7 +141,7 @@ class ScriptBatches:
         self._open: set[asyncio.Future[Any]] = set()
 
     def submit(self, script: Script, keys: list[str], args: list[str | int]) -> asyncio.Future[Any]:
-        """The script's reply to come; ResponseError when the script fails, OSError or
+        """The script's reply to come; ScriptError when the script fails, OSError or
         TimeoutError when Redis does, within the timeout."""
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._open.add(future)
@@ -184,26 +220,25 @@ class ScriptBatches:
             return pipe
         self._pipe = None
         loop = asyncio.get_running_loop()
-        settings = self._settings
-        secure = "connection_class" in settings and "SSL" in settings["connection_class"].__name__
+        address = self._address
         async with asyncio.timeout(self._timeout):
-            if "path" in settings:
-                _, pipe = await loop.create_unix_connection(_Pipe, settings["path"])
+            if address.path:
+                _, pipe = await loop.create_unix_connection(_Pipe, address.path)
             else:
                 _, pipe = await loop.create_connection(
                     _Pipe,
-                    settings.get("host", "localhost"),
-                    settings.get("port", 6379),
-                    ssl=ssl.create_default_context() if secure else None,
+                    address.host,
+                    address.port,
+                    ssl=ssl.create_default_context() if address.tls else None,
                 )
             setup: list[tuple[Any, ...]] = []
-            if settings.get("password"):
-                user = settings.get("username")
+            if address.password:
+                user = address.username
                 setup.append(
-                    ("AUTH", user, settings["password"]) if user else ("AUTH", settings["password"])
+                    ("AUTH", user, address.password) if user else ("AUTH", address.password)
                 )
-            if settings.get("db"):
-                setup.append(("SELECT", settings["db"]))
+            if address.db:
+                setup.append(("SELECT", address.db))
             setup.append(("CLIENT", "SETNAME", self._client_name))
             answers = [loop.create_future() for _ in setup]
             pipe.send([_pack(*command) for command in setup], [(a, None) for a in answers])

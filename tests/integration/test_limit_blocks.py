@@ -225,3 +225,31 @@ async def test_limits_too_small_for_a_block_are_checked_call_by_call(prefix: str
         assert not limiter._blocks._blocks
     finally:
         await limiter.close()
+
+
+async def test_a_block_in_use_is_replaced_before_its_slots_outlive_their_lease(
+    prefix: str, store: redis.asyncio.Redis
+) -> None:
+    # Leases of 1 s: a block lends its slots for at most 0.5 s, however busy.
+    limiter = Limiter(REDIS, prefix=prefix, timeout_s=1.0, lease_s=1.0, block_ms=100)
+    check = Check("key", "concurrent", limiter.key("concurrent", "key", "k"), 6400)
+    try:
+        first = await _granted(limiter, [check])
+        held = await limiter.admit([check])  # a call that outlasts its block
+        assert held.slots
+        old = set(limiter._blocks._blocks[check.redis_key].names)
+        deadline = time.monotonic() + 0.7
+        while time.monotonic() < deadline:  # busy: calls start and end all the time
+            call = await limiter.admit([check])
+            limiter.settle(call, {}, release=True)
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(allowance.LIFE_S / 2 + 0.1)  # (ended blocks are given back)
+        members = {name.decode() for name in await store.zrange(check.redis_key, 0, -1)}
+        # Newer blocks were lent; of the first block's slots, only the long call's is left.
+        assert limiter._blocks._seq >= 2 * 64
+        assert members & old == {held.slots[check.redis_key]}
+        limiter.settle(held, {}, release=True)
+        limiter.settle(first, {}, release=True)
+    finally:
+        await limiter.close()
+    assert await store.zcard(check.redis_key) == 0
