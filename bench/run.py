@@ -32,6 +32,7 @@ from bench.gateways import (
 )
 from bench.idle_sockets import idle_socket_bytes
 from bench.limits_paired import paired_limits_cost, print_paired
+from bench.socket_paired import paired_socket_cost, print_socket_cost
 
 GATEWAY_CORE = 0
 
@@ -144,6 +145,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=50)
     parser.add_argument("--idle-sockets", type=int, default=1000)
     parser.add_argument(
+        "--socket-rounds", type=int, default=4, help="rounds of the socket-against-SSE cell"
+    )
+    parser.add_argument(
         "--limit-rounds", type=int, default=6, help="rounds (pairs) of the limits cell"
     )
     parser.add_argument("--limit-calls", type=int, default=200, help="whole calls at c=16 a round")
@@ -186,7 +190,7 @@ def main() -> None:
                     return
                 profiles["rhone"] = profile(gateway, args)
                 print_profiles(profiles, args.chunks)
-                rhone_only(gateway, profiles["rhone"], args)
+                rhone_only(gateway, args)
             finally:
                 rhone.stop()
         finally:
@@ -207,27 +211,19 @@ def limits_cost(gateway: Gateway, args: argparse.Namespace) -> None:
     print_paired(cost)
 
 
-def rhone_only(gateway: Gateway, http: Profile, args: argparse.Namespace) -> None:
+def rhone_only(gateway: Gateway, args: argparse.Namespace) -> None:
     """The cells with no peer: a call on an open rhone.ws.v1 socket against the same call over
     HTTP, the cost of enforcing a key's limits, and idle sockets."""
 
-    def run(g: Gateway, *, stream: bool, concurrency: int, total: int, ws: bool = False) -> Cell:
-        return asyncio.run(measure(g, stream=stream, concurrency=concurrency, total=total, ws=ws))
-
     # A socket call always streams (docs/rhone-ws-v1.md): it is the same call as an SSE one.
-    ws16 = run(gateway, stream=True, concurrency=args.concurrency, total=args.streams, ws=True)
-    ws1 = run(gateway, stream=True, concurrency=1, total=args.serial, ws=True)
-    print("\nrhone.ws.v1: a streamed call on an open socket against the same call over HTTP (SSE)")
-    print(f"  {'':<34}{'HTTP':>10}{'socket':>10}")
-    print(f"  {'calls/s at c=16':<34}{http.stream16.rps:>10.1f}{ws16.rps:>10.1f}")
-    first = "time to first event, p50 c=1 (ms)"
-    print(f"  {first:<34}{http.stream1.ttfb50():>10.2f}{ws1.ttfb50():>10.2f}")
-    print(f"  {'whole stream, p50 c=1 (ms)':<34}{http.stream1.p50():>10.2f}{ws1.p50():>10.2f}")
-    print(f"  {'gateway CPU per call (ms)':<34}{http.stream16.cpu_ms:>10.2f}{ws16.cpu_ms:>10.2f}")
-    cheaper = ws16.cpu_ms < http.stream16.cpu_ms
-    print(
-        f"  target: a call on a socket costs less than over HTTP: {'met' if cheaper else 'NOT met'}"
+    socket_cost = paired_socket_cost(
+        gateway,
+        rounds=args.socket_rounds,
+        streams=args.streams // 2,
+        serial=args.serial // 2,
+        concurrency=args.concurrency,
     )
+    print_socket_cost(socket_cost)
 
     limits_cost(gateway, args)
 
