@@ -56,6 +56,7 @@ class Http1Connection(asyncio.Protocol):
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._framed = False  # Content-Length or Transfer-Encoding: the body ends by itself
+        self._ambiguous = False
         self._head_done = False
         self._keep_alive = False
         self._body: list[bytes] = []
@@ -79,7 +80,10 @@ class Http1Connection(asyncio.Protocol):
         (httpcore's choice too): it may have answered first, which reading the head shows."""
         self._begin(head_only)
         self._close_after = close_after
-        self._parser = httptools.HttpResponseParser(self)
+        parser = self._parser = httptools.HttpResponseParser(self)
+        # Both Content-Length and Transfer-Encoding: chunked wins, as in h11 (httpx's parser);
+        # llhttp refuses such a response unless told. Its connection is not reused (on_header).
+        parser.set_dangerous_leniencies(lenient_chunked_length=True)
         transport = self.transport
         assert transport is not None
         if self._reading_paused:
@@ -110,12 +114,8 @@ class Http1Connection(asyncio.Protocol):
             self._raise_failure(request)
             await self._wait(request, read_timeout)
         parser = self._parser
-        version = (
-            b"HTTP/1.0"
-            if parser is not None and parser.get_http_version() == "1.0"
-            else (b"HTTP/1.1")
-        )
-        return self._status, self._headers, self._reason, version
+        old = parser is not None and parser.get_http_version() == "1.0"
+        return self._status, self._headers, self._reason, b"HTTP/1.0" if old else b"HTTP/1.1"
 
     async def next_chunk(self, request: httpx.Request, read_timeout: float | None) -> bytes:
         """The body received since the last call (waiting for some); b"" at its end."""
@@ -261,7 +261,7 @@ class Http1Connection(asyncio.Protocol):
             return
         self._reason = b""
         self._headers = []
-        self._framed = False
+        self._framed = self._ambiguous = False
 
     def on_status(self, reason: bytes) -> None:
         if not self.complete:
@@ -272,6 +272,8 @@ class Http1Connection(asyncio.Protocol):
             return
         self._headers.append((name, value))
         if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
+            if self._framed:  # both, or either twice: framing a proxy may read otherwise
+                self._ambiguous = True
             self._framed = True
 
     def on_headers_complete(self) -> None:
@@ -283,7 +285,7 @@ class Http1Connection(asyncio.Protocol):
         if status < 200 and status != 101:
             return  # informational (100 Continue): the response proper follows
         self._status = status
-        self._keep_alive = parser.should_keep_alive()
+        self._keep_alive = parser.should_keep_alive() and not self._ambiguous
         self._head_done = True
         if self._head_only or status in _NO_BODY_STATUSES:
             self._framed = True

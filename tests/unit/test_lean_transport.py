@@ -11,6 +11,7 @@ import gzip
 import ipaddress
 import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -208,6 +209,14 @@ async def test_a_connection_close_from_either_side_is_not_reused() -> None:
     assert server.connections == 2
 
 
+async def test_both_framings_read_chunked_as_httpx_does_and_the_connection_goes() -> None:
+    both = answer(b"5\r\nfirst\r\n0\r\n\r\n", b"Content-Length: 3", b"Transfer-Encoding: chunked")
+    async with serving(replying(both, both)) as server, client() as http:
+        texts = [(await http.get(server.url)).text for _ in range(2)]
+    assert texts == ["first", "first"]
+    assert server.connections == 2
+
+
 async def test_a_response_closed_before_its_end_drops_its_connection() -> None:
     def make(server: RawServer) -> Handler:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -225,6 +234,13 @@ async def test_a_response_closed_before_its_end_drops_its_connection() -> None:
         server.handler = replying(answer(b"ok", b"Content-Length: 2"))(server)
         assert (await http.get(server.url)).text == "ok"
     assert server.connections == 2
+
+
+async def test_an_informational_response_is_skipped_and_http_1_0_is_reported() -> None:
+    reply = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.0 201 Created\r\nContent-Length: 2\r\n\r\nok"
+    async with serving(replying(reply)) as server, client() as http:
+        response = await http.get(server.url)
+    assert (response.status_code, response.http_version, response.text) == (201, "HTTP/1.0", "ok")
 
 
 async def test_an_async_iterator_body_goes_chunked() -> None:
@@ -307,6 +323,23 @@ async def test_a_server_that_stops_short_or_is_not_http_is_a_remote_protocol_err
             response = await http.get(server.url)
             assert response.status_code == 200  # the head came: the body fails
     assert server.connections == 1
+
+
+async def test_a_reset_connection_is_a_read_error() -> None:
+    def make(server: RawServer) -> Handler:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await server.read_request(reader)
+            writer.write(answer(b"5\r\nfirst\r\n", b"Transfer-Encoding: chunked"))
+            await writer.drain()
+            linger = struct.pack("ii", 1, 0)  # close with a reset, not a FIN
+            writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            writer.transport.abort()
+
+        return handle
+
+    async with serving(make) as server, client() as http:
+        with pytest.raises(httpx.ReadError):
+            await http.get(server.url)
 
 
 async def test_a_refused_connection_is_a_connect_error() -> None:
