@@ -1,5 +1,6 @@
 """Calling an upstream over HTTP with its dialect: encode the request, stream the answer back
-as canonical events. One pooled keep-alive httpx client per upstream base URL.
+as canonical events. One pooled keep-alive httpx client per upstream base URL, on Rhone's own
+HTTP/1.1 transport (services/providers/lean_transport.py).
 
 A streaming client's call streams upstream too, so that the first event reaches it as soon as
 the upstream produces it; a non-streaming client's is a whole upstream call unfolded into the
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import orjson
+from httpx._utils import get_environment_proxies
 
 from rhone import canonical as ev
 from rhone.dialects.base import Dialect, StreamDecoder
@@ -25,6 +27,7 @@ from rhone.errors import Code, RhoneError, make_failure
 from rhone.observability.upstream import ObservedTransport
 from rhone.sse import SseDecoder, SseEvent
 from rhone.v1 import generation_pb2 as gen
+from services.providers.lean_transport import LeanTransport
 from services.providers.routing import Deployment
 from services.providers.timeouts import DEFAULT_TIMEOUTS
 from services.providers.upstream_errors import (
@@ -45,7 +48,10 @@ TIMEOUT = DEFAULT_TIMEOUTS.http()
 
 
 class ClientPool:
-    """One httpx.AsyncClient per upstream base URL, created on first use."""
+    """One httpx.AsyncClient per upstream base URL, created on first use. A URL the
+    environment sends through a proxy (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, as httpx reads them)
+    goes through httpx's own transport with that proxy: httpx mounts the environment's proxies
+    only for a client without ``transport=``, so the client is given them here."""
 
     def __init__(self) -> None:
         self._clients: dict[str, httpx.AsyncClient] = {}
@@ -53,8 +59,8 @@ class ClientPool:
     def client(self, base_url: str) -> httpx.AsyncClient:
         client = self._clients.get(base_url)
         if client is None:
-            transport = ObservedTransport(httpx.AsyncHTTPTransport(limits=POOL_LIMITS))
-            client = httpx.AsyncClient(transport=transport, timeout=TIMEOUT)
+            transport = ObservedTransport(LeanTransport(limits=POOL_LIMITS))
+            client = httpx.AsyncClient(transport=transport, mounts=_proxy_mounts(), timeout=TIMEOUT)
             self._clients[base_url] = client
         return client
 
@@ -62,6 +68,18 @@ class ClientPool:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+
+
+def _proxy_mounts() -> dict[str, httpx.AsyncBaseTransport | None]:
+    """The environment's proxies as httpx would mount them by itself, read by httpx's own
+    function (private, but what AsyncClient calls; httpx is pinned by the lock files). None: no
+    proxy for those URLs (NO_PROXY), the client's own transport."""
+    return {
+        pattern: None
+        if url is None
+        else ObservedTransport(httpx.AsyncHTTPTransport(limits=POOL_LIMITS, proxy=url))
+        for pattern, url in get_environment_proxies().items()
+    }
 
 
 def retry_after_ms(headers: httpx.Headers) -> int:
