@@ -281,9 +281,12 @@ class Allowances:
 
     def _grant(self, checks: list[Check], sizes: list[int]) -> None:
         keys = tuple(check.redis_key for check in checks)
-        if keys in self._granting or self._cool.get(keys, 0.0) > time.monotonic():
+        if keys in self._granting:
             return
-
+        if (cool := self._cool.get(keys)) is not None:
+            if cool > time.monotonic():
+                return
+            del self._cool[keys]
         first = self._seq
         args: list[str | int] = [self._owner, self._lease_ms, first, str(ROOM)]
         for check, size in zip(checks, sizes, strict=True):
