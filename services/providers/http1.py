@@ -21,12 +21,13 @@ import httpx
 # stops reading until the reader takes it.
 _READ_HIGH_WATER = 256 * 1024
 _NO_BODY_STATUSES = frozenset({204, 304})
-_TIMED_OUT = object()
+# What a waiter is woken with when its bound passed first (here and in lean_transport.py).
+TIMED_OUT = object()
 
 
-def _expire(waiter: asyncio.Future[object]) -> None:
+def expire(waiter: asyncio.Future[object]) -> None:
     if not waiter.done():
-        waiter.set_result(_TIMED_OUT)
+        waiter.set_result(TIMED_OUT)
 
 
 class Http1Connection(asyncio.Protocol):
@@ -157,28 +158,28 @@ class Http1Connection(asyncio.Protocol):
             if bound is None:
                 await waiter
             else:
-                handle = self.loop.call_later(bound, _expire, waiter)
+                handle = self.loop.call_later(bound, expire, waiter)
                 try:
                     await waiter
                 finally:
                     handle.cancel()
         finally:
             self._waiter = None
-        if waiter.result() is _TIMED_OUT:
+        if waiter.result() is TIMED_OUT:
             raise httpx.ReadTimeout("timed out waiting for the response", request=request)
 
     async def _drain(self, bound: float | None) -> None:
         while self._writing_paused and not self.closed:
             waiter = self.loop.create_future()
             self._write_waiter = waiter
-            handle = None if bound is None else self.loop.call_later(bound, _expire, waiter)
+            handle = None if bound is None else self.loop.call_later(bound, expire, waiter)
             try:
                 await waiter
             finally:
                 self._write_waiter = None
                 if handle is not None:
                     handle.cancel()
-            if waiter.result() is _TIMED_OUT:
+            if waiter.result() is TIMED_OUT:
                 raise httpx.WriteTimeout("timed out writing the request")
 
     def _wake(self) -> None:

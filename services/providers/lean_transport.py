@@ -29,16 +29,10 @@ from typing import Any
 
 import httpx
 
-from services.providers.http1 import Http1Connection, ResponseBody
+from services.providers.http1 import TIMED_OUT, Http1Connection, ResponseBody, expire
 
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _PORTS = {"http": 80, "https": 443}
-_TIMED_OUT = object()
-
-
-def _expire(waiter: asyncio.Future[object]) -> None:
-    if not waiter.done():
-        waiter.set_result(_TIMED_OUT)
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -158,7 +152,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
     ) -> None:
         waiter = loop.create_future()
         self._waiters.append(waiter)
-        handle = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+        handle = None if deadline is None else loop.call_at(deadline, expire, waiter)
         try:
             await waiter
         except BaseException:  # cancelled: out of the queue, and a wake it got goes on
@@ -170,7 +164,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
         finally:
             if handle is not None:
                 handle.cancel()
-        if waiter.result() is _TIMED_OUT:
+        if waiter.result() is TIMED_OUT:
             self._waiters.remove(waiter)
             raise httpx.PoolTimeout("timed out waiting for a connection", request=request)
 
