@@ -131,6 +131,7 @@ bench: $(STAMP) $(PEER_STAMP) ## Rhone vs LiteLLM's proxy on one fake upstream: 
 	$(BIN)/python -m bench.run --peer-python $(PEER_VENV)/bin/python
 	$(BIN)/python -m bench.long_session
 	$(BIN)/python -m bench.observability_cost
+	$(BIN)/python -m bench.grpc_floor
 
 clean:
 	rm -rf $(VENV) $(PEER_VENV) $(LOCK_TOOL) .rhone $(NODE_TESTS)/node_modules clients/js/*/node_modules \
