@@ -47,6 +47,11 @@ class ProviderServiceStub:
                 request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_generation__pb2.GenerationEvents.FromString,
                 _registered_method=True)
+        self.GenerateWhole = channel.unary_unary(
+                '/rhone.v1.ProviderService/GenerateWhole',
+                request_serializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_generation__pb2.GenerationEvents.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/rhone.v1.ProviderService/ListModels',
                 request_serializer=rhone_dot_v1_dot_providers__pb2.ListModelsRequest.SerializeToString,
@@ -84,6 +89,14 @@ class ProviderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GenerateWhole(self, request, context):
+        """The same events in one message, for a request whose answer nobody reads before its end
+        (`whole`): a unary call costs a third less than a streamed one of one message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListModels(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -116,6 +129,11 @@ def add_ProviderServiceServicer_to_server(servicer, server):
             ),
             'GenerateBatches': grpc.unary_stream_rpc_method_handler(
                     servicer.GenerateBatches,
+                    request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_generation__pb2.GenerationEvents.SerializeToString,
+            ),
+            'GenerateWhole': grpc.unary_unary_rpc_method_handler(
+                    servicer.GenerateWhole,
                     request_deserializer=rhone_dot_v1_dot_generation__pb2.GenerateRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_generation__pb2.GenerationEvents.SerializeToString,
             ),
@@ -189,6 +207,33 @@ class ProviderService:
             request,
             target,
             '/rhone.v1.ProviderService/GenerateBatches',
+            rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
+            rhone_dot_v1_dot_generation__pb2.GenerationEvents.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GenerateWhole(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.ProviderService/GenerateWhole',
             rhone_dot_v1_dot_generation__pb2.GenerateRequest.SerializeToString,
             rhone_dot_v1_dot_generation__pb2.GenerationEvents.FromString,
             options,

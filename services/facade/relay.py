@@ -25,6 +25,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import translator_pb2 as tpb
 from rhone.v1 import translator_pb2_grpc
 from services.facade.admission import Admission
+from services.facade.answer_shape import answers_whole
 from services.facade.stream_end import INTERRUPTED, StreamEnd, stream_end_for
 
 log = logging.getLogger("rhone.facade")
@@ -60,6 +61,8 @@ class Relay:
         self.max_body_bytes = max_body_bytes
         self.admission = admission
         self.call_timeout_s = call_timeout_s
+        # False once a translator replica answered CallWhole with UNIMPLEMENTED.
+        self.whole = True
 
     async def read_body(self, request: Request) -> bytes:
         declared = request.headers.get("content-length")
@@ -73,6 +76,31 @@ class Relay:
             if size > self.max_body_bytes:
                 raise _too_large(self.max_body_bytes)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _call_whole(self, request: tpb.CallRequest) -> list[tpb.CallFrame] | None:
+        """The answer's frames, head first, from CallWhole; None from a translator replica
+        older than CallWhole (a rolling upgrade), which is then asked with Call. Raises
+        RhoneError when there is no answer."""
+        scope.current().tenant = request.tenant_id
+        self.admission.enter()
+        try:
+            call = self.translator.CallWhole(request, timeout=self.call_timeout_s)
+            answer = await call
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                self.whole = False
+                log.info("the translator has no CallWhole; using Call")
+                return None
+            log.warning("translator call failed: %s %s", exc.code(), exc.details())
+            raise RhoneError(_unavailable(exc)) from None
+        finally:
+            self.admission.leave()
+        frames = list(answer.frames)
+        if not frames or not frames[0].HasField("head"):
+            raise RhoneError(make_failure(Code.ERROR_CODE_INTERNAL, "No answer."))
+        # What the translator learned (model, provider, usage, error code).
+        scope.current().absorb_trailer(await call.trailing_metadata())
+        return frames
 
     async def open(
         self,
@@ -128,6 +156,22 @@ class Relay:
         params: Mapping[str, str] | None = None,
         observer: CallObserver | None = None,
     ) -> Response:
+        if self.whole and answers_whole(method, body):
+            request = tpb.CallRequest(
+                surface=surface,  # type: ignore[arg-type]
+                method=method,
+                params=dict(params or {}),
+                tenant_id=tenant_id,
+                body=body,
+            )
+            try:
+                frames = await self._call_whole(request)
+            except RhoneError as exc:
+                if observer is not None:
+                    observer.on_end(failure=exc.failure)
+                return error_response(dialect, exc.failure)
+            if frames is not None:
+                return _whole_response(frames, observer)
         try:
             opened = await self.open(
                 surface=surface, method=method, tenant_id=tenant_id, body=body, params=params
@@ -162,6 +206,24 @@ class Relay:
             media_type=frame_head.content_type,
             headers=headers,
         )
+
+
+def _whole_response(frames: list[tpb.CallFrame], observer: CallObserver | None) -> Response:
+    """A CallWhole answer as the HTTP response, observed as Call's frames are. A stream that
+    came whole (answer_shape.py) is written as one body, with its own head."""
+    head, rest = frames[0].head, frames[1:]
+    headers = dict(head.headers)
+    if observer is not None:
+        headers.update(observer.on_head(head))
+        for frame in rest:
+            observer.on_frame(frame)
+        observer.on_end()
+    return Response(
+        b"".join([frame.data for frame in rest if frame.HasField("data")]),
+        status_code=head.status,
+        media_type=head.content_type,
+        headers=headers,
+    )
 
 
 @dataclass(slots=True)

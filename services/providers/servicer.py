@@ -70,6 +70,15 @@ class ProviderServicer(pb_grpc.ProviderServiceServicer):
         finally:
             await batches.aclose()
 
+    async def GenerateWhole(
+        self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> gen.GenerationEvents:
+        events = self._generation(request, context)
+        try:
+            return gen.GenerationEvents(events=[event async for event in events])
+        finally:
+            await events.aclose()
+
     async def _generation(
         self, request: gen.GenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncGenerator[gen.GenerationEvent, None]:

@@ -76,6 +76,18 @@ class TranslatorServicer(tpb_grpc.TranslatorServiceServicer):
                 yield frame
         context.set_trailing_metadata(scope.current().trailer())
 
+    async def CallWhole(
+        self, request: tpb.CallRequest, context: grpc.aio.ServicerContext
+    ) -> tpb.CallFrames:
+        """Call, for an answer the facade writes whole: its frames in one message, and what
+        a stream's initial metadata would say in the trailing one."""
+        if not request.tenant_id:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "tenant_id is required")
+        deadlines.hold(context)
+        frames = [frame async for frame in self.calls.call(request)]
+        context.set_trailing_metadata(scope.current().trailer())
+        return tpb.CallFrames(frames=frames)
+
     async def Generate(
         self, request: tpb.TranslatorGenerateRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[tpb.TranslatorGenerateEvent]:

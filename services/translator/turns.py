@@ -85,6 +85,9 @@ class TurnRunner:
         self.lease_ms = lease_ms
         # False once a providers replica answered GenerateBatches with UNIMPLEMENTED.
         self.batched = True
+        # False once one answered GenerateWhole with UNIMPLEMENTED: whole answers then come
+        # as a stream too.
+        self.whole = True
         # False once a sessions replica answered a CommitTurn creating its session as one
         # older than create_session does: first calls then begin with BeginTurn.
         self.creates = True
@@ -370,33 +373,34 @@ class OpenTurn:
         restartable call starts over, from an empty fold, on another replica. A refusal for
         length before anything was generated means Rhone's estimate was short: unless the
         policy is `error`, the context is fitted again with a more cautious estimate and the
-        call made once more. A providers replica older than GenerateBatches (a rolling
-        upgrade) is asked with Generate instead."""
+        call made once more. A restartable call's events come in one unary GenerateWhole
+        (cheaper than a stream). A providers replica older than GenerateWhole or
+        GenerateBatches (a rolling upgrade) is asked with the stream it has."""
         restarts = 0
         refitted = False
         while True:
             runner = self.runner
-            batched = runner.batched
-            providers = runner.providers
-            rpc = providers.GenerateBatches if batched else providers.Generate
-            call = rpc(self.composed.request, timeout=deadlines.remaining())
+            rpc, call = self._call(whole=restartable and runner.whole)
             try:
-                stream = call.__aiter__()
+                messages = _messages(call, unary=rpc == "GenerateWhole")
                 try:
-                    first = _events_of(await stream.__anext__())
+                    first = await anext(messages)
                 except StopAsyncIteration:
                     return
                 if not refitted and _overflowed(first[0]) and await self._refit(first[0].failure):
                     refitted = True
                     continue
                 yield first
-                async for message in stream:
-                    yield _events_of(message)
+                async for events in messages:
+                    yield events
                 return
             except grpc.aio.AioRpcError as exc:
-                if exc.code() == grpc.StatusCode.UNIMPLEMENTED and batched:
-                    runner.batched = False
-                    log.info("the providers service has no GenerateBatches; using Generate")
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED and rpc != "Generate":
+                    if rpc == "GenerateWhole":
+                        runner.whole = False
+                    else:
+                        runner.batched = False
+                    log.info("the providers service has no %s; asking another way", rpc)
                     continue
                 lost = exc.code() == grpc.StatusCode.UNAVAILABLE and not self.completed
                 if not (restartable and lost and restarts < _MAX_RESTARTS):
@@ -406,6 +410,15 @@ class OpenTurn:
                 self.accumulator = StreamAccumulator()
             finally:
                 call.cancel()
+
+    def _call(self, *, whole: bool) -> tuple[str, Any]:
+        """The providers call for this turn's request, and its method's name."""
+        providers, request = self.runner.providers, self.composed.request
+        if whole:
+            rpc = "GenerateWhole"
+        else:
+            rpc = "GenerateBatches" if self.runner.batched else "Generate"
+        return rpc, getattr(providers, rpc)(request, timeout=deadlines.remaining())
 
     async def _refit(self, refusal: gen.Failure) -> bool:
         fitter, policy = self.runner.fitter, self.policy
@@ -551,6 +564,18 @@ def _events_of(message: gen.GenerationEvents | gen.GenerationEvent) -> list[gen.
     if isinstance(message, gen.GenerationEvents):
         return list(message.events)
     return [message]
+
+
+async def _messages(call: Any, *, unary: bool) -> AsyncIterator[list[gen.GenerationEvent]]:
+    """A providers call's events, a message's at a time: the one answer of a unary call (none
+    when it holds no event), or each message of a stream."""
+    if unary:
+        answer = await call
+        if answer.events:
+            yield list(answer.events)
+        return
+    async for message in call:
+        yield _events_of(message)
 
 
 def _overflowed(event: gen.GenerationEvent) -> bool:

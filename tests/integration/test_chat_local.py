@@ -173,6 +173,26 @@ def test_image_parts_and_response_format_are_accepted(client: openai.OpenAI):
     assert completion.choices[0].message.content == '{"answer":"describe","user_turns":1}'
 
 
+def test_a_stream_asked_for_in_any_spelling_of_the_field_streams(base_url: str):
+    """JSON lets a key be spelled with escapes. The facade picks the internal call for a whole
+    answer before the translator reads the body (services/facade/answer_shape.py; that it
+    sees the field is tests/unit/test_whole_answers.py): either way the client reads the
+    stream it asked for, in the stream's content type, ending with [DONE]."""
+    body = b'{"model":"local","\\u0073tream":true,"messages":[{"role":"user","content":"Hi"}]}'
+    headers = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+    with httpx.stream(
+        "POST", base_url + "/v1/chat/completions", content=body, headers=headers
+    ) as reply:
+        assert reply.status_code == 200
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        events = [line for line in reply.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "data: [DONE]" and len(events) > 3
+    # And "stream" only in a message's text is no stream.
+    body = b'{"model":"local","messages":[{"role":"user","content":"a \\"stream\\": true"}]}'
+    reply = httpx.post(base_url + "/v1/chat/completions", content=body, headers=headers)
+    assert reply.status_code == 200 and reply.json()["object"] == "chat.completion"
+
+
 def test_wrong_or_missing_key_is_401(base_url: str):
     bad = openai.OpenAI(base_url=base_url + "/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:

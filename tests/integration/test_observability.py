@@ -204,17 +204,20 @@ def test_metrics_count_each_kind_of_call_exactly(
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="429") == 1
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="400") == 1
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="200") == 4
-    generate = {"service": "providers", "grpc_method": "GenerateBatches"}
-    # The translator stops reading at a failure event, so whether the refused call's stream
-    # ends OK or CANCELLED is a race; the five calls that reached it are not.
-    handled = {
-        dict(labels)["grpc_code"]: count
-        for (name, labels), count in providers.items()
-        if name == "rhone_grpc_server_handled_total"
-        and dict(labels)["grpc_method"] == "GenerateBatches"
-    }
-    assert sum(handled.values()) == 5 and handled["OK"] >= 3 and handled["CANCELLED"] >= 1
-    assert value(providers, "rhone_grpc_server_inflight", **generate) == 0
+    def handled(metrics: dict, method: str) -> dict[str, float]:
+        return {
+            dict(labels)["grpc_code"]: count
+            for (name, labels), count in metrics.items()
+            if name == "rhone_grpc_server_handled_total" and dict(labels)["grpc_method"] == method
+        }
+
+    # Of the five calls that reached the providers, the three streams (one cancelled) came
+    # streamed, and the two whole answers (one the upstream refused) in one unary call each.
+    assert handled(providers, "GenerateBatches") == {"OK": 2, "CANCELLED": 1}
+    assert handled(providers, "GenerateWhole") == {"OK": 2}
+    for method in ("GenerateBatches", "GenerateWhole"):
+        generate = {"service": "providers", "grpc_method": method}
+        assert value(providers, "rhone_grpc_server_inflight", **generate) == 0
 
     sessions = scrape(f"http://127.0.0.1:{observed.metrics_ports['sessions']}/metrics")
     assert value(sessions, "rhone_session_lease_conflicts_total") == 1
@@ -234,9 +237,10 @@ def test_metrics_count_each_kind_of_call_exactly(
         assert timed > 0, operation
 
     translator = scrape(f"http://127.0.0.1:{observed.metrics_ports['translator']}/metrics")
-    call = {"service": "translator", "grpc_method": "Call"}
-    assert value(translator, "rhone_grpc_server_handled_total", **call, grpc_code="OK") == 5
-    assert value(translator, "rhone_grpc_server_handled_total", **call, grpc_code="CANCELLED") == 1
+    # The streams (SSE and socket) are Calls; the three HTTP calls that answer whole,
+    # refusals included, are CallWholes.
+    assert handled(translator, "Call") == {"OK": 2, "CANCELLED": 1}
+    assert handled(translator, "CallWhole") == {"OK": 3}
 
 
 def test_one_call_is_one_trace_across_the_four_services(
@@ -256,9 +260,9 @@ def test_one_call_is_one_trace_across_the_four_services(
         trace_id,
         {
             ("rhone-facade", "POST openai_chat"),
-            ("rhone-translator", "rhone.v1.TranslatorService/Call"),
+            ("rhone-translator", "rhone.v1.TranslatorService/CallWhole"),
             ("rhone-sessions", "rhone.v1.SessionService/CommitTurn"),
-            ("rhone-providers", "rhone.v1.ProviderService/GenerateBatches"),
+            ("rhone-providers", "rhone.v1.ProviderService/GenerateWhole"),
             ("rhone-providers", "chat gpt-4o"),
             ("rhone-providers", "POST"),
         },
@@ -280,14 +284,15 @@ def test_one_call_is_one_trace_across_the_four_services(
     assert root.attributes["http.response.status_code"] == 200  # type: ignore[attr-defined]
     assert [s for s in spans if s.parent_span_id == client_span] == [root]
 
-    translator = one("translator", "rhone.v1.TranslatorService/Call")
+    # A whole answer: one unary call on each hop.
+    translator = one("translator", "rhone.v1.TranslatorService/CallWhole")
     assert parent_of(translator) is root
     # A first call's session is created with its turn: no BeginTurn (turns.py).
     committed = one("sessions", "rhone.v1.SessionService/CommitTurn")
     assert parent_of(committed) is translator
     assert committed.kind == SPAN_KIND_SERVER  # type: ignore[attr-defined]
     assert not [s for s in spans if s.name.endswith("/BeginTurn")]
-    generate = one("providers", "rhone.v1.ProviderService/GenerateBatches")
+    generate = one("providers", "rhone.v1.ProviderService/GenerateWhole")
     assert parent_of(generate) is translator
     chat = one("providers", "chat gpt-4o")
     assert parent_of(chat) is generate
