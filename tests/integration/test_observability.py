@@ -204,6 +204,7 @@ def test_metrics_count_each_kind_of_call_exactly(
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="429") == 1
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="400") == 1
     assert value(providers, "rhone_upstream_responses_total", provider="openai", status="200") == 4
+
     def handled(metrics: dict, method: str) -> dict[str, float]:
         return {
             dict(labels)["grpc_code"]: count
