@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from rhone.token_estimate import message_size
 from rhone.v1 import content_pb2 as content
+from rhone.v1 import sessions_pb2 as spb
 
 
 @dataclass(slots=True)
@@ -26,10 +27,15 @@ class CachedContext:
     sizes: list[int]
 
     def extended(self, version: int, messages: list[content.Message]) -> CachedContext:
+        # The new messages are copied, together, into a list of the cache's own: a message
+        # parsed from a response keeps all of that response in memory (upb allocates whatever
+        # one parse makes in one arena), and a CommitTurnResponse carries the turn's response
+        # settings too (a Responses call's instructions and tools: often tens of KB a turn).
+        own = list(spb.MessageList(messages=messages).messages) if messages else []
         return CachedContext(
             version,
-            [*self.messages, *messages],
-            [*self.sizes, *(message_size(m) for m in messages)],
+            [*self.messages, *own],
+            [*self.sizes, *(message_size(m) for m in own)],
         )
 
     @classmethod
