@@ -237,6 +237,9 @@ def test_metrics_count_each_kind_of_call_exactly(
     call = {"service": "translator", "grpc_method": "Call"}
     assert value(translator, "rhone_grpc_server_handled_total", **call, grpc_code="OK") == 5
     assert value(translator, "rhone_grpc_server_handled_total", **call, grpc_code="CANCELLED") == 1
+    # The three sessions that committed a turn are in its context cache.
+    assert value(translator, "rhone_translator_context_cache_sessions") == 3
+    assert 3 * 1000 < value(translator, "rhone_translator_context_cache_bytes") < 3 * 10_000
 
 
 def test_one_call_is_one_trace_across_the_four_services(
