@@ -133,6 +133,18 @@ UPSTREAM_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+# Translator: its cache of sessions' contexts (services/translator/context_cache.py), read at
+# each scrape (open_context_cache binds them).
+CONTEXT_CACHE_BYTES = Gauge(
+    "rhone_translator_context_cache_bytes",
+    "Memory the translator's cached session contexts hold, estimated; at most "
+    "RHONE_CONTEXT_CACHE_MB.",
+)
+CONTEXT_CACHE_SESSIONS = Gauge(
+    "rhone_translator_context_cache_sessions",
+    "Sessions whose context the translator holds; at most RHONE_CONTEXT_CACHE_SESSIONS.",
+)
+
 # Sessions.
 LEASE_CONFLICTS = Counter(
     "rhone_session_lease_conflicts_total",

@@ -11,7 +11,7 @@ from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc, translator_pb2, tran
 from services.translator.compaction.compactor import Compactor
 from services.translator.compaction.sealing import CompactionSeal
 from services.translator.config import TranslatorSettings
-from services.translator.context_cache import ContextCache
+from services.translator.context_cache import open_context_cache
 from services.translator.context_fit import ContextFitter
 from services.translator.servicer import TranslatorServicer
 from services.translator.turns import TurnRunner
@@ -33,7 +33,7 @@ async def main() -> None:
         settings.compaction_model,
     )
     runner.fitter = ContextFitter(providers, compactor)
-    runner.contexts = ContextCache(settings.context_cache_sessions)
+    runner.contexts = open_context_cache(settings)
 
     async def close_channels() -> None:
         await sessions_channel.close()

@@ -19,6 +19,9 @@ class TranslatorSettings(PeerSettings):
     # How many sessions' contexts the translator keeps in memory, so that a continuing call
     # fetches only the turns it has not seen (0: none).
     context_cache_sessions: int = 1000
+    # The most memory those contexts may hold, in MiB, estimated (context_cache.py): one
+    # session's can be megabytes. The least recently used go first until both bounds hold.
+    context_cache_mb: int = 256
 
     @property
     def listen(self) -> str:

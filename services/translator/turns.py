@@ -95,7 +95,7 @@ class TurnRunner:
         # Context windows and policies (context_fit.py); None: calls are sent as composed.
         self.fitter: ContextFitter | None = None
         # Recent sessions' contexts by version (context_cache.py).
-        self.contexts = ContextCache(0)
+        self.contexts = ContextCache(0, 0)
 
     async def open(
         self,
@@ -124,7 +124,7 @@ class TurnRunner:
         try:
             if creates:  # nothing to fetch: a new session's context is empty
                 session = spb.Session(id=new_session_id(), tenant_id=tenant_id)
-                lease_id, stored = "", CachedContext(0, [], [])
+                lease_id, stored = "", CachedContext.of(0, [])
             elif continuity.record:
                 begun = await self._begin(
                     spb.BeginTurnRequest(
@@ -153,7 +153,7 @@ class TurnRunner:
                 session, lease_id = loaded.session, ""
                 stored = CachedContext.of(session.version, list(loaded.context))
             else:
-                session, lease_id, stored = spb.Session(), "", CachedContext(0, [], [])
+                session, lease_id, stored = spb.Session(), "", CachedContext.of(0, [])
         except grpc.aio.AioRpcError as exc:
             raise rpc_failure(
                 exc, what="response" if continuity.from_response_id else "session"
@@ -541,7 +541,7 @@ class OpenTurn:
         turn = self.committed
         assert turn is not None
         added = [*turn.input, *([turn.output] if turn.output.parts else [])]
-        base = CachedContext(0, [], []) if turn.snapshot else self.stored
+        base = CachedContext.of(0, []) if turn.snapshot else self.stored
         runner.contexts.put(self.session_id, base.extended(version, added))
 
     async def release(self) -> None:

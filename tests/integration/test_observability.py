@@ -242,6 +242,9 @@ def test_metrics_count_each_kind_of_call_exactly(
     # refusals included, are CallWholes.
     assert handled(translator, "Call") == {"OK": 2, "CANCELLED": 1}
     assert handled(translator, "CallWhole") == {"OK": 3}
+    # The three sessions that committed a turn are in its context cache.
+    assert value(translator, "rhone_translator_context_cache_sessions") == 3
+    assert 3 * 1000 < value(translator, "rhone_translator_context_cache_bytes") < 3 * 10_000
 
 
 def test_one_call_is_one_trace_across_the_four_services(

@@ -24,7 +24,7 @@ from services.providers.servicer import ProviderServicer
 from services.translator.compaction.compactor import Compactor
 from services.translator.compaction.sealing import CompactionSeal
 from services.translator.compaction.summary import PREAMBLE
-from services.translator.context_cache import CachedContext, ContextCache
+from services.translator.context_cache import ContextCache, held_bytes
 from services.translator.context_fit import ContextFitter
 from services.translator.context_policy import ContextPolicy
 from services.translator.continuity import Continuity, compose
@@ -133,7 +133,7 @@ def runner(window: int) -> tuple[TurnRunner, StubSessions, StubProviders]:
     turns = TurnRunner(sessions, providers, 60_000)  # type: ignore[arg-type]
     compactor = Compactor(providers, CompactionSeal(b"a test secret of enough bytes"))  # type: ignore[arg-type]
     turns.fitter = ContextFitter(providers, compactor)  # type: ignore[arg-type]
-    turns.contexts = ContextCache(10)
+    turns.contexts = ContextCache(10, 1 << 30)
     return turns, sessions, providers
 
 
@@ -164,6 +164,21 @@ async def test_a_continuing_call_fetches_only_the_turns_it_has_not_seen():
     assert [m.parts[0].text.text for m in sent.messages][-3:] == ["elsewhere", "x", "again"]
     cached = turns.contexts.get(sessions.id)
     assert cached is not None and cached.version == 7 and len(cached.sizes) == 14
+
+
+async def test_a_session_whose_context_outgrows_the_cache_budget_is_fetched_whole_again():
+    turns, sessions, _ = runner(window=1_000_000)
+    turns.contexts = ContextCache(10, 64 << 10)
+    await call(turns, "", words(2000))  # 10 KB a turn
+    for n in range(2, 9):
+        await call(turns, sessions.id, words(2000))
+        cached = turns.contexts.get(sessions.id)
+        held = 0 if cached is None else held_bytes(cached.messages, cached.sizes)
+        assert turns.contexts.held == held <= 64 << 10, n
+    # Each call's turn was appended to the cached context until it outgrew the budget; from
+    # then on nothing is cached, and BeginTurn sends the whole context.
+    assert sessions.begun == [(1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (0, 6), (0, 7)]
+    assert turns.contexts.get(sessions.id) is None
 
 
 async def test_truncate_drops_the_oldest_turns_and_error_refuses():
@@ -203,15 +218,6 @@ async def test_the_context_view_reports_a_compaction_without_making_it():
     )
     fitted = await fitter.fit("t", composed, ContextPolicy(), plan_only=True)
     assert fitted.action == "compact" and providers.requests == []
-
-
-def test_the_context_cache_forgets_the_least_recent_session():
-    cache = ContextCache(2)
-    for name in ("a", "b"):
-        cache.put(name, CachedContext.of(1, [text(content.ROLE_USER, name)]))
-    cache.get("a")
-    cache.put("c", CachedContext.of(1, []))
-    assert cache.get("b") is None and cache.get("a") is not None and len(cache) == 2
 
 
 def test_one_session_lands_on_the_same_deployment_among_equals():

@@ -82,7 +82,7 @@ async def first_call(turns: TurnRunner, message: str = "hello", **continuity: An
 async def test_a_first_call_creates_its_session_with_its_turn_and_no_begin_turn():
     sessions = CountedSessions()
     turns = TurnRunner(sessions, StubProviders(10_000), 60_000)  # type: ignore[arg-type]
-    turns.contexts = ContextCache(10)
+    turns.contexts = ContextCache(10, 1 << 30)
 
     turn = await first_call(turns)
 
