@@ -244,7 +244,9 @@ async def test_a_reader_that_stops_reading_holds_the_facade_to_its_budget(
         queued = await _gauge(base_url, "rhone_ws_queued_bytes")
         assert 0 < queued <= WS_MAX_QUEUED_BYTES
         grown = _rss_bytes(cluster.processes["facade"].pid) - facade_before
-        assert grown < len(answer) / 3, f"the facade grew by {grown} bytes"
+        # At rest the facade has grown by 8-19 MB (the 4 MiB queue, gRPC's and the allocator's
+        # buffers; the most on a slow machine), however long the answer: never the answer.
+        assert grown < len(answer) / 2, f"the facade grew by {grown} bytes"
         text, last = "", None
         async for message in sock:
             frame = orjson.loads(message)
