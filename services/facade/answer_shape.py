@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import orjson
 
-STREAM_METHODS = frozenset({"streamGenerateContent"})
+from rhone.dialects.gemini import STREAM_METHOD
+
 PEEK_LIMIT = 64 * 1024
 
 
 def answers_whole(method: str, body: bytes) -> bool:
-    if method in STREAM_METHODS:
+    if method == STREAM_METHOD:
         return False
     if b'"stream"' not in body and b"\\u" not in body:
         return True

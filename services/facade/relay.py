@@ -118,16 +118,7 @@ class Relay:
         scope.current().tenant = tenant_id
         self.admission.enter()
         call = self.translator.Call(
-            tpb.CallRequest(
-                surface=surface,  # type: ignore[arg-type]
-                method=method,
-                transport=transport,  # type: ignore[arg-type]
-                params=dict(params or {}),
-                tenant_id=tenant_id,
-                body=body,
-                kept_previous=kept_previous,
-                batches=True,
-            ),
+            _call_request(surface, method, tenant_id, body, params, transport, kept_previous),
             timeout=self.call_timeout_s,
         )
         call.add_done_callback(lambda _: self.admission.leave())
@@ -156,23 +147,12 @@ class Relay:
         params: Mapping[str, str] | None = None,
         observer: CallObserver | None = None,
     ) -> Response:
-        if self.whole and answers_whole(method, body):
-            request = tpb.CallRequest(
-                surface=surface,  # type: ignore[arg-type]
-                method=method,
-                params=dict(params or {}),
-                tenant_id=tenant_id,
-                body=body,
-            )
-            try:
-                frames = await self._call_whole(request)
-            except RhoneError as exc:
-                if observer is not None:
-                    observer.on_end(failure=exc.failure)
-                return error_response(dialect, exc.failure)
-            if frames is not None:
-                return _whole_response(frames, observer)
         try:
+            if self.whole and answers_whole(method, body):
+                request = _call_request(surface, method, tenant_id, body, params)
+                frames = await self._call_whole(request)
+                if frames is not None:
+                    return _whole_response(frames, observer)
             opened = await self.open(
                 surface=surface, method=method, tenant_id=tenant_id, body=body, params=params
             )
@@ -206,6 +186,27 @@ class Relay:
             media_type=frame_head.content_type,
             headers=headers,
         )
+
+
+def _call_request(
+    surface: int,
+    method: str,
+    tenant_id: str,
+    body: bytes,
+    params: Mapping[str, str] | None,
+    transport: int = tpb.TRANSPORT_HTTP,
+    kept_previous: tpb.KeptResponse | None = None,
+) -> tpb.CallRequest:
+    return tpb.CallRequest(
+        surface=surface,  # type: ignore[arg-type]
+        method=method,
+        transport=transport,  # type: ignore[arg-type]
+        params=dict(params or {}),
+        tenant_id=tenant_id,
+        body=body,
+        kept_previous=kept_previous,
+        batches=True,
+    )
 
 
 def _whole_response(frames: list[tpb.CallFrame], observer: CallObserver | None) -> Response:

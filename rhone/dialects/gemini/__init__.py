@@ -22,17 +22,22 @@ from rhone.v1 import generation_pb2 as gen
 
 __all__ = [
     "DIALECT",
+    "STREAM_METHOD",
     "VERTEX_DIALECT",
     "count_tokens_request",
     "encode_count_tokens",
 ]
 
 
+# The method that streams its answer; every other answers whole.
+STREAM_METHOD = "streamGenerateContent"
+
+
 def _decode_request(
     flavor: fields.Flavor, body: Mapping[str, Any], params: Mapping[str, str]
 ) -> DecodedCall:
     request = request_decode.decode_generate_request(flavor, body, params.get("model", ""))
-    return DecodedCall(request=request, stream=params.get("method") == "streamGenerateContent")
+    return DecodedCall(request=request, stream=params.get("method") == STREAM_METHOD)
 
 
 def _stream_encoder(
