@@ -1,6 +1,7 @@
 """SQLite through aiosqlite (its own thread, so the event loop never blocks): the embedded
 default. One connection; writers are serialized by an asyncio lock around BEGIN IMMEDIATE. A
-unit's statements run together in one hop to that thread.
+unit's statements run together in one hop to that thread, and units that arrive while the lock
+is held wait together and then share a hop (group commit), each still its own transaction.
 
 A database that stays locked by another process past the busy timeout, or a file that
 cannot be read or written, raises `StoreUnavailable` (a 503 at the edge), never the
@@ -11,8 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,6 +37,11 @@ _UNAVAILABLE_CODES = frozenset(
 # callers give the sessions service (rhone/runtime/channels.py): past that deadline the caller
 # is gone, and a statement that then went through would hold a lease nobody gives back.
 DEFAULT_BUSY_TIMEOUT_MS = 2000
+# A hop that runs waiting units holds SQLite's thread, and so every other statement, until it
+# ends: it takes at most this many (a unit takes some 50-200 us there), and starts no further
+# unit once it has run this long (a file another process holds makes each wait the busy timeout).
+GROUP_MAX_UNITS = 64
+GROUP_MAX_SECONDS = 0.05
 
 
 @contextmanager
@@ -66,6 +75,32 @@ def _run_steps(conn: sqlite3.Connection, steps: tuple[Step, ...]) -> list[Sequen
     return results
 
 
+def _run_units(
+    conn: sqlite3.Connection, units: list[tuple[Step, ...]]
+) -> list[list[Sequence[Row]] | Exception]:
+    """Waiting units, in SQLite's thread, in arrival order: each its own transaction, and one
+    that fails is its own caller's failure alone. Returns an outcome for each unit it ran; the
+    rest (past GROUP_MAX_SECONDS) go back to wait."""
+    started = time.monotonic()
+    outcomes: list[list[Sequence[Row]] | Exception] = []
+    for steps in units:
+        if outcomes and time.monotonic() - started > GROUP_MAX_SECONDS:
+            break
+        try:
+            outcomes.append(_run_steps(conn, steps))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+@dataclass(slots=True)
+class _Waiting:
+    """A unit waiting for the lock, and its caller's answer."""
+
+    steps: tuple[Step, ...]
+    answer: asyncio.Future[list[Sequence[Row]]]
+
+
 class SqliteDatabase:
     name = "sqlite"
     writable_ctes = False
@@ -79,6 +114,9 @@ class SqliteDatabase:
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._in_tx: asyncio.Task[Any] | None = None
+        # Units that arrived while the lock was held, and the task that runs them in groups.
+        self._waiting: deque[_Waiting] = deque()
+        self._runner: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
         if self._path != ":memory:":
@@ -146,13 +184,69 @@ class SqliteDatabase:
         # unit runs to its end there even when the task awaiting it is cancelled.
         if self._in_tx is not None and self._in_tx is asyncio.current_task():
             raise RuntimeError(f"unit {unit.name} inside a transaction")
-        conn = self.conn
-        async with self._lock:
-            with _unavailable_on_failure():
-                results: list[Sequence[Row]] = await conn._execute(
-                    _run_steps, conn._conn, unit.steps
-                )
-        return results
+        if self._runner is None and not self._lock.locked():
+            # Nothing holds the lock or waits for a group: the unit has a hop of its own.
+            conn = self.conn
+            async with self._lock:
+                with _unavailable_on_failure():
+                    results: list[Sequence[Row]] = await conn._execute(
+                        _run_steps, conn._conn, unit.steps
+                    )
+            return results
+        # The lock is held: wait with the other units that arrive meanwhile (the gRPC calls of
+        # one request, gathered), to share a hop with them. A caller cancelled while its unit
+        # still waits leaves it out: it never runs.
+        waiting = _Waiting(unit.steps, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run_waiting())
+        with _unavailable_on_failure():
+            return await waiting.answer
+
+    async def _run_waiting(self) -> None:
+        """While units wait: takes the lock (behind the statements and transactions already
+        waiting for it, which the lock keeps from ever interleaving with a group) and runs a
+        group of them in one hop."""
+        try:
+            while self._waiting:
+                async with self._lock:
+                    group: list[_Waiting] = []
+                    while self._waiting and len(group) < GROUP_MAX_UNITS:
+                        waiting = self._waiting.popleft()
+                        if not waiting.answer.done():  # else its caller was cancelled
+                            group.append(waiting)
+                    if group:
+                        await self._run_group(group)
+        finally:
+            self._runner = None
+            for waiting in self._waiting:  # only when this task ended early (cancelled)
+                waiting.answer.cancel()
+            self._waiting.clear()
+
+    async def _run_group(self, group: list[_Waiting]) -> None:
+        try:
+            conn = self.conn
+            outcomes = await conn._execute(_run_units, conn._conn, [w.steps for w in group])
+        except BaseException as exc:
+            # Not a unit's failure (the connection is closed, or this task was cancelled): the
+            # group's callers see it alike. Their units ran, or not, as the hop went.
+            for waiting in group:
+                if isinstance(exc, asyncio.CancelledError):
+                    waiting.answer.cancel()
+                elif not waiting.answer.done():
+                    waiting.answer.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for waiting, outcome in zip(group, outcomes, strict=False):
+            if waiting.answer.done():  # cancelled during the hop; the unit ran anyway
+                continue
+            if isinstance(outcome, Exception):
+                waiting.answer.set_exception(outcome)
+            else:
+                waiting.answer.set_result(outcome)
+        # The hop ran long: the units it did not start wait again, first in line.
+        self._waiting.extendleft(reversed(group[len(outcomes) :]))
 
     async def run_script(self, script: str) -> None:
         await self.conn.executescript(script)
