@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -107,6 +107,32 @@ class _Rpc:
             self.span.end()
         # Nothing to restore: each RPC runs in a task of its own, whose context ends with it
         # (and a stream closed by the server from outside that task could not restore it).
+
+
+class BatchedCalls:
+    """The calls that came batched in one RPC (CommitTurns), each counted, scoped and traced
+    as the RPC it stands for (CommitTurn): its own rhone_grpc_server_* counts, its call's
+    scope (logs keep its request id) and a SERVER span whose parent is its call's
+    traceparent, carried in the batch instead of the metadata. The batch RPC itself is
+    observed like any other. Run each call in a task of its own (asyncio.gather), so that
+    its scope is its own."""
+
+    def __init__(self, service: str, full_method: str) -> None:
+        self.bound = _Bound(service, full_method)
+
+    def begin(self, call_metadata: Mapping[str, str]) -> BatchedCall:
+        return BatchedCall(self.bound, tuple(call_metadata.items()))
+
+
+class BatchedCall(_Rpc):
+    """One batched call's bookkeeping: `finish(code)` with the gRPC status code's name its
+    own RPC would have ended with."""
+
+    __slots__ = ()
+
+    def finish_with(self, code: str) -> None:
+        self.code = code
+        self.finish()
 
 
 class HandlerObserver:

@@ -27,15 +27,17 @@ from rhone.v1 import content_pb2 as rhone_dot_v1_dot_content__pb2
 from rhone.v1 import generation_pb2 as rhone_dot_v1_dot_generation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17rhone/v1/sessions.proto\x12\x08rhone.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16rhone/v1/content.proto\x1a\x19rhone/v1/generation.proto\"\x9a\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\'\n\x0cinstructions\x18\x04 \x03(\x0b\x32\x11.rhone.v1.Message\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\x08 \x01(\x03\x12\x11\n\tparent_id\x18\t \x01(\t\x12\x16\n\x0eparent_turn_id\x18\n \x01(\t\x12\x1b\n\x13\x63ontext_policy_json\x18\x0b \x01(\t\"\x81\x03\n\x04Turn\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12 \n\x05input\x18\x04 \x03(\x0b\x32\x11.rhone.v1.Message\x12!\n\x06output\x18\x05 \x01(\x0b\x32\x11.rhone.v1.Message\x12\r\n\x05model\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x1e\n\x05usage\x18\x08 \x01(\x0b\x32\x0f.rhone.v1.Usage\x12$\n\x06status\x18\t \x01(\x0e\x32\x14.rhone.v1.TurnStatus\x12\x15\n\rcreated_at_ms\x18\n \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x0b \x01(\x03\x12\x10\n\x08snapshot\x18\x0c \x01(\x08\x12-\n\rfinish_reason\x18\r \x01(\x0e\x32\x16.rhone.v1.FinishReason\x12\x13\n\x0bresponse_id\x18\x0e \x01(\t\x12\x1e\n\x16response_settings_json\x18\x0f \x01(\t\"\x94\x01\n\x14\x43reateSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x0cinstructions\x18\x03 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x15\n\rdefault_model\x18\x04 \x01(\t\":\n\x11GetSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"|\n\x10\x42\x65ginTurnRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_ms\x18\x03 \x01(\x03\x12\x18\n\x10\x66rom_response_id\x18\x04 \x01(\t\x12\x15\n\rknown_version\x18\x05 \x01(\x03\"\x99\x01\n\x11\x42\x65ginTurnResponse\x12\"\n\x07session\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Session\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\"\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x10\n\x08lease_ms\x18\x04 \x01(\x03\x12\x18\n\x10\x63ontext_is_delta\x18\x05 \x01(\x08\"\xc5\x01\n\x11\x43ommitTurnRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_id\x18\x03 \x01(\t\x12\x1c\n\x04turn\x18\x04 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\'\n\x0cinstructions\x18\x05 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x18\n\x10set_instructions\x18\x06 \x01(\x08\x12\x16\n\x0e\x63reate_session\x18\x07 \x01(\x08\"C\n\x12\x43ommitTurnResponse\x12\x1c\n\x04turn\x18\x01 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\x0f\n\x07version\x18\x02 \x01(\x03\"K\n\x10\x41\x62ortTurnRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_id\x18\x03 \x01(\t\"\x13\n\x11\x41\x62ortTurnResponse\"^\n\x11RenewLeaseRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_id\x18\x03 \x01(\t\x12\x10\n\x08lease_ms\x18\x04 \x01(\x03\"&\n\x12RenewLeaseResponse\x12\x10\n\x08lease_ms\x18\x01 \x01(\x03\"9\n\x10ListTurnsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"2\n\x11ListTurnsResponse\x12\x1d\n\x05turns\x18\x01 \x03(\x0b\x32\x0e.rhone.v1.Turn\"K\n\x13ListSessionsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\"P\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.rhone.v1.Session\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"2\n\x0bMessageList\x12#\n\x08messages\x18\x01 \x03(\x0b\x32\x11.rhone.v1.Message\"\xfd\x01\n\x14UpdateSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\x0cinstructions\x18\x04 \x01(\x0b\x32\x15.rhone.v1.MessageList\x12\x1a\n\rdefault_model\x18\x05 \x01(\tH\x00\x88\x01\x01\x12 \n\x13\x63ontext_policy_json\x18\x06 \x01(\tH\x01\x88\x01\x01\x42\x10\n\x0e_default_modelB\x16\n\x14_context_policy_json\"=\n\x14\x44\x65leteSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\x17\n\x15\x44\x65leteSessionResponse\"Q\n\x14\x42ranchSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\nat_turn_id\x18\x03 \x01(\t\"D\n\x1aGetTurnByResponseIdRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bresponse_id\x18\x02 \x01(\t\"b\n\x1bGetTurnByResponseIdResponse\x12\x1c\n\x04turn\x18\x01 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tis_latest\x18\x03 \x01(\x08\"?\n\x15\x44\x65leteResponseRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bresponse_id\x18\x02 \x01(\t\"\x18\n\x16\x44\x65leteResponseResponse\"U\n\x12LoadContextRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x18\n\x10\x66rom_response_id\x18\x03 \x01(\t\"]\n\x13LoadContextResponse\x12\"\n\x07session\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Session\x12\"\n\x07\x63ontext\x18\x02 \x03(\x0b\x32\x11.rhone.v1.Message*`\n\nTurnStatus\x12\x1b\n\x17TURN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15TURN_STATUS_COMPLETED\x10\x01\x12\x1a\n\x16TURN_STATUS_INCOMPLETE\x10\x02\x32\xa4\x08\n\x0eSessionService\x12\x42\n\rCreateSession\x12\x1e.rhone.v1.CreateSessionRequest\x1a\x11.rhone.v1.Session\x12<\n\nGetSession\x12\x1b.rhone.v1.GetSessionRequest\x1a\x11.rhone.v1.Session\x12\x44\n\tBeginTurn\x12\x1a.rhone.v1.BeginTurnRequest\x1a\x1b.rhone.v1.BeginTurnResponse\x12G\n\nCommitTurn\x12\x1b.rhone.v1.CommitTurnRequest\x1a\x1c.rhone.v1.CommitTurnResponse\x12\x44\n\tAbortTurn\x12\x1a.rhone.v1.AbortTurnRequest\x1a\x1b.rhone.v1.AbortTurnResponse\x12G\n\nRenewLease\x12\x1b.rhone.v1.RenewLeaseRequest\x1a\x1c.rhone.v1.RenewLeaseResponse\x12\x44\n\tListTurns\x12\x1a.rhone.v1.ListTurnsRequest\x1a\x1b.rhone.v1.ListTurnsResponse\x12M\n\x0cListSessions\x12\x1d.rhone.v1.ListSessionsRequest\x1a\x1e.rhone.v1.ListSessionsResponse\x12\x42\n\rUpdateSession\x12\x1e.rhone.v1.UpdateSessionRequest\x1a\x11.rhone.v1.Session\x12P\n\rDeleteSession\x12\x1e.rhone.v1.DeleteSessionRequest\x1a\x1f.rhone.v1.DeleteSessionResponse\x12\x42\n\rBranchSession\x12\x1e.rhone.v1.BranchSessionRequest\x1a\x11.rhone.v1.Session\x12\x62\n\x13GetTurnByResponseId\x12$.rhone.v1.GetTurnByResponseIdRequest\x1a%.rhone.v1.GetTurnByResponseIdResponse\x12S\n\x0e\x44\x65leteResponse\x12\x1f.rhone.v1.DeleteResponseRequest\x1a .rhone.v1.DeleteResponseResponse\x12J\n\x0bLoadContext\x12\x1c.rhone.v1.LoadContextRequest\x1a\x1d.rhone.v1.LoadContextResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17rhone/v1/sessions.proto\x12\x08rhone.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16rhone/v1/content.proto\x1a\x19rhone/v1/generation.proto\"\x9a\x02\n\x07Session\x12\n\n\x02id\x18\x01 \x01(\t\x12\x11\n\ttenant_id\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\'\n\x0cinstructions\x18\x04 \x03(\x0b\x32\x11.rhone.v1.Message\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x15\n\rdefault_model\x18\x06 \x01(\t\x12\x15\n\rcreated_at_ms\x18\x07 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\x08 \x01(\x03\x12\x11\n\tparent_id\x18\t \x01(\t\x12\x16\n\x0eparent_turn_id\x18\n \x01(\t\x12\x1b\n\x13\x63ontext_policy_json\x18\x0b \x01(\t\"\x81\x03\n\x04Turn\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\x03\x12 \n\x05input\x18\x04 \x03(\x0b\x32\x11.rhone.v1.Message\x12!\n\x06output\x18\x05 \x01(\x0b\x32\x11.rhone.v1.Message\x12\r\n\x05model\x18\x06 \x01(\t\x12\x10\n\x08provider\x18\x07 \x01(\t\x12\x1e\n\x05usage\x18\x08 \x01(\x0b\x32\x0f.rhone.v1.Usage\x12$\n\x06status\x18\t \x01(\x0e\x32\x14.rhone.v1.TurnStatus\x12\x15\n\rcreated_at_ms\x18\n \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x0b \x01(\x03\x12\x10\n\x08snapshot\x18\x0c \x01(\x08\x12-\n\rfinish_reason\x18\r \x01(\x0e\x32\x16.rhone.v1.FinishReason\x12\x13\n\x0bresponse_id\x18\x0e \x01(\t\x12\x1e\n\x16response_settings_json\x18\x0f \x01(\t\"\x94\x01\n\x14\x43reateSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12)\n\x08metadata\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x0cinstructions\x18\x03 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x15\n\rdefault_model\x18\x04 \x01(\t\":\n\x11GetSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"|\n\x10\x42\x65ginTurnRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_ms\x18\x03 \x01(\x03\x12\x18\n\x10\x66rom_response_id\x18\x04 \x01(\t\x12\x15\n\rknown_version\x18\x05 \x01(\x03\"\x99\x01\n\x11\x42\x65ginTurnResponse\x12\"\n\x07session\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Session\x12\x10\n\x08lease_id\x18\x02 \x01(\t\x12\"\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x10\n\x08lease_ms\x18\x04 \x01(\x03\x12\x18\n\x10\x63ontext_is_delta\x18\x05 \x01(\x08\"\xc5\x01\n\x11\x43ommitTurnRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_id\x18\x03 \x01(\t\x12\x1c\n\x04turn\x18\x04 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\'\n\x0cinstructions\x18\x05 \x03(\x0b\x32\x11.rhone.v1.Message\x12\x18\n\x10set_instructions\x18\x06 \x01(\x08\x12\x16\n\x0e\x63reate_session\x18\x07 \x01(\x08\"C\n\x12\x43ommitTurnResponse\x12\x1c\n\x04turn\x18\x01 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\x0f\n\x07version\x18\x02 \x01(\x03\">\n\x12\x43ommitTurnsRequest\x12(\n\x07\x63ommits\x18\x01 \x03(\x0b\x32\x17.rhone.v1.BatchedCommit\"\xb3\x01\n\rBatchedCommit\x12+\n\x06\x63ommit\x18\x01 \x01(\x0b\x32\x1b.rhone.v1.CommitTurnRequest\x12@\n\rcall_metadata\x18\x02 \x03(\x0b\x32).rhone.v1.BatchedCommit.CallMetadataEntry\x1a\x33\n\x11\x43\x61llMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"@\n\x13\x43ommitTurnsResponse\x12)\n\x08outcomes\x18\x01 \x03(\x0b\x32\x17.rhone.v1.CommitOutcome\"u\n\rCommitOutcome\x12\x31\n\tcommitted\x18\x01 \x01(\x0b\x32\x1c.rhone.v1.CommitTurnResponseH\x00\x12&\n\x06\x66\x61iled\x18\x02 \x01(\x0b\x32\x14.rhone.v1.CallStatusH\x00\x42\t\n\x07outcome\";\n\nCallStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"K\n\x10\x41\x62ortTurnRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_id\x18\x03 \x01(\t\"\x13\n\x11\x41\x62ortTurnResponse\"^\n\x11RenewLeaseRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x10\n\x08lease_id\x18\x03 \x01(\t\x12\x10\n\x08lease_ms\x18\x04 \x01(\x03\"&\n\x12RenewLeaseResponse\x12\x10\n\x08lease_ms\x18\x01 \x01(\x03\"9\n\x10ListTurnsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"2\n\x11ListTurnsResponse\x12\x1d\n\x05turns\x18\x01 \x03(\x0b\x32\x0e.rhone.v1.Turn\"K\n\x13ListSessionsRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x0e\n\x06\x63ursor\x18\x03 \x01(\t\"P\n\x14ListSessionsResponse\x12#\n\x08sessions\x18\x01 \x03(\x0b\x32\x11.rhone.v1.Session\x12\x13\n\x0bnext_cursor\x18\x02 \x01(\t\"2\n\x0bMessageList\x12#\n\x08messages\x18\x01 \x03(\x0b\x32\x11.rhone.v1.Message\"\xfd\x01\n\x14UpdateSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12)\n\x08metadata\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12+\n\x0cinstructions\x18\x04 \x01(\x0b\x32\x15.rhone.v1.MessageList\x12\x1a\n\rdefault_model\x18\x05 \x01(\tH\x00\x88\x01\x01\x12 \n\x13\x63ontext_policy_json\x18\x06 \x01(\tH\x01\x88\x01\x01\x42\x10\n\x0e_default_modelB\x16\n\x14_context_policy_json\"=\n\x14\x44\x65leteSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\"\x17\n\x15\x44\x65leteSessionResponse\"Q\n\x14\x42ranchSessionRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x12\n\nat_turn_id\x18\x03 \x01(\t\"D\n\x1aGetTurnByResponseIdRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bresponse_id\x18\x02 \x01(\t\"b\n\x1bGetTurnByResponseIdResponse\x12\x1c\n\x04turn\x18\x01 \x01(\x0b\x32\x0e.rhone.v1.Turn\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x11\n\tis_latest\x18\x03 \x01(\x08\"?\n\x15\x44\x65leteResponseRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x13\n\x0bresponse_id\x18\x02 \x01(\t\"\x18\n\x16\x44\x65leteResponseResponse\"U\n\x12LoadContextRequest\x12\x11\n\ttenant_id\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12\x18\n\x10\x66rom_response_id\x18\x03 \x01(\t\"]\n\x13LoadContextResponse\x12\"\n\x07session\x18\x01 \x01(\x0b\x32\x11.rhone.v1.Session\x12\"\n\x07\x63ontext\x18\x02 \x03(\x0b\x32\x11.rhone.v1.Message*`\n\nTurnStatus\x12\x1b\n\x17TURN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15TURN_STATUS_COMPLETED\x10\x01\x12\x1a\n\x16TURN_STATUS_INCOMPLETE\x10\x02\x32\xf0\x08\n\x0eSessionService\x12\x42\n\rCreateSession\x12\x1e.rhone.v1.CreateSessionRequest\x1a\x11.rhone.v1.Session\x12<\n\nGetSession\x12\x1b.rhone.v1.GetSessionRequest\x1a\x11.rhone.v1.Session\x12\x44\n\tBeginTurn\x12\x1a.rhone.v1.BeginTurnRequest\x1a\x1b.rhone.v1.BeginTurnResponse\x12G\n\nCommitTurn\x12\x1b.rhone.v1.CommitTurnRequest\x1a\x1c.rhone.v1.CommitTurnResponse\x12J\n\x0b\x43ommitTurns\x12\x1c.rhone.v1.CommitTurnsRequest\x1a\x1d.rhone.v1.CommitTurnsResponse\x12\x44\n\tAbortTurn\x12\x1a.rhone.v1.AbortTurnRequest\x1a\x1b.rhone.v1.AbortTurnResponse\x12G\n\nRenewLease\x12\x1b.rhone.v1.RenewLeaseRequest\x1a\x1c.rhone.v1.RenewLeaseResponse\x12\x44\n\tListTurns\x12\x1a.rhone.v1.ListTurnsRequest\x1a\x1b.rhone.v1.ListTurnsResponse\x12M\n\x0cListSessions\x12\x1d.rhone.v1.ListSessionsRequest\x1a\x1e.rhone.v1.ListSessionsResponse\x12\x42\n\rUpdateSession\x12\x1e.rhone.v1.UpdateSessionRequest\x1a\x11.rhone.v1.Session\x12P\n\rDeleteSession\x12\x1e.rhone.v1.DeleteSessionRequest\x1a\x1f.rhone.v1.DeleteSessionResponse\x12\x42\n\rBranchSession\x12\x1e.rhone.v1.BranchSessionRequest\x1a\x11.rhone.v1.Session\x12\x62\n\x13GetTurnByResponseId\x12$.rhone.v1.GetTurnByResponseIdRequest\x1a%.rhone.v1.GetTurnByResponseIdResponse\x12S\n\x0e\x44\x65leteResponse\x12\x1f.rhone.v1.DeleteResponseRequest\x1a .rhone.v1.DeleteResponseResponse\x12J\n\x0bLoadContext\x12\x1c.rhone.v1.LoadContextRequest\x1a\x1d.rhone.v1.LoadContextResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'rhone.v1.sessions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TURNSTATUS']._serialized_start=2979
-  _globals['_TURNSTATUS']._serialized_end=3075
+  _globals['_BATCHEDCOMMIT_CALLMETADATAENTRY']._loaded_options = None
+  _globals['_BATCHEDCOMMIT_CALLMETADATAENTRY']._serialized_options = b'8\001'
+  _globals['_TURNSTATUS']._serialized_start=3471
+  _globals['_TURNSTATUS']._serialized_end=3567
   _globals['_SESSION']._serialized_start=119
   _globals['_SESSION']._serialized_end=401
   _globals['_TURN']._serialized_start=404
@@ -52,44 +54,56 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMITTURNREQUEST']._serialized_end=1482
   _globals['_COMMITTURNRESPONSE']._serialized_start=1484
   _globals['_COMMITTURNRESPONSE']._serialized_end=1551
-  _globals['_ABORTTURNREQUEST']._serialized_start=1553
-  _globals['_ABORTTURNREQUEST']._serialized_end=1628
-  _globals['_ABORTTURNRESPONSE']._serialized_start=1630
-  _globals['_ABORTTURNRESPONSE']._serialized_end=1649
-  _globals['_RENEWLEASEREQUEST']._serialized_start=1651
-  _globals['_RENEWLEASEREQUEST']._serialized_end=1745
-  _globals['_RENEWLEASERESPONSE']._serialized_start=1747
-  _globals['_RENEWLEASERESPONSE']._serialized_end=1785
-  _globals['_LISTTURNSREQUEST']._serialized_start=1787
-  _globals['_LISTTURNSREQUEST']._serialized_end=1844
-  _globals['_LISTTURNSRESPONSE']._serialized_start=1846
-  _globals['_LISTTURNSRESPONSE']._serialized_end=1896
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1898
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1973
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1975
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=2055
-  _globals['_MESSAGELIST']._serialized_start=2057
-  _globals['_MESSAGELIST']._serialized_end=2107
-  _globals['_UPDATESESSIONREQUEST']._serialized_start=2110
-  _globals['_UPDATESESSIONREQUEST']._serialized_end=2363
-  _globals['_DELETESESSIONREQUEST']._serialized_start=2365
-  _globals['_DELETESESSIONREQUEST']._serialized_end=2426
-  _globals['_DELETESESSIONRESPONSE']._serialized_start=2428
-  _globals['_DELETESESSIONRESPONSE']._serialized_end=2451
-  _globals['_BRANCHSESSIONREQUEST']._serialized_start=2453
-  _globals['_BRANCHSESSIONREQUEST']._serialized_end=2534
-  _globals['_GETTURNBYRESPONSEIDREQUEST']._serialized_start=2536
-  _globals['_GETTURNBYRESPONSEIDREQUEST']._serialized_end=2604
-  _globals['_GETTURNBYRESPONSEIDRESPONSE']._serialized_start=2606
-  _globals['_GETTURNBYRESPONSEIDRESPONSE']._serialized_end=2704
-  _globals['_DELETERESPONSEREQUEST']._serialized_start=2706
-  _globals['_DELETERESPONSEREQUEST']._serialized_end=2769
-  _globals['_DELETERESPONSERESPONSE']._serialized_start=2771
-  _globals['_DELETERESPONSERESPONSE']._serialized_end=2795
-  _globals['_LOADCONTEXTREQUEST']._serialized_start=2797
-  _globals['_LOADCONTEXTREQUEST']._serialized_end=2882
-  _globals['_LOADCONTEXTRESPONSE']._serialized_start=2884
-  _globals['_LOADCONTEXTRESPONSE']._serialized_end=2977
-  _globals['_SESSIONSERVICE']._serialized_start=3078
-  _globals['_SESSIONSERVICE']._serialized_end=4138
+  _globals['_COMMITTURNSREQUEST']._serialized_start=1553
+  _globals['_COMMITTURNSREQUEST']._serialized_end=1615
+  _globals['_BATCHEDCOMMIT']._serialized_start=1618
+  _globals['_BATCHEDCOMMIT']._serialized_end=1797
+  _globals['_BATCHEDCOMMIT_CALLMETADATAENTRY']._serialized_start=1746
+  _globals['_BATCHEDCOMMIT_CALLMETADATAENTRY']._serialized_end=1797
+  _globals['_COMMITTURNSRESPONSE']._serialized_start=1799
+  _globals['_COMMITTURNSRESPONSE']._serialized_end=1863
+  _globals['_COMMITOUTCOME']._serialized_start=1865
+  _globals['_COMMITOUTCOME']._serialized_end=1982
+  _globals['_CALLSTATUS']._serialized_start=1984
+  _globals['_CALLSTATUS']._serialized_end=2043
+  _globals['_ABORTTURNREQUEST']._serialized_start=2045
+  _globals['_ABORTTURNREQUEST']._serialized_end=2120
+  _globals['_ABORTTURNRESPONSE']._serialized_start=2122
+  _globals['_ABORTTURNRESPONSE']._serialized_end=2141
+  _globals['_RENEWLEASEREQUEST']._serialized_start=2143
+  _globals['_RENEWLEASEREQUEST']._serialized_end=2237
+  _globals['_RENEWLEASERESPONSE']._serialized_start=2239
+  _globals['_RENEWLEASERESPONSE']._serialized_end=2277
+  _globals['_LISTTURNSREQUEST']._serialized_start=2279
+  _globals['_LISTTURNSREQUEST']._serialized_end=2336
+  _globals['_LISTTURNSRESPONSE']._serialized_start=2338
+  _globals['_LISTTURNSRESPONSE']._serialized_end=2388
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=2390
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=2465
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=2467
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=2547
+  _globals['_MESSAGELIST']._serialized_start=2549
+  _globals['_MESSAGELIST']._serialized_end=2599
+  _globals['_UPDATESESSIONREQUEST']._serialized_start=2602
+  _globals['_UPDATESESSIONREQUEST']._serialized_end=2855
+  _globals['_DELETESESSIONREQUEST']._serialized_start=2857
+  _globals['_DELETESESSIONREQUEST']._serialized_end=2918
+  _globals['_DELETESESSIONRESPONSE']._serialized_start=2920
+  _globals['_DELETESESSIONRESPONSE']._serialized_end=2943
+  _globals['_BRANCHSESSIONREQUEST']._serialized_start=2945
+  _globals['_BRANCHSESSIONREQUEST']._serialized_end=3026
+  _globals['_GETTURNBYRESPONSEIDREQUEST']._serialized_start=3028
+  _globals['_GETTURNBYRESPONSEIDREQUEST']._serialized_end=3096
+  _globals['_GETTURNBYRESPONSEIDRESPONSE']._serialized_start=3098
+  _globals['_GETTURNBYRESPONSEIDRESPONSE']._serialized_end=3196
+  _globals['_DELETERESPONSEREQUEST']._serialized_start=3198
+  _globals['_DELETERESPONSEREQUEST']._serialized_end=3261
+  _globals['_DELETERESPONSERESPONSE']._serialized_start=3263
+  _globals['_DELETERESPONSERESPONSE']._serialized_end=3287
+  _globals['_LOADCONTEXTREQUEST']._serialized_start=3289
+  _globals['_LOADCONTEXTREQUEST']._serialized_end=3374
+  _globals['_LOADCONTEXTRESPONSE']._serialized_start=3376
+  _globals['_LOADCONTEXTRESPONSE']._serialized_end=3469
+  _globals['_SESSIONSERVICE']._serialized_start=3570
+  _globals['_SESSIONSERVICE']._serialized_end=4706
 # @@protoc_insertion_point(module_scope)

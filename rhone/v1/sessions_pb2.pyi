@@ -153,6 +153,51 @@ class CommitTurnResponse(_message.Message):
     version: int
     def __init__(self, turn: _Optional[_Union[Turn, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
 
+class CommitTurnsRequest(_message.Message):
+    __slots__ = ("commits",)
+    COMMITS_FIELD_NUMBER: _ClassVar[int]
+    commits: _containers.RepeatedCompositeFieldContainer[BatchedCommit]
+    def __init__(self, commits: _Optional[_Iterable[_Union[BatchedCommit, _Mapping]]] = ...) -> None: ...
+
+class BatchedCommit(_message.Message):
+    __slots__ = ("commit", "call_metadata")
+    class CallMetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    CALL_METADATA_FIELD_NUMBER: _ClassVar[int]
+    commit: CommitTurnRequest
+    call_metadata: _containers.ScalarMap[str, str]
+    def __init__(self, commit: _Optional[_Union[CommitTurnRequest, _Mapping]] = ..., call_metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CommitTurnsResponse(_message.Message):
+    __slots__ = ("outcomes",)
+    OUTCOMES_FIELD_NUMBER: _ClassVar[int]
+    outcomes: _containers.RepeatedCompositeFieldContainer[CommitOutcome]
+    def __init__(self, outcomes: _Optional[_Iterable[_Union[CommitOutcome, _Mapping]]] = ...) -> None: ...
+
+class CommitOutcome(_message.Message):
+    __slots__ = ("committed", "failed")
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    committed: CommitTurnResponse
+    failed: CallStatus
+    def __init__(self, committed: _Optional[_Union[CommitTurnResponse, _Mapping]] = ..., failed: _Optional[_Union[CallStatus, _Mapping]] = ...) -> None: ...
+
+class CallStatus(_message.Message):
+    __slots__ = ("code", "message", "detail")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    detail: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
 class AbortTurnRequest(_message.Message):
     __slots__ = ("tenant_id", "session_id", "lease_id")
     TENANT_ID_FIELD_NUMBER: _ClassVar[int]

@@ -56,6 +56,11 @@ class SessionServiceStub:
                 request_serializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnRequest.SerializeToString,
                 response_deserializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnResponse.FromString,
                 _registered_method=True)
+        self.CommitTurns = channel.unary_unary(
+                '/rhone.v1.SessionService/CommitTurns',
+                request_serializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnsRequest.SerializeToString,
+                response_deserializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnsResponse.FromString,
+                _registered_method=True)
         self.AbortTurn = channel.unary_unary(
                 '/rhone.v1.SessionService/AbortTurn',
                 request_serializer=rhone_dot_v1_dot_sessions__pb2.AbortTurnRequest.SerializeToString,
@@ -135,6 +140,17 @@ class SessionServiceServicer:
     def CommitTurn(self, request, context):
         """Appends the turn and releases the lease; or creates a new session with the turn as its
         first (create_session).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitTurns(self, request, context):
+        """Several calls' CommitTurns in one RPC (group commit: a translator sends together the
+        commits that are ready together). Each is done as CommitTurn does it, in a transaction of
+        its own, and answered in its own outcome, in order: one commit's error is not the others'.
+        The RPC's own status is OK unless none of it could be done (the transport's, or
+        UNAVAILABLE when the service is draining).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -232,6 +248,11 @@ def add_SessionServiceServicer_to_server(servicer, server):
                     servicer.CommitTurn,
                     request_deserializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnRequest.FromString,
                     response_serializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnResponse.SerializeToString,
+            ),
+            'CommitTurns': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitTurns,
+                    request_deserializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnsRequest.FromString,
+                    response_serializer=rhone_dot_v1_dot_sessions__pb2.CommitTurnsResponse.SerializeToString,
             ),
             'AbortTurn': grpc.unary_unary_rpc_method_handler(
                     servicer.AbortTurn,
@@ -394,6 +415,33 @@ class SessionService:
             '/rhone.v1.SessionService/CommitTurn',
             rhone_dot_v1_dot_sessions__pb2.CommitTurnRequest.SerializeToString,
             rhone_dot_v1_dot_sessions__pb2.CommitTurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitTurns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rhone.v1.SessionService/CommitTurns',
+            rhone_dot_v1_dot_sessions__pb2.CommitTurnsRequest.SerializeToString,
+            rhone_dot_v1_dot_sessions__pb2.CommitTurnsResponse.FromString,
             options,
             channel_credentials,
             insecure,

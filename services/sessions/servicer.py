@@ -7,11 +7,13 @@ turn_not_found...), so a caller need not parse the message."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
 
 from rhone.jsonutil import dict_from_struct
+from rhone.observability.grpc_hooks import BatchedCalls
 from rhone.observability.metrics import LEASE_CONFLICTS
 from rhone.rpc_errors import answering
 from rhone.v1 import sessions_pb2 as pb
@@ -91,6 +93,7 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
         self.store = store
         # The lease time of a call that asks for none (RHONE_SESSION_LEASE_MS).
         self.lease_ms = lease_ms
+        self.batched_commits = BatchedCalls("sessions", "/rhone.v1.SessionService/CommitTurn")
 
     @_answers
     async def CreateSession(
@@ -171,6 +174,17 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
     async def CommitTurn(
         self, request: pb.CommitTurnRequest, context: grpc.aio.ServicerContext
     ) -> pb.CommitTurnResponse:
+        return await self._commit(request)
+
+    async def CommitTurns(
+        self, request: pb.CommitTurnsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CommitTurnsResponse:
+        # Concurrently, so that the store's units meet at the database together (the SQLite
+        # backend runs units that wait together in one hop to its thread).
+        outcomes = await asyncio.gather(*map(self._batched_commit, request.commits))
+        return pb.CommitTurnsResponse(outcomes=outcomes)
+
+    async def _commit(self, request: pb.CommitTurnRequest) -> pb.CommitTurnResponse:
         turn, version = await self.store.commit_turn(
             request.tenant_id,
             request.session_id,
@@ -180,6 +194,27 @@ class SessionServicer(pb_grpc.SessionServiceServicer):
             create=request.create_session,
         )
         return pb.CommitTurnResponse(turn=turn, version=version)
+
+    async def _batched_commit(self, batched: pb.BatchedCommit) -> pb.CommitOutcome:
+        """One commit of a batch, answered whatever happens to it: an error of its own never
+        fails the batch, whose other commits may have been kept."""
+        call = self.batched_commits.begin(batched.call_metadata)
+        code, message, detail = grpc.StatusCode.OK, "", ""
+        try:
+            committed = await self._commit(batched.commit)
+        except STORE_ERRORS as exc:
+            code, message, detail = status_of(exc)
+        except Exception:
+            log.exception("committing a turn failed")
+            code, message = grpc.StatusCode.INTERNAL, "The turn could not be recorded."
+        except BaseException:
+            call.finish_with("CANCELLED")
+            raise
+        call.finish_with(code.name)
+        if code is not grpc.StatusCode.OK:
+            failed = pb.CallStatus(code=code.value[0], message=message, detail=detail)
+            return pb.CommitOutcome(failed=failed)
+        return pb.CommitOutcome(committed=committed)
 
     @_answers
     async def AbortTurn(

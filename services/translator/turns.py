@@ -34,6 +34,7 @@ from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc
 from rhone.v1 import sessions_pb2 as spb
 from rhone.v1 import translator_pb2 as tpb
+from services.translator.commit_batch import CommitBatcher
 from services.translator.context_cache import CachedContext, ContextCache
 from services.translator.context_fit import ContextFitter, Fitted
 from services.translator.context_policy import EXCEEDED, ContextPolicy, stored_policy
@@ -81,6 +82,8 @@ class TurnRunner:
     ) -> None:
         # The lease time asked for; 0: the sessions service's own.
         self.sessions = sessions
+        # Turns go to the sessions service in batches when several are ready together.
+        self.commits = CommitBatcher(sessions)
         self.providers = providers
         self.lease_ms = lease_ms
         # False once a providers replica answered GenerateBatches with UNIMPLEMENTED.
@@ -501,7 +504,7 @@ class OpenTurn:
         request.session_id = self.session_id
         request.lease_id = self.lease_id
         request.create_session = self.creates
-        return await self.runner.sessions.CommitTurn(request)
+        return await self.runner.commits.commit(request)
 
     async def _begin_instead(self) -> None:
         """A sessions replica older than create_session looked for a lease on the session it

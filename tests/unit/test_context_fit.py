@@ -124,6 +124,22 @@ class StubSessions:
         self.turns.append(request.turn)
         return spb.CommitTurnResponse(turn=request.turn, version=len(self.turns))
 
+    async def CommitTurns(self, request: spb.CommitTurnsRequest) -> spb.CommitTurnsResponse:
+        """Each commit as CommitTurn (a subclass's too), its error as its own outcome."""
+        outcomes = []
+        for batched in request.commits:
+            try:
+                committed = await self.CommitTurn(batched.commit)
+            except grpc.aio.AioRpcError as exc:
+                detail = dict(exc.trailing_metadata() or ()).get("rhone-error-detail", "")
+                status = spb.CallStatus(
+                    code=exc.code().value[0], message=exc.details() or "", detail=str(detail)
+                )
+                outcomes.append(spb.CommitOutcome(failed=status))
+            else:
+                outcomes.append(spb.CommitOutcome(committed=committed))
+        return spb.CommitTurnsResponse(outcomes=outcomes)
+
     async def AbortTurn(self, request: Any, **_: Any) -> spb.AbortTurnResponse:
         return spb.AbortTurnResponse()
 
