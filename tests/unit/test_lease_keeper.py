@@ -16,6 +16,7 @@ from rhone.runtime import deadlines
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import generation_pb2 as gen
 from rhone.v1 import sessions_pb2 as spb
+from services.translator.commit_batch import CommitBatcher
 from services.translator.continuity import Continuity
 from services.translator.lease import LeaseKeeper
 from tests.unit.test_context_fit import StubCall, StubProviders, StubSessions, runner, text, words
@@ -128,6 +129,7 @@ def compacting_runner(renewals: Renewals) -> tuple[Any, LeasedSessions, SlowSumm
     turns, _, _ = runner(window=400)
     sessions, providers = LeasedSessions(renewals), SlowSummaries(400)
     turns.sessions = sessions  # type: ignore[assignment]
+    turns.commits = CommitBatcher(sessions)  # type: ignore[arg-type]
     turns.providers = providers  # type: ignore[assignment]
     assert turns.fitter is not None
     turns.fitter.providers = providers  # type: ignore[assignment]
