@@ -34,9 +34,13 @@ from rhone.v1 import sessions_pb2_grpc
 
 log = logging.getLogger("rhone.translator.commits")
 
-# How many commits a batch carries; how long the next commits wait for a batch that is out
-# before they go without it; how many batches may be out at once.
+# How many commits a batch carries, and how many bytes of them: one turn may be tens of MiB (a
+# body of up to RHONE_MAX_BODY_BYTES, images included), and a batch must stay far below the
+# 64 MiB a gRPC message may have (a commit larger than this goes alone, as it would unbatched).
+# How long the next commits wait for a batch that is out before they go without it; how many
+# batches may be out at once.
 MAX_BATCH = 64
+MAX_BATCH_BYTES = 8 * 1024 * 1024
 STALL_S = 0.05
 MAX_IN_FLIGHT = 4
 
@@ -48,6 +52,7 @@ class _Waiting:
     request: spb.CommitTurnRequest
     call_metadata: list[tuple[str, str]]
     answer: asyncio.Future[spb.CommitTurnResponse]
+    size: int
 
 
 def _error_of(status: spb.CallStatus) -> grpc.aio.AioRpcError:
@@ -77,19 +82,20 @@ class CommitBatcher:
             request,
             call_scope.outgoing_metadata() if call_scope is not None else [],
             loop.create_future(),
+            request.ByteSize(),
         )
         self._waiting.append(waiting)
         self._schedule(loop)
         # A caller cancelled here cancels its future: a batch not yet sent leaves it out.
         return await waiting.answer
 
-    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule(self, loop: asyncio.AbstractEventLoop, *, now: bool = False) -> None:
         if self._flush_at is not None or not self._waiting or self._sending >= MAX_IN_FLIGHT:
             return
         # In a context of its own: the batch is no one call's (its RPC carries no call's ids
         # or trace context; each commit carries its own).
         context = contextvars.Context()
-        if self._sending == 0:
+        if now or self._sending == 0:
             self._flush_at = loop.call_soon(self._flush, loop, context=context)
         else:
             due = self._last_sent + STALL_S
@@ -97,15 +103,28 @@ class CommitBatcher:
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         self._flush_at = None
-        batch = [w for w in self._waiting[:MAX_BATCH] if not w.answer.done()]
-        del self._waiting[:MAX_BATCH]
+        batch: list[_Waiting] = []
+        size = taken = 0
+        full = False
+        for waiting in self._waiting:
+            if waiting.answer.done():  # its caller went away
+                taken += 1
+                continue
+            if batch and (len(batch) == MAX_BATCH or size + waiting.size > MAX_BATCH_BYTES):
+                full = True
+                break
+            batch.append(waiting)
+            size += waiting.size
+            taken += 1
+        del self._waiting[:taken]
         if batch:
             self._sending += 1
             self._last_sent = loop.time()
             task = loop.create_task(self._send(batch))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._schedule(loop)
+        # The commits a full batch left go next, at once: they waited for nothing.
+        self._schedule(loop, now=full)
 
     async def _send(self, batch: list[_Waiting]) -> None:
         try:

@@ -247,3 +247,31 @@ async def test_a_replica_without_commit_turns_gets_them_one_by_one(
     assert len(sessions.batches) == 1  # never asked again
     assert [sid for sid, _ in sessions.single] == ["sess_1", "sess_2", "sess_3"]
     assert len([r for r in caplog.records if "CommitTurns" in r.getMessage()]) == 1
+
+
+async def test_a_batch_holds_so_many_bytes_and_what_it_leaves_goes_at_once(
+    monkeypatch: pytest.MonkeyPatch, patient: None
+) -> None:
+    monkeypatch.setattr(commit_batch, "MAX_BATCH_BYTES", 10_000)
+    sessions = Sessions()
+    sessions.gate = asyncio.Event()
+
+    def sized(n: int, text_bytes: int) -> spb.CommitTurnRequest:
+        request = commit(n)
+        request.turn.response_id = "x" * text_bytes
+        return request
+
+    commits = batcher(sessions)
+    calls = [
+        asyncio.ensure_future(commits.commit(sized(0, 4_000))),
+        asyncio.ensure_future(commits.commit(sized(1, 4_000))),
+        asyncio.ensure_future(commits.commit(sized(2, 4_000))),  # past 10,000 with the two
+        asyncio.ensure_future(commits.commit(sized(3, 20_000))),  # larger than a batch: alone
+        asyncio.ensure_future(commits.commit(sized(4, 10))),
+    ]
+    # Though the first batch is not answered (and commits wait for a batch that is out), what
+    # it could not carry goes without waiting, up to MAX_IN_FLIGHT batches.
+    await sessions.sent(4)
+    assert sessions.batches == [["sess_0", "sess_1"], ["sess_2"], ["sess_3"], ["sess_4"]]
+    sessions.gate.set()
+    await asyncio.gather(*calls)
