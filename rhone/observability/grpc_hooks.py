@@ -1,7 +1,7 @@
 """gRPC observability: per-RPC metrics and the call's scope on the server (its method
 handlers wrapped as they are registered, see ObservedServer), the ids and the trace context
-on the client (a channel wrapper, see PropagatingChannel). Both compose with the gRPC
-interceptors registered in rhone/runtime/interceptors.py.
+on the client (a channel wrapper, see PropagatingChannel). The guards of
+rhone/runtime/interceptors.py are wrapped around the observed handlers the same way.
 
 Server: each RPC (health and reflection aside) gets a CallScope from the caller's metadata,
 counts in rhone_grpc_server_* and, with tracing on, a SERVER span whose parent is the
@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from rhone.observability import metrics, scope, tracing
+from rhone.runtime.handler_guards import Guard, guard_handler
 
 
 class _Bound:
@@ -137,17 +138,21 @@ class BatchedCall(_Rpc):
 
 class HandlerObserver:
     """Wraps a service's method handlers (metrics, the call's scope, a SERVER span), each
-    once, when they are registered; health and reflection are left alone."""
+    once, when they are registered; health and reflection are left alone. `guards`
+    (rhone/runtime/handler_guards.py) go around that, so a call they refuse is not one the
+    service handled."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, guards: Sequence[Guard] = ()) -> None:
         self.service = service
+        self.guards = guards
         self._wrapped: dict[tuple[str, int], grpc.RpcMethodHandler] = {}
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         key = (method, id(handler))
         wrapped = self._wrapped.get(key)
         if wrapped is None:
-            wrapped = self._wrapped[key] = self._wrap(method, handler)
+            observed = self._wrap(method, handler)
+            wrapped = self._wrapped[key] = guard_handler(method, observed, self.guards)
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
@@ -182,16 +187,17 @@ class _ObservedGenericHandler(grpc.GenericRpcHandler):
 
 class ObservedServer:
     """The server as a service's `register` sees it: every method handler registered through
-    it is wrapped by a HandlerObserver.
+    it is wrapped by a HandlerObserver, inside `guards`.
 
     A wrapper at registration, not a server interceptor: grpc.aio runs every RPC of a server
     with interceptors through its interceptor chain, which measured at about a tenth of the
-    CPU of a whole call (four RPCs); a wrapped handler costs a few counters. Server
-    interceptors (rhone/runtime/interceptors.py) still compose around it."""
+    CPU of a whole call (four RPCs) for observability, and about 8% for the service token and
+    the call limit (rhone/runtime/handler_guards.py); a wrapped handler costs a few
+    counters."""
 
-    def __init__(self, server: grpc.aio.Server, service: str) -> None:
+    def __init__(self, server: grpc.aio.Server, service: str, guards: Sequence[Guard] = ()) -> None:
         self._server = server
-        self._observer = HandlerObserver(service)
+        self._observer = HandlerObserver(service, guards)
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
         self._server.add_generic_rpc_handlers(

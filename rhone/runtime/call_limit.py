@@ -7,11 +7,8 @@ its probes, or Kubernetes would restart it for being busy."""
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import grpc
 
@@ -20,29 +17,19 @@ log = logging.getLogger("rhone.calls")
 EXEMPT_PREFIXES = ("/grpc.health.", "/grpc.reflection.")
 
 
-class CallLimiter(grpc.aio.ServerInterceptor):
+class CallLimiter:
+    """A guard (rhone/runtime/handler_guards.py) on every method but health and reflection."""
+
     def __init__(self, service: str, limit: int) -> None:
         self.service = service
         self.limit = limit
         self.in_flight = 0
         self._serial = itertools.count(1)
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(EXEMPT_PREFIXES):
-            return handler
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._bound_stream(handler.unary_stream, method))  # type: ignore[attr-defined, no-any-return]
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._bound_unary(handler.unary_unary, method))  # type: ignore[attr-defined, no-any-return]
-        return handler
+    def applies(self, method: str) -> bool:
+        return not method.startswith(EXEMPT_PREFIXES)
 
-    async def _admit(self, context: grpc.aio.ServicerContext, method: str) -> int:
+    async def enter(self, context: grpc.aio.ServicerContext, method: str) -> int:
         """Takes a slot, or refuses the call; returns the call's serial number."""
         if self.in_flight >= self.limit:
             await context.abort(
@@ -56,31 +43,6 @@ class CallLimiter(grpc.aio.ServerInterceptor):
         log.debug("call #%d %s (%d in flight)", serial, method, self.in_flight)
         return serial
 
-    def _leave(self, serial: int) -> None:
+    def leave(self, entered: object) -> None:
         self.in_flight -= 1
-        log.debug("call #%d ended", serial)
-
-    def _bound_unary(self, behavior: Any, method: str) -> Any:
-        async def bounded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            serial = await self._admit(context, method)
-            try:
-                return await behavior(request, context)
-            finally:
-                self._leave(serial)
-
-        return bounded
-
-    def _bound_stream(self, behavior: Any, method: str) -> Any:
-        if not inspect.isasyncgenfunction(behavior):
-            # A handler that writes with context.write() and returns: bound it like a unary.
-            return self._bound_unary(behavior, method)
-
-        async def bounded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            serial = await self._admit(context, method)
-            try:
-                async for item in behavior(request, context):
-                    yield item
-            finally:
-                self._leave(serial)
-
-        return bounded
+        log.debug("call #%d ended", entered)

@@ -26,7 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from rhone.observability.grpc_hooks import ObservedServer
 from rhone.observability.metrics import serve_metrics
 from rhone.runtime.call_limit import CallLimiter
-from rhone.runtime.interceptors import internal_server_interceptors
+from rhone.runtime.interceptors import internal_guards
 from rhone.runtime.service_identity import IdentityError, ServiceIdentity
 from rhone.runtime.settings import ServingSettings, max_concurrent_calls
 
@@ -77,13 +77,13 @@ async def serve(
     settings = ServingSettings()
     limit = max_concurrent_calls(name)
     serve_metrics(name)
+    guards = internal_guards(identity, CallLimiter(name, limit))
     server, health_servicer = await start_server(
         name=name,
         listen=listen,
-        register=lambda server: register(ObservedServer(server, name)),  # type: ignore[arg-type]
+        register=lambda server: register(ObservedServer(server, name, guards)),  # type: ignore[arg-type]
         service_names=service_names,
-        # Identity first: a refused call runs nothing else, and takes no call slot.
-        interceptors=[*internal_server_interceptors(identity), CallLimiter(name, limit)],
+        interceptors=[],
         credentials=identity.server_credentials() if identity.tls else None,
         reflect=identity.reflection,
         options=server_options(settings),

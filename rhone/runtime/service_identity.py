@@ -15,7 +15,7 @@ let any process act as any tenant."""
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,45 +115,24 @@ def token_matches(expected: str, metadata: Sequence[tuple[str, Any]] | None) -> 
     return False
 
 
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
-
-
-class RequireServiceToken(grpc.aio.ServerInterceptor):
-    """Refuses every call without the service token (UNAUTHENTICATED), except health checks.
-    Under mTLS the handshake has already refused clients without a certificate; the token,
-    when set, is checked as well."""
+class RequireServiceToken:
+    """A guard (rhone/runtime/handler_guards.py) that refuses every call without the service
+    token (UNAUTHENTICATED), except health checks. Under mTLS the handshake has already
+    refused clients without a certificate; the token, when set, is checked as well."""
 
     def __init__(self, token: str, open_services: frozenset[str] = frozenset({HEALTH_SERVICE})):
         self._token = token
         self._open = open_services
 
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        service = (
-            handler_call_details.method.split("/")[1] if "/" in handler_call_details.method else ""
-        )
-        if service in self._open or token_matches(
-            self._token, handler_call_details.invocation_metadata
-        ):
-            return await continuation(handler_call_details)
-        handler = await continuation(handler_call_details)
-        return None if handler is None else refusing_handler(handler, MISSING_IDENTITY)
+    def applies(self, method: str) -> bool:
+        return (method.split("/")[1] if "/" in method else "") not in self._open
+
+    async def enter(self, context: grpc.aio.ServicerContext, method: str) -> None:
+        if not token_matches(self._token, context.invocation_metadata()):
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, MISSING_IDENTITY)
+
+    def leave(self, entered: object) -> None:
+        pass
 
 
 MISSING_IDENTITY = "This is an internal Rhone service: calls need a service identity."
-
-
-def refusing_handler(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as `handler` that answers UNAUTHENTICATED."""
-
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(refuse)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(refuse)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(refuse)
-    return grpc.unary_unary_rpc_method_handler(refuse)

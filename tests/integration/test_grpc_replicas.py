@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from rhone import canonical as ev
 from rhone.launcher import free_port
+from rhone.observability.grpc_hooks import ObservedServer
 from rhone.runtime.call_limit import CallLimiter
 from rhone.runtime.channels import open_channel
 from rhone.runtime.grpc_server import server_options
@@ -52,10 +53,11 @@ class Replica(pb_grpc.ProviderServiceServicer):
 
 
 async def start(address: str, replica: Replica, limit: int = 1000) -> grpc.aio.Server:
-    server = grpc.aio.server(
-        options=server_options(ServingSettings()), interceptors=[CallLimiter("test", limit)]
+    server = grpc.aio.server(options=server_options(ServingSettings()))
+    pb_grpc.add_ProviderServiceServicer_to_server(
+        replica,
+        ObservedServer(server, "test", [CallLimiter("test", limit)]),  # type: ignore[arg-type]
     )
-    pb_grpc.add_ProviderServiceServicer_to_server(replica, server)
     health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
     assert server.add_insecure_port(address)
     await server.start()
