@@ -1,9 +1,10 @@
 """The floor under Rhone's internal hops: what one bare grpc.aio call costs, in each shape a
 call between two services can take, with nothing of Rhone's in it.
 
-A whole call through Rhone is three internal calls (`Call`, `GenerateBatches`, `CommitTurn`):
-this says how much of its CPU the calls themselves take, before any work is done in them, and
-what another shape would save. Two processes, a client and a server with empty handlers that
+A whole answer through Rhone is three internal unary calls (`CallWhole`, `GenerateWhole`, and a
+share of a `CommitTurns` batch), a streamed one two streams and that share: this says how much
+of their CPU the calls themselves take, before any work is done in them, and what another
+shape would save. Two processes, a client and a server with empty handlers that
 move opaque bytes (about the sizes of a whole chat completion's request and answer), pinned
 to one core as the bench pins a gateway; the client keeps `concurrency` calls in flight. The
 cost is the CPU both processes used (utime + stime from /proc, every thread of grpc's
