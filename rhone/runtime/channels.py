@@ -11,7 +11,7 @@ import json
 import grpc
 
 from rhone.observability.grpc_hooks import PropagatingChannel
-from rhone.runtime.grpc_server import MAX_MESSAGE_BYTES
+from rhone.runtime.grpc_server import FLOW_CONTROL_OPTIONS, MAX_MESSAGE_BYTES
 from rhone.runtime.service_identity import ServiceIdentity
 
 # A streamed call that has not yet received its first message is retried on another replica
@@ -61,6 +61,7 @@ CHANNEL_OPTIONS = [
     # A retried call keeps its request until it is committed; a body may be this large.
     ("grpc.per_rpc_retry_buffer_size", MAX_MESSAGE_BYTES),
     ("grpc.dns_min_time_between_resolutions_ms", 5_000),
+    *FLOW_CONTROL_OPTIONS,
 ]
 
 
