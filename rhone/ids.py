@@ -60,6 +60,13 @@ class _SessionIds:
 _session_ids = _SessionIds()
 
 
+def new_turn_id() -> str:
+    """A turn's id. The translator names each turn it commits, so that a commit sent again
+    after an answer it never got (a sessions replica stopping mid-call) is found, not doubled
+    (services/sessions/sql_store.py commit_turn)."""
+    return "turn_" + secrets.token_hex(12)
+
+
 def new_session_id(millis: int | None = None) -> str:
     """A new session's id, made at `millis` (epoch milliseconds; default: now)."""
     return _session_ids.new(int(time.time() * 1000) if millis is None else millis)

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from rhone.ids import is_id
+from rhone.ids import is_id, new_turn_id
 from rhone.jsonutil import struct_from_dict
 from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as pb
@@ -63,7 +63,6 @@ from services.sessions.store import (
     encode_cursor,
     encode_instructions,
     new_lease_id,
-    new_turn_id,
     now_ms,
 )
 from services.sessions.turn_units import (

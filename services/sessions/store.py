@@ -68,10 +68,6 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def new_turn_id() -> str:
-    return "turn_" + secrets.token_hex(12)
-
-
 def new_lease_id() -> str:
     return secrets.token_hex(16)
 

@@ -14,9 +14,11 @@ or the AioRpcError its own CommitTurn would have given (rhone/rpc_errors.py read
 way). A commit whose caller is cancelled before its batch leaves is left out (nothing is
 written); once sent, it runs to its end, as a CommitTurn whose caller went away mid-write does.
 
-A sessions replica older than CommitTurns answers UNIMPLEMENTED, having done nothing: that
-batch's commits are sent one by one, and so is every later commit of this process (a rolling
-upgrade)."""
+A batch whose replica went away with it (CANCELLED by a replica stopping, or UNAVAILABLE) is
+sent once more: the turns are named by the translator, so a commit the replica did keep is
+found, not doubled. A sessions replica older than CommitTurns answers UNIMPLEMENTED, having done
+nothing: that batch's commits are sent one by one, and so is every later commit of this
+process (a rolling upgrade)."""
 
 from __future__ import annotations
 
@@ -45,6 +47,9 @@ STALL_S = 0.05
 MAX_IN_FLIGHT = 4
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+# A batch that failed with these was not answered by a replica that did its work: the batch
+# task is never cancelled by a caller, so CANCELLED is the server's (a replica stopping).
+_SEND_AGAIN = (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE)
 
 
 @dataclass(slots=True)
@@ -145,7 +150,16 @@ class CommitBatcher:
             ]
         )
         try:
-            reply = await self.sessions.CommitTurns(request)
+            try:
+                reply = await self.sessions.CommitTurns(request)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _SEND_AGAIN:
+                    raise
+                # The replica went away with the batch (one stopping cancels the calls it
+                # had not started): once more, on another. A commit it did keep is found by
+                # its turn's id (turns.py names each turn), not written twice.
+                log.warning("a batch of %d commits is sent again: %s", len(batch), exc.code())
+                reply = await self.sessions.CommitTurns(request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 await self._one_by_one(batch)

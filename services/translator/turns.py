@@ -26,7 +26,7 @@ import orjson
 
 from rhone.canonical import StreamAccumulator
 from rhone.errors import RhoneError
-from rhone.ids import new_session_id
+from rhone.ids import new_session_id, new_turn_id
 from rhone.observability import scope
 from rhone.rpc_errors import failure_of_rpc
 from rhone.runtime import deadlines
@@ -463,6 +463,7 @@ class OpenTurn:
         response = accumulator.result()
         composed = self.composed
         turn = spb.Turn(
+            id=new_turn_id(),  # so that a commit sent again is found, not doubled
             input=composed.turn_input,
             output=response.message,
             model=response.model,

@@ -135,3 +135,41 @@ async def test_each_commit_of_a_batch_is_done_and_answered_on_its_own(
 async def test_an_empty_batch_is_answered_empty(sessions: pb_grpc.SessionServiceStub) -> None:
     reply = await sessions.CommitTurns(pb.CommitTurnsRequest())
     assert list(reply.outcomes) == []
+
+
+async def test_a_batch_sent_again_finds_what_it_kept(
+    store: SqlSessionStore, sessions: pb_grpc.SessionServiceStub
+) -> None:
+    """The translator sends a batch once more when its replica went away with it: commits
+    named by their turn's id are found, not written twice."""
+    leased = await store.begin_turn("t", "", LEASE)
+    fresh = new_session_id()
+    made, appended = turn("new", "made"), turn("leased", "kept")
+    made.id, appended.id = "turn_made", "turn_appended"
+    request = pb.CommitTurnsRequest(
+        commits=[
+            batched(
+                pb.CommitTurnRequest(
+                    tenant_id="t", session_id=fresh, turn=made, create_session=True
+                ),
+                "req_1",
+            ),
+            batched(
+                pb.CommitTurnRequest(
+                    tenant_id="t",
+                    session_id=leased.session.id,
+                    lease_id=leased.lease_id,
+                    turn=appended,
+                ),
+                "req_2",
+            ),
+        ]
+    )
+    first = await sessions.CommitTurns(request)
+    again = await sessions.CommitTurns(request)
+    assert [o.committed.version for o in again.outcomes] == [1, 1]
+    assert [o.committed.turn.id for o in again.outcomes] == [
+        o.committed.turn.id for o in first.outcomes
+    ]
+    assert [t.id for t in await store.list_turns("t", fresh)] == ["turn_made"]
+    assert [t.id for t in await store.list_turns("t", leased.session.id)] == ["turn_appended"]

@@ -48,6 +48,7 @@ class Sessions:
         self.single: list[tuple[str, Any]] = []
         self.gate: asyncio.Event | None = None
         self.fail_batch: grpc.aio.AioRpcError | None = None
+        self.failures_left = 1_000
         self.arrived = asyncio.Condition()
 
     async def sent(self, count: int) -> None:
@@ -68,7 +69,8 @@ class Sessions:
             self.arrived.notify_all()
         if self.gate is not None:
             await self.gate.wait()
-        if self.fail_batch is not None:
+        if self.fail_batch is not None and self.failures_left > 0:
+            self.failures_left -= 1
             raise self.fail_batch
         return spb.CommitTurnsResponse(outcomes=[self.answer(b.commit) for b in request.commits])
 
@@ -190,6 +192,7 @@ async def test_a_batch_the_transport_failed_fails_each_of_its_commits() -> None:
     )
     assert all(isinstance(r, grpc.aio.AioRpcError) for r in results)
     assert {r.code() for r in results} == {grpc.StatusCode.UNAVAILABLE}  # type: ignore[union-attr]
+    assert len(sessions.batches) == 2  # sent once more, then given up
     # And the batcher goes on: the next commit is sent.
     sessions.fail_batch = None
     assert (await commits.commit(commit(9))).turn.session_id == "sess_9"
@@ -275,3 +278,26 @@ async def test_a_batch_holds_so_many_bytes_and_what_it_leaves_goes_at_once(
     assert sessions.batches == [["sess_0", "sess_1"], ["sess_2"], ["sess_3"], ["sess_4"]]
     sessions.gate.set()
     await asyncio.gather(*calls)
+
+
+@pytest.mark.parametrize("code", [grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE])
+async def test_a_batch_a_stopping_replica_dropped_is_sent_once_more(
+    code: grpc.StatusCode,
+) -> None:
+    sessions = Sessions()
+    sessions.fail_batch = rpc_error(code, "the replica went away")
+    sessions.failures_left = 1
+    commits = batcher(sessions)
+    answers = await asyncio.gather(*(commits.commit(commit(n)) for n in range(3)))
+    assert [a.turn.session_id for a in answers] == ["sess_0", "sess_1", "sess_2"]
+    assert sessions.batches == [["sess_0", "sess_1", "sess_2"]] * 2
+
+
+async def test_a_batch_the_replica_refused_is_not_sent_again() -> None:
+    sessions = Sessions()
+    sessions.fail_batch = rpc_error(grpc.StatusCode.PERMISSION_DENIED, "no")
+    commits = batcher(sessions)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await commits.commit(commit(1))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert len(sessions.batches) == 1
