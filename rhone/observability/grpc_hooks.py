@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -151,25 +151,47 @@ class HandlerObserver:
         key = (method, id(handler))
         wrapped = self._wrapped.get(key)
         if wrapped is None:
-            observed = self._wrap(method, handler)
-            wrapped = self._wrapped[key] = guard_handler(method, observed, self.guards)
+            wrapped = self._wrapped[key] = self._wrap(method, handler)
         return wrapped
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        if method.startswith("/grpc."):
-            return handler
-        bound = _Bound(self.service, method)
-        if handler.unary_unary is not None:
-            return handler._replace(  # type: ignore[attr-defined, no-any-return]
-                unary_unary=_unary(handler.unary_unary, bound)
+        """The handler inside the guards, and, innermost, observed: a unary method, or one
+        that streams from an async generator (one that writes with context.write() is not)."""
+        observed = not method.startswith("/grpc.") and (
+            handler.unary_unary is not None
+            or (
+                handler.unary_stream is not None
+                and not inspect.iscoroutinefunction(handler.unary_stream)
             )
-        if handler.unary_stream is not None and not inspect.iscoroutinefunction(
-            handler.unary_stream
-        ):
-            return handler._replace(  # type: ignore[attr-defined, no-any-return]
-                unary_stream=_unary_stream(handler.unary_stream, bound)
-            )
-        return handler
+        )
+        guards = (
+            [*self.guards, _Observed(_Bound(self.service, method))] if observed else self.guards
+        )
+        return guard_handler(method, handler, guards)
+
+
+class _Observed:
+    """Observability as the innermost guard of a handler (rhone/runtime/handler_guards.py):
+    each call gets its _Rpc when it starts and ends it with the call's outcome."""
+
+    __slots__ = ("bound",)
+
+    def __init__(self, bound: _Bound) -> None:
+        self.bound = bound
+
+    def applies(self, method: str) -> bool:
+        return True
+
+    async def enter(self, context: grpc.aio.ServicerContext, method: str) -> _Rpc:
+        return _Rpc(self.bound, context.invocation_metadata())
+
+    def leave(
+        self, entered: object, context: grpc.aio.ServicerContext, exc: BaseException | None
+    ) -> None:
+        assert isinstance(entered, _Rpc)
+        if exc is not None:
+            entered.failed(exc, context)
+        entered.finish()
 
 
 class _ObservedGenericHandler(grpc.GenericRpcHandler):
@@ -217,35 +239,6 @@ class ObservedServer:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
-
-
-def _unary(inner: Callable[..., Any], bound: _Bound) -> Callable[..., Any]:
-    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        rpc = _Rpc(bound, context.invocation_metadata())
-        try:
-            return await inner(request, context)
-        except BaseException as exc:
-            rpc.failed(exc, context)
-            raise
-        finally:
-            rpc.finish()
-
-    return behavior
-
-
-def _unary_stream(inner: Callable[..., Any], bound: _Bound) -> Callable[..., Any]:
-    async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        rpc = _Rpc(bound, context.invocation_metadata())
-        try:
-            async for message in inner(request, context):
-                yield message
-        except BaseException as exc:
-            rpc.failed(exc, context)
-            raise
-        finally:
-            rpc.finish()
-
-    return behavior
 
 
 class _PropagatingCall:

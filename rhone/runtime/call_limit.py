@@ -43,6 +43,8 @@ class CallLimiter:
         log.debug("call #%d %s (%d in flight)", serial, method, self.in_flight)
         return serial
 
-    def leave(self, entered: object) -> None:
+    def leave(
+        self, entered: object, context: grpc.aio.ServicerContext, exc: BaseException | None
+    ) -> None:
         self.in_flight -= 1
         log.debug("call #%d ended", entered)

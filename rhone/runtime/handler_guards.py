@@ -6,7 +6,8 @@ cost about 8% of the CPU of a whole call through the four services (docs/perform
 
 A guard is entered before its method's behavior runs, in the order the guards are given, and
 refuses the call by aborting it (whatever the guards before it took is given back); it is left
-when the call ends, however it ends."""
+when the call ends, however it ends, with the exception that ended it. Observability is the
+innermost guard of each observed handler (rhone/observability/grpc_hooks.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,11 @@ class Guard(Protocol):
         """Admits the call (returning what `leave` takes) or aborts it."""
         ...
 
-    def leave(self, entered: object) -> None: ...
+    def leave(
+        self, entered: object, context: grpc.aio.ServicerContext, exc: BaseException | None
+    ) -> None:
+        """The call ended: with `exc`, or without (None)."""
+        ...
 
 
 def guard_handler(
@@ -42,22 +47,29 @@ def guard_handler(
         try:
             for guard in active:
                 entered.append((guard, await guard.enter(context, method)))
-        except BaseException:
-            leave(entered)
+        except BaseException as exc:
+            leave(entered, context, exc)
             raise
         return entered
 
-    def leave(entered: list[tuple[Guard, object]]) -> None:
+    def leave(
+        entered: list[tuple[Guard, object]],
+        context: grpc.aio.ServicerContext,
+        exc: BaseException | None,
+    ) -> None:
         for guard, token in reversed(entered):
-            guard.leave(token)
+            guard.leave(token, context, exc)
 
     def once(behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             entered = await enter(context)
             try:
-                return await behavior(request, context)
-            finally:
-                leave(entered)
+                result = await behavior(request, context)
+            except BaseException as exc:
+                leave(entered, context, exc)
+                raise
+            leave(entered, context, None)
+            return result
 
         return guarded
 
@@ -71,8 +83,10 @@ def guard_handler(
             try:
                 async for message in behavior(request, context):
                     yield message
-            finally:
-                leave(entered)
+            except BaseException as exc:
+                leave(entered, context, exc)
+                raise
+            leave(entered, context, None)
 
         return guarded
 

@@ -131,7 +131,9 @@ class RequireServiceToken:
         if not token_matches(self._token, context.invocation_metadata()):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, MISSING_IDENTITY)
 
-    def leave(self, entered: object) -> None:
+    def leave(
+        self, entered: object, context: grpc.aio.ServicerContext, exc: BaseException | None
+    ) -> None:
         pass
 
 
