@@ -287,17 +287,26 @@ async def _stream_body(opened: OpenedCall, end: StreamEnd) -> AsyncIterator[byte
     """The stream's bytes, one write per message from the translator; a stream that ends
     without the translator's trailer was cut off, and gets the surface's error signal as its
     last event. A client that goes away closes this generator at a yield: the call is
-    cancelled, and observed as cancelled."""
+    cancelled, and observed as cancelled.
+
+    The bytes that come with and after the translator's trailer (the stream's closing bytes,
+    `[DONE]`) are written once the translator's side is over, as the stream's last write: an
+    SDK hangs up the moment it has read them, and a hang-up noticed while this generator still
+    waited for the end of the gRPC call would count a whole answer as cancelled."""
     call, observer = opened.call, opened.observer
     ended = False  # the translator's trailer arrived
     finished = False  # the translator's side is over (not the client going away)
+    tail: list[bytes] = []  # what came with and after the trailer
     try:
         async for batch in _batches(call, observer, opened.pending):
             data = b"".join([frame.data for frame in batch if frame.HasField("data")])
             ended = ended or any(frame.HasField("trailer") for frame in batch)
             if data:
                 end.observe(data)
-                yield data
+                if ended:
+                    tail.append(data)
+                else:
+                    yield data
         finished = True
     except grpc.aio.AioRpcError as exc:
         finished = True
@@ -308,6 +317,8 @@ async def _stream_body(opened: OpenedCall, end: StreamEnd) -> AsyncIterator[byte
             observer.on_end(
                 failure=None if ended or not finished else INTERRUPTED, cancelled=not finished
             )
+    if tail:
+        yield b"".join(tail)
     if not ended:
         log.warning("stream from translator ended without its trailer")
         if closing := end.closing(INTERRUPTED):
