@@ -16,7 +16,9 @@ Shapes:
   then the rest), as server-streaming RPCs are;
 - `multiplexed`: no call per request at all: each request is one message on a long-lived
   bidirectional stream and its answer one message back, matched by a tag (what a transport
-  that kept calls inside open streams would pay).
+  that kept calls inside open streams would pay);
+- `lanes`: no call per request either: long-lived bidirectional streams, each carrying one
+  request and its answer at a time, taken from a pool (what Rhone's lanes pay, docs/grpc.md).
 
 The shapes take turns in rounds; each cell is the median over the rounds.
 
@@ -40,7 +42,7 @@ from bench import cpu
 from rhone.launcher import free_port
 
 SERVICE = "rhone.bench.Floor"
-SHAPES = ("unary", "stream/1", "stream/2", "multiplexed")
+SHAPES = ("unary", "stream/1", "stream/2", "multiplexed", "lanes")
 REQUEST = b"q" * 400
 ANSWER = b"a" * 600
 TAG = 8  # bytes of a multiplexed request's tag, echoed at the head of its answer
@@ -67,12 +69,17 @@ async def serve(port: int) -> None:
         async for request in requests:
             yield request[:TAG] + ANSWER
 
+    async def lanes(requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext) -> None:
+        while await context.read() is not grpc.aio.EOF:
+            await context.write(ANSWER)
+
     handlers = grpc.method_handlers_generic_handler(
         SERVICE,
         {
             "Unary": grpc.unary_unary_rpc_method_handler(unary, _same, _same),
             "Stream": grpc.unary_stream_rpc_method_handler(stream, _same, _same),
             "Multiplexed": grpc.stream_stream_rpc_method_handler(multiplexed, _same, _same),
+            "Lanes": grpc.stream_stream_rpc_method_handler(lanes, _same, _same),
         },
     )
     server = grpc.aio.server()
@@ -91,6 +98,8 @@ class Client:
         self.unary = self.channel.unary_unary(method + "Unary", _same, _same)
         self.stream = self.channel.unary_stream(method + "Stream", _same, _same)
         self.bidi = self.channel.stream_stream(method + "Multiplexed", _same, _same)
+        self.lanes = self.channel.stream_stream(method + "Lanes", _same, _same)
+        self.idle: list[grpc.aio.StreamStreamCall] = []
         self.outbox: asyncio.Queue[bytes] = asyncio.Queue()
         self.waiting: dict[bytes, asyncio.Future[bytes]] = {}
         self.sent = 0
@@ -124,7 +133,14 @@ class Client:
             self.outbox.put_nowait(tag + REQUEST)
             await answer
 
+        async def lane() -> None:
+            call = self.idle.pop() if self.idle else self.lanes()
+            await call.write(REQUEST)
+            await call.read()
+            self.idle.append(call)
+
         return {
+            "lanes": lane,
             "unary": unary,
             "stream/1": lambda: stream(b"1"),
             "stream/2": lambda: stream(b"2"),

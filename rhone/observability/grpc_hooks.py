@@ -21,6 +21,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from rhone.observability import metrics, scope, tracing
 from rhone.runtime.handler_guards import Guard, guard_handler
+from rhone.runtime.lane_client import OPEN_METHOD, LaneMethod, Lanes
+from rhone.runtime.lane_server import LaneServer
+
+# The package whose unary and server-streaming methods go on lanes: Rhone's own services.
+_LANED_PACKAGE = "/rhone.v1."
 
 
 class _Bound:
@@ -217,9 +222,16 @@ class ObservedServer:
     the call limit (rhone/runtime/handler_guards.py); a wrapped handler costs a few
     counters."""
 
-    def __init__(self, server: grpc.aio.Server, service: str, guards: Sequence[Guard] = ()) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        service: str,
+        guards: Sequence[Guard] = (),
+        lanes: LaneServer | None = None,
+    ) -> None:
         self._server = server
         self._observer = HandlerObserver(service, guards)
+        self._lanes = lanes
 
     def add_generic_rpc_handlers(self, handlers: Any) -> None:
         self._server.add_generic_rpc_handlers(
@@ -229,13 +241,16 @@ class ObservedServer:
     def add_registered_method_handlers(
         self, service_name: str, method_handlers: dict[str, grpc.RpcMethodHandler]
     ) -> None:
+        wrapped = {
+            name: self._observer.wrap(f"/{service_name}/{name}", handler)
+            for name, handler in method_handlers.items()
+        }
         self._server.add_registered_method_handlers(  # type: ignore[attr-defined]
-            service_name,
-            {
-                name: self._observer.wrap(f"/{service_name}/{name}", handler)
-                for name, handler in method_handlers.items()
-            },
+            service_name, wrapped
         )
+        if self._lanes is not None:  # the same handlers, guarded and observed, on lanes
+            for name, handler in wrapped.items():
+                self._lanes.add(f"/{service_name}/{name}", handler)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._server, name)
@@ -269,22 +284,43 @@ class PropagatingChannel:
     """Wraps a channel so that every call carries `metadata` (the service token), the
     caller's ids and, with tracing on, the current span's traceparent (a peer's SERVER span
     is a child of the span current here: no CLIENT span per hop, which would double the spans
-    of a call for the little time a local hop takes).
+    of a call for the little time a local hop takes). With `lanes`, the unary and
+    server-streaming calls of Rhone's own services go on lanes (rhone/runtime/lane_client.py).
 
     A wrapper, not a client interceptor: grpc.aio runs an intercepted call through an extra
     task and re-yields every streamed message through Python generators (tens of
     microseconds per message, on every chunk of every stream); this costs one function call
     per RPC."""
 
-    def __init__(self, channel: grpc.aio.Channel, metadata: tuple[tuple[str, str], ...] = ()):
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        metadata: tuple[tuple[str, str], ...] = (),
+        lanes: Lanes | None = None,
+    ):
         self._channel = channel
         self._metadata = metadata
+        self._lanes = lanes
+
+    def _laned(self, method: str, plain: Any, streams: bool, kwargs: dict[str, Any]) -> Any:
+        if self._lanes is None or not method.startswith(_LANED_PACKAGE) or method == OPEN_METHOD:
+            return plain
+        return LaneMethod(
+            self._lanes,
+            method,
+            plain,
+            streams=streams,
+            request_serializer=kwargs.get("request_serializer"),
+            response_deserializer=kwargs.get("response_deserializer"),
+        )
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.unary_unary(method, *args, **kwargs), self._metadata)
+        plain = self._channel.unary_unary(method, *args, **kwargs)
+        return _PropagatingCall(self._laned(method, plain, False, kwargs), self._metadata)
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.unary_stream(method, *args, **kwargs), self._metadata)
+        plain = self._channel.unary_stream(method, *args, **kwargs)
+        return _PropagatingCall(self._laned(method, plain, True, kwargs), self._metadata)
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return _PropagatingCall(self._channel.stream_unary(method, *args, **kwargs), self._metadata)

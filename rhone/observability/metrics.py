@@ -106,6 +106,12 @@ GRPC_INFLIGHT = Gauge(
     "RPCs in progress: for providers' Generate, the streams a worker carries (scale on it).",
     ["service", "grpc_method"],
 )
+GRPC_LANES = Gauge(
+    "rhone_grpc_server_lanes",
+    "Lanes open to the service: long-lived streams from its peers that carry their calls one "
+    "at a time (each call is also counted as an RPC).",
+    ["service"],
+)
 
 # Providers: upstream HTTP.
 UPSTREAM_ATTEMPTS = Counter(

@@ -12,7 +12,9 @@ import grpc
 
 from rhone.observability.grpc_hooks import PropagatingChannel
 from rhone.runtime.grpc_server import FLOW_CONTROL_OPTIONS, MAX_MESSAGE_BYTES
+from rhone.runtime.lane_client import Lanes, policies
 from rhone.runtime.service_identity import ServiceIdentity
+from rhone.runtime.settings import ServingSettings
 
 # A streamed call that has not yet received its first message is retried on another replica
 # when it fails UNAVAILABLE: the pod was killed, or refused it while draining. gRPC commits a
@@ -46,6 +48,10 @@ SERVICE_CONFIG = {
     "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.2},
 }
 
+# The same policy for calls on lanes (rhone/runtime/lane_client.py), which the channel's own
+# service config does not reach.
+LANE_POLICIES = policies(SERVICE_CONFIG)
+
 CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
     ("grpc.initial_reconnect_backoff_ms", 100),
@@ -77,4 +83,7 @@ def open_channel(target: str, identity: ServiceIdentity | None = None) -> grpc.a
         )
     else:
         channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-    return PropagatingChannel(channel, identity.metadata())  # type: ignore[return-value]
+    lanes = (
+        Lanes(channel, identity.metadata(), LANE_POLICIES) if ServingSettings().grpc_lanes else None
+    )
+    return PropagatingChannel(channel, identity.metadata(), lanes)  # type: ignore[return-value]

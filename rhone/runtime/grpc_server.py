@@ -10,7 +10,10 @@ ended, so that clients resolve their target again and new pods get calls
 (https://github.com/grpc/proposal/blob/master/A9-server-side-conn-mgt.md).
 
 Service identity (mTLS or the service token; rhone/runtime/service_identity.py) is required of
-every caller but the health checks; reflection is served only when RHONE_GRPC_REFLECTION is on."""
+every caller but the health checks; reflection is served only when RHONE_GRPC_REFLECTION is on.
+
+Every service also serves its methods on lanes (rhone/runtime/lane_server.py): the drain ends
+idle lanes first, so that they do not hold the server for its grace."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from rhone.observability.grpc_hooks import ObservedServer
 from rhone.observability.metrics import serve_metrics
 from rhone.runtime.call_limit import CallLimiter
 from rhone.runtime.interceptors import internal_guards
+from rhone.runtime.lane_server import LANE_SERVICE, LaneServer
 from rhone.runtime.service_identity import IdentityError, ServiceIdentity
 from rhone.runtime.settings import ServingSettings, max_concurrent_calls
 
@@ -88,11 +92,17 @@ async def serve(
     limit = max_concurrent_calls(name)
     serve_metrics(name)
     guards = internal_guards(identity, CallLimiter(name, limit))
+    lanes = LaneServer(name, identity.token)
+
+    def register_all(server: grpc.aio.Server) -> None:
+        register(ObservedServer(server, name, guards, lanes))  # type: ignore[arg-type]
+        lanes.register(server)
+
     server, health_servicer = await start_server(
         name=name,
         listen=listen,
-        register=lambda server: register(ObservedServer(server, name, guards)),  # type: ignore[arg-type]
-        service_names=service_names,
+        register=register_all,
+        service_names=[*service_names, LANE_SERVICE],
         interceptors=[],
         credentials=identity.server_credentials() if identity.tls else None,
         reflect=identity.reflection,
@@ -110,6 +120,7 @@ async def serve(
 
     log.info("%s draining: up to %.0fs for the calls in flight", name, settings.shutdown_grace_s)
     await health_servicer.enter_graceful_shutdown()
+    lanes.drain()
     await server.stop(settings.shutdown_grace_s)
     log.info("%s stopped", name)
     if on_stop is not None:

@@ -33,6 +33,9 @@ class ServingSettings(BaseSettings):
     grpc_max_connection_age_s: float = 60.0
     # How long streams on a connection past its age may still run before it is cut.
     grpc_max_connection_age_grace_s: float = 600.0
+    # Calls to Rhone's own services travel on lanes, long-lived streams that carry one call
+    # at a time (docs/grpc.md, "Lanes"); off, each is a gRPC call of its own.
+    grpc_lanes: bool = True
 
 
 class CallLimitSettings(BaseSettings):

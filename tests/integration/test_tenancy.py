@@ -535,21 +535,25 @@ def test_a_roomy_limit_lends_calls_from_blocks_and_a_clean_shutdown_gives_them_b
     try:
         facade.wait_ready(60)
         started = time.monotonic()
-        remaining = [
-            int(openai_call(facade, created["secret"]).headers["x-ratelimit-remaining-requests"])
-            for _ in range(6)
-        ]
+        # The block is drawn beside the calls, never on their path: calls until the replica
+        # holds it (a few on a quick machine), and at least six.
+        remaining: list[int] = []
+        held = 0
+        while len(remaining) < 6 or (held != 64 and len(remaining) < 40):
+            reply = openai_call(facade, created["secret"])
+            remaining.append(int(reply.headers["x-ratelimit-remaining-requests"]))
+            held = store.zcard(slots)
         elapsed_ms = (time.monotonic() - started) * 1000
         # Every call counted, whether Redis or the replica's block admitted it, less what the
         # time since gave back (60,000 a minute: one a millisecond).
         assert all(60_000 - calls <= left for calls, left in enumerate(remaining, start=1))
-        assert remaining[-1] <= 60_000 - 6 + elapsed_ms + 1
+        assert remaining[-1] <= 60_000 - len(remaining) + elapsed_ms + 1
         # The replica holds a block of 64 slots, none of them in use.
-        assert store.zcard(slots) == 64
+        assert held == 64
     finally:
         facade.stop()
     assert store.zcard(slots) == 0
-    assert total_calls(a, created["secret"]) == 6
+    assert total_calls(a, created["secret"]) == len(remaining)
     store.close()
 
 
