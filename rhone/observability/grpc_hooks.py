@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import grpc
@@ -21,7 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from rhone.observability import metrics, scope, tracing
 from rhone.runtime.handler_guards import Guard, guard_handler
-from rhone.runtime.lane_client import OPEN_METHOD, LaneMethod, Lanes
+from rhone.runtime.lane_client import OPEN_METHOD, LaneMethod, LanePolicy, Lanes
 from rhone.runtime.lane_server import LaneServer
 
 # The package whose unary and server-streaming methods go on lanes: Rhone's own services.
@@ -258,15 +258,21 @@ class ObservedServer:
 
 class _PropagatingCall:
     """A channel's multicallable that adds the channel's own metadata (the service token) and
-    the call's ids and trace context to each call."""
+    the call's ids and trace context to each call, and its method's default deadline to a
+    call that names none."""
 
-    __slots__ = ("fixed", "inner")
+    __slots__ = ("fixed", "inner", "timeout")
 
-    def __init__(self, inner: Any, fixed: tuple[tuple[str, str], ...]) -> None:
+    def __init__(
+        self, inner: Any, fixed: tuple[tuple[str, str], ...], timeout: float | None = None
+    ) -> None:
         self.inner = inner
         self.fixed = fixed
+        self.timeout = timeout
 
     def __call__(self, request: Any, *, metadata: Any = None, **options: Any) -> Any:
+        if self.timeout is not None and options.get("timeout") is None:
+            options["timeout"] = self.timeout
         # `request` is a request iterator for a client-streaming method.
         call_scope = scope.current_or_none()
         extra = call_scope.outgoing_metadata() if call_scope is not None else ()
@@ -297,10 +303,16 @@ class PropagatingChannel:
         channel: grpc.aio.Channel,
         metadata: tuple[tuple[str, str], ...] = (),
         lanes: Lanes | None = None,
+        policy_of: Callable[[str], LanePolicy] | None = None,
     ):
         self._channel = channel
         self._metadata = metadata
         self._lanes = lanes
+        self._policy_of = policy_of
+
+    def _call(self, method: str, inner: Any) -> _PropagatingCall:
+        timeout = self._policy_of(method).timeout_s if self._policy_of is not None else None
+        return _PropagatingCall(inner, self._metadata, timeout)
 
     def _laned(self, method: str, plain: Any, streams: bool, kwargs: dict[str, Any]) -> Any:
         if self._lanes is None or not method.startswith(_LANED_PACKAGE) or method == OPEN_METHOD:
@@ -316,19 +328,17 @@ class PropagatingChannel:
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         plain = self._channel.unary_unary(method, *args, **kwargs)
-        return _PropagatingCall(self._laned(method, plain, False, kwargs), self._metadata)
+        return self._call(method, self._laned(method, plain, False, kwargs))
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
         plain = self._channel.unary_stream(method, *args, **kwargs)
-        return _PropagatingCall(self._laned(method, plain, True, kwargs), self._metadata)
+        return self._call(method, self._laned(method, plain, True, kwargs))
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(self._channel.stream_unary(method, *args, **kwargs), self._metadata)
+        return self._call(method, self._channel.stream_unary(method, *args, **kwargs))
 
     def stream_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        return _PropagatingCall(
-            self._channel.stream_stream(method, *args, **kwargs), self._metadata
-        )
+        return self._call(method, self._channel.stream_stream(method, *args, **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._channel, name)

@@ -31,11 +31,12 @@ RETRY_BEFORE_FIRST_MESSAGE = {
 }
 
 # While the sessions service restarts (a rolling deploy), its short calls wait for it, within
-# 5 s, instead of failing at once. Calls to the translator and providers fail fast instead
-# (a 503 the SDKs retry): they stream for minutes, and no deadline could bound the wait.
+# their deadline (5 s when the caller names none: DEFAULT_TIMEOUTS), instead of failing at
+# once. Calls to the translator and providers fail fast instead (a 503 the SDKs retry): they
+# stream for minutes, and no deadline could bound the wait.
 SERVICE_CONFIG = {
     "methodConfig": [
-        {"name": [{"service": "rhone.v1.SessionService"}], "waitForReady": True, "timeout": "5s"},
+        {"name": [{"service": "rhone.v1.SessionService"}], "waitForReady": True},
         {
             "name": [
                 {"service": "rhone.v1.TranslatorService"},
@@ -48,9 +49,14 @@ SERVICE_CONFIG = {
     "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.2},
 }
 
-# The same policy for calls on lanes (rhone/runtime/lane_client.py), which the channel's own
-# service config does not reach.
-LANE_POLICIES = policies(SERVICE_CONFIG)
+# The deadline of a call whose caller names none, by service. Not the service config's
+# `timeout`, which gRPC takes as the most a call may have: a commit of a long answer may need
+# more (services/translator/commit_batch.py).
+DEFAULT_TIMEOUTS = {"rhone.v1.SessionService": 5.0}
+
+# Each method's policy: the service config (which calls on lanes do not go through,
+# rhone/runtime/lane_client.py) and the default deadlines.
+CALL_POLICIES = policies(SERVICE_CONFIG, DEFAULT_TIMEOUTS)
 
 CHANNEL_OPTIONS = [
     ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
@@ -84,6 +90,8 @@ def open_channel(target: str, identity: ServiceIdentity | None = None) -> grpc.a
     else:
         channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
     lanes = (
-        Lanes(channel, identity.metadata(), LANE_POLICIES) if ServingSettings().grpc_lanes else None
+        Lanes(channel, identity.metadata(), CALL_POLICIES) if ServingSettings().grpc_lanes else None
     )
-    return PropagatingChannel(channel, identity.metadata(), lanes)  # type: ignore[return-value]
+    return PropagatingChannel(  # type: ignore[return-value]
+        channel, identity.metadata(), lanes, CALL_POLICIES
+    )

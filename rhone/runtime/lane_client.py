@@ -68,15 +68,18 @@ class LanePolicy:
         return random.uniform(0, bound)
 
 
-def policies(service_config: dict[str, Any]) -> Callable[[str], LanePolicy]:
-    """Each method's LanePolicy from a gRPC service config (its methodConfig by service)."""
+def policies(
+    service_config: dict[str, Any], default_timeouts: dict[str, float]
+) -> Callable[[str], LanePolicy]:
+    """Each method's LanePolicy from a gRPC service config (its methodConfig by service) and
+    the deadlines of calls whose callers name none, by service."""
     by_service: dict[str, LanePolicy] = {}
     for config in service_config.get("methodConfig", ()):
         retry = config.get("retryPolicy") or {}
-        timeout = config.get("timeout")
+        service = config["name"][0]["service"]
         policy = LanePolicy(
             wait_for_ready=bool(config.get("waitForReady", False)),
-            timeout_s=float(timeout.rstrip("s")) if timeout else None,
+            timeout_s=default_timeouts.get(service),
             attempts=int(retry.get("maxAttempts", 1)),
             initial_backoff_s=float(retry.get("initialBackoff", "0.05s").rstrip("s")),
             max_backoff_s=float(retry.get("maxBackoff", "1s").rstrip("s")),

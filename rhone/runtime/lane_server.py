@@ -221,22 +221,23 @@ class LaneServer(lanes_pb2_grpc.LaneServiceServicer):
             end = context.end(grpc.StatusCode.UNIMPLEMENTED, NOT_ON_LANES)
             await lane.write(lanes_pb2.OpenResponse(end=end))
             return
+        bound = asyncio.timeout(None if deadline is None else _loop_time(deadline))
         try:
-            async with asyncio.timeout(None if deadline is None else _loop_time(deadline)):
+            async with bound:
                 reply = await self._run(handler, request.request, context)
         except grpc.aio.AbortError:
             reply = context._response(end=context.end())
-        except TimeoutError:
-            reply = context._response(
-                end=context.end(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
-            )
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # what grpc.aio answers for a handler that raised
-            log.exception("a call on a lane (%s) failed", request.method)
-            reply = context._response(
-                end=context.end(grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc).__name__}: {exc}")
-            )
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and bound.expired():
+                end = context.end(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+            else:  # what grpc.aio answers for a handler that raised
+                log.exception("a call on a lane (%s) failed", request.method)
+                end = context.end(
+                    grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc).__name__}: {exc}"
+                )
+            reply = context._response(end=end)
         await lane.write(reply)
 
     @staticmethod

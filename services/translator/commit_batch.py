@@ -45,6 +45,16 @@ MAX_BATCH = 64
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 STALL_S = 0.05
 MAX_IN_FLIGHT = 4
+# A commit's deadline: the channel's 5 s for the sessions service, and one more second for
+# every 4 MiB it carries (an answer of 48 MB is serialized, sent and written in one unit: on a
+# busy machine that alone can take more than 5 s).
+COMMIT_TIMEOUT_S = 5.0
+COMMIT_BYTES_PER_S = 4 * 1024 * 1024
+
+
+def commit_timeout(size: int) -> float:
+    return COMMIT_TIMEOUT_S + size / COMMIT_BYTES_PER_S
+
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 # A batch that failed with these was not answered by a replica that did its work: the batch
@@ -80,7 +90,9 @@ class CommitBatcher:
 
     async def commit(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
         if not self.batched:
-            return await self.sessions.CommitTurn(request)
+            return await self.sessions.CommitTurn(
+                request, timeout=commit_timeout(request.ByteSize())
+            )
         call_scope = scope.current_or_none()
         loop = asyncio.get_running_loop()
         waiting = _Waiting(
@@ -149,9 +161,10 @@ class CommitBatcher:
                 for w in batch
             ]
         )
+        timeout = commit_timeout(sum(w.size for w in batch))
         try:
             try:
-                reply = await self.sessions.CommitTurns(request)
+                reply = await self.sessions.CommitTurns(request, timeout=timeout)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in _SEND_AGAIN:
                     raise
@@ -159,7 +172,7 @@ class CommitBatcher:
                 # had not started): once more, on another. A commit it did keep is found by
                 # its turn's id (turns.py names each turn), not written twice.
                 log.warning("a batch of %d commits is sent again: %s", len(batch), exc.code())
-                reply = await self.sessions.CommitTurns(request)
+                reply = await self.sessions.CommitTurns(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 await self._one_by_one(batch)
@@ -202,7 +215,10 @@ class CommitBatcher:
         async def one(w: _Waiting) -> None:
             try:
                 # With its call's ids and trace context, as if it had never waited.
-                _settle(w, await self.sessions.CommitTurn(w.request, metadata=w.call_metadata))
+                reply = await self.sessions.CommitTurn(
+                    w.request, metadata=w.call_metadata, timeout=commit_timeout(w.size)
+                )
+                _settle(w, reply)
             except grpc.aio.AioRpcError as exc:
                 _settle(w, exc)
 

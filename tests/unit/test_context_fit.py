@@ -117,14 +117,18 @@ class StubSessions:
             context_is_delta=delta,
         )
 
-    async def CommitTurn(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
+    async def CommitTurn(
+        self, request: spb.CommitTurnRequest, **options: Any
+    ) -> spb.CommitTurnResponse:
         if request.create_session:  # the one session is now this new one
             assert not request.lease_id
             self.id, self.turns = request.session_id, []
         self.turns.append(request.turn)
         return spb.CommitTurnResponse(turn=request.turn, version=len(self.turns))
 
-    async def CommitTurns(self, request: spb.CommitTurnsRequest) -> spb.CommitTurnsResponse:
+    async def CommitTurns(
+        self, request: spb.CommitTurnsRequest, **options: Any
+    ) -> spb.CommitTurnsResponse:
         """Each commit as CommitTurn (a subclass's too), its error as its own outcome."""
         outcomes = []
         for batched in request.commits:

@@ -37,7 +37,9 @@ class CountedSessions(StubSessions):
         self.asked.append(("BeginTurn", request))
         return await super().BeginTurn(request)
 
-    async def CommitTurn(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
+    async def CommitTurn(
+        self, request: spb.CommitTurnRequest, **options: Any
+    ) -> spb.CommitTurnResponse:
         self.asked.append(("CommitTurn", request))
         return await super().CommitTurn(request)
 
@@ -53,7 +55,9 @@ class OlderSessions(CountedSessions):
     """A sessions replica from before create_session (a rolling upgrade): a commit is an
     append under the lease BeginTurn gave, whatever else the request says."""
 
-    async def CommitTurn(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
+    async def CommitTurn(
+        self, request: spb.CommitTurnRequest, **options: Any
+    ) -> spb.CommitTurnResponse:
         if request.lease_id != "lease" or request.session_id != self.id:
             self.asked.append(("CommitTurn", request))
             raise grpc.aio.AioRpcError(
@@ -170,7 +174,9 @@ async def test_an_older_sessions_replica_makes_first_calls_begin_with_begin_turn
 
 async def test_a_refused_first_commit_on_a_current_replica_is_the_calls_failure():
     class TakenId(CountedSessions):
-        async def CommitTurn(self, request: spb.CommitTurnRequest) -> spb.CommitTurnResponse:
+        async def CommitTurn(
+            self, request: spb.CommitTurnRequest, **options: Any
+        ) -> spb.CommitTurnResponse:
             self.asked.append(("CommitTurn", request))
             raise grpc.aio.AioRpcError(
                 grpc.StatusCode.ALREADY_EXISTS,

@@ -17,7 +17,7 @@ from rhone.launcher import free_port
 from rhone.observability import scope
 from rhone.observability.grpc_hooks import ObservedServer, PropagatingChannel
 from rhone.runtime import lane_client
-from rhone.runtime.channels import CHANNEL_OPTIONS, LANE_POLICIES
+from rhone.runtime.channels import CALL_POLICIES, CHANNEL_OPTIONS
 from rhone.runtime.handler_guards import Guard
 from rhone.runtime.lane_client import Lanes
 from rhone.runtime.lane_server import LaneServer
@@ -125,8 +125,8 @@ class Cluster:
 def client(address: str, token: str = TOKEN) -> tuple[PropagatingChannel, Lanes]:
     raw = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
     metadata = ((SERVICE_TOKEN_KEY, token),)
-    lanes = Lanes(raw, metadata, LANE_POLICIES)
-    return PropagatingChannel(raw, metadata, lanes), lanes
+    lanes = Lanes(raw, metadata, CALL_POLICIES)
+    return PropagatingChannel(raw, metadata, lanes, CALL_POLICIES), lanes
 
 
 @pytest.fixture
