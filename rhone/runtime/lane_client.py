@@ -178,6 +178,20 @@ class Lanes:
             self._sweep = asyncio.get_running_loop().call_later(LANE_IDLE_S, self._close_unused)
 
 
+async def _ending(
+    call: grpc.aio.StreamStreamCall, exc: Exception
+) -> tuple[grpc.StatusCode, str, grpc.aio.Metadata]:
+    """How a lane that failed a write or read ended: its status as the server sent it when
+    that is a refusal (UNIMPLEMENTED) or a clean end (OK), else the error as raised."""
+    if call.done():
+        code = await call.code()
+        if code in (grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.OK):
+            return code, str(await call.details() or ""), _EMPTY
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return exc.code(), exc.details() or "", exc.trailing_metadata() or _EMPTY
+    return grpc.StatusCode.UNAVAILABLE, "The lane ended.", _EMPTY
+
+
 async def _done_writing(call: grpc.aio.StreamStreamCall) -> None:
     try:
         await call.done_writing()
@@ -410,31 +424,40 @@ class LaneCall:
             self._lane = lane
             self._waiter = asyncio.current_task()
             try:
-                await lane.call.write(self._opening)
+                try:
+                    await lane.call.write(self._opening)
+                except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
+                    # Nothing of the call was sent: it goes as a call of its own (the lane
+                    # may have lost a race with its refusal: "Internal error from Core").
+                    code, _, _ = await _ending(lane.call, exc)
+                    self._lose_lane()
+                    self._raise_if_expired()
+                    if code == grpc.StatusCode.UNIMPLEMENTED:  # a server without lanes
+                        lanes.plain_for_a_while()
+                    self._go_plain()
+                    return
                 reply = await lane.call.read()
             except asyncio.CancelledError:
                 self._lose_lane()
                 self._raise_if_expired()
                 self._cancel_from_caller()
                 raise
-            except asyncio.InvalidStateError:  # the lane had ended: nothing was sent on it
-                self._lose_lane()
-                drained += 1
-                if drained > _MAX_DRAINED:
-                    raise self._fail(grpc.StatusCode.UNAVAILABLE, "Lanes kept ending.") from None
-                continue
             except grpc.aio.AioRpcError as exc:
+                # The lane ended before any of the call's answer: how it ended says whether
+                # the call may go again.
+                code, details, trailing = await _ending(lane.call, exc)
                 self._lose_lane()
                 self._raise_if_expired()
-                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:  # a server without lanes
+                if code == grpc.StatusCode.UNIMPLEMENTED:  # a server without lanes
                     lanes.plain_for_a_while()
                     self._go_plain()
                     return
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and attempt + 1 < policy.attempts:
+                if code == grpc.StatusCode.UNAVAILABLE and attempt + 1 < policy.attempts:
                     await self._pause(policy.backoff(attempt))
                     attempt += 1
                     continue
-                raise self._fail_with(exc) from None
+                self._trailing = trailing
+                raise self._fail(code, details) from None
             finally:
                 self._waiter = None
             if reply is grpc.aio.EOF:  # the server drained the lane before reading the call

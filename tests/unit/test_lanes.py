@@ -351,3 +351,27 @@ async def test_a_call_in_flight_when_its_server_drains_finishes(
     assert rest == ["s-1", "s-2"]
     assert await call.code() == grpc.StatusCode.OK
     await asyncio.wait_for(stopped, 5)
+
+
+async def test_every_call_to_a_server_without_lanes_is_answered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each call tries a lane first (no pause after a refusal): however the refusal and the
+    call's first write meet, the call goes as a call of its own."""
+    monkeypatch.setattr(lane_client, "PLAIN_FOR_S", 0.0)
+    old = Cluster()
+    await old.start(lanes=False)
+    channel, _ = client(old.address)
+    try:
+        providers = providers_pb2_grpc.ProviderServiceStub(channel)
+        for index in range(30):
+            if index % 3 == 1:
+                await asyncio.sleep(0.005)
+            answers = await asyncio.gather(
+                *(providers.GenerateWhole(gen.GenerateRequest(model=f"m{i}")) for i in range(3))
+            )
+            assert [a.events[0].part_delta.text for a in answers] == ["m0", "m1", "m2"]
+    finally:
+        await channel.close()
+        await old.server.stop(None)
+    assert len(old.servicer.seen) == 90
