@@ -429,11 +429,7 @@ class LaneCall:
                 except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
                     # Nothing of the call was sent: it goes as a call of its own (the lane
                     # may have lost a race with its refusal: "Internal error from Core").
-                    code, _, _ = await _ending(lane.call, exc)
-                    self._lose_lane()
-                    self._raise_if_expired()
-                    if code == grpc.StatusCode.UNIMPLEMENTED:  # a server without lanes
-                        lanes.plain_for_a_while()
+                    await self._lane_ended(lane, exc)
                     self._go_plain()
                     return
                 reply = await lane.call.read()
@@ -445,11 +441,8 @@ class LaneCall:
             except grpc.aio.AioRpcError as exc:
                 # The lane ended before any of the call's answer: how it ended says whether
                 # the call may go again.
-                code, details, trailing = await _ending(lane.call, exc)
-                self._lose_lane()
-                self._raise_if_expired()
-                if code == grpc.StatusCode.UNIMPLEMENTED:  # a server without lanes
-                    lanes.plain_for_a_while()
+                code, details, trailing = await self._lane_ended(lane, exc)
+                if code == grpc.StatusCode.UNIMPLEMENTED:
                     self._go_plain()
                     return
                 if code == grpc.StatusCode.UNAVAILABLE and attempt + 1 < policy.attempts:
@@ -478,6 +471,18 @@ class LaneCall:
                 return
             self._take(reply)
             return
+
+    async def _lane_ended(
+        self, lane: _Lane, exc: Exception
+    ) -> tuple[grpc.StatusCode, str, grpc.aio.Metadata]:
+        """The lane failed before any of the call's answer: given up, and how it ended. A
+        server without lanes (UNIMPLEMENTED) gets calls of their own for a while."""
+        ending = await _ending(lane.call, exc)
+        self._lose_lane()
+        self._raise_if_expired()
+        if ending[0] == grpc.StatusCode.UNIMPLEMENTED:
+            self._method.lanes.plain_for_a_while()
+        return ending
 
     async def _pause(self, seconds: float) -> None:
         remaining = self.time_remaining()
