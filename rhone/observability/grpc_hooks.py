@@ -314,25 +314,24 @@ class PropagatingChannel:
         timeout = self._policy_of(method).timeout_s if self._policy_of is not None else None
         return _PropagatingCall(inner, self._metadata, timeout)
 
-    def _laned(self, method: str, plain: Any, streams: bool, kwargs: dict[str, Any]) -> Any:
+    def _laned(self, method: str, plain: Any, kwargs: dict[str, Any]) -> Any:
         if self._lanes is None or not method.startswith(_LANED_PACKAGE) or method == OPEN_METHOD:
             return plain
         return LaneMethod(
             self._lanes,
             method,
             plain,
-            streams=streams,
             request_serializer=kwargs.get("request_serializer"),
             response_deserializer=kwargs.get("response_deserializer"),
         )
 
     def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         plain = self._channel.unary_unary(method, *args, **kwargs)
-        return self._call(method, self._laned(method, plain, False, kwargs))
+        return self._call(method, self._laned(method, plain, kwargs))
 
     def unary_stream(self, method: str, *args: Any, **kwargs: Any) -> Any:
         plain = self._channel.unary_stream(method, *args, **kwargs)
-        return self._call(method, self._laned(method, plain, True, kwargs))
+        return self._call(method, self._laned(method, plain, kwargs))
 
     def stream_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return self._call(method, self._channel.stream_unary(method, *args, **kwargs))

@@ -132,15 +132,15 @@ class Lanes:
     def idle(self) -> int:
         return sum(len(lanes) for lanes in self._idle.values())
 
-    def take(self, wait_for_ready: bool) -> tuple[_Lane, bool]:
-        """An idle lane (and True), or a new one (and False)."""
+    def take(self, wait_for_ready: bool) -> _Lane:
+        """The idle lane used last, or a new one."""
         idle = self._idle[wait_for_ready]
         while idle:
             lane = idle.pop()
             if not lane.call.done():
-                return lane, True
+                return lane
         call = self._open(metadata=self._metadata, wait_for_ready=wait_for_ready)
-        return _Lane(call, wait_for_ready), False
+        return _Lane(call, wait_for_ready)
 
     def give(self, lane: _Lane) -> None:
         """A lane whose call has ended: idle again, or closed when it is old."""
@@ -203,7 +203,7 @@ class LaneMethod:
     """A channel's multicallable for one method whose calls go on lanes; `plain` makes a call
     of its own where a lane cannot carry it."""
 
-    __slots__ = ("deserialize", "lanes", "method", "plain", "policy", "serialize", "streams")
+    __slots__ = ("deserialize", "lanes", "method", "plain", "policy", "serialize")
 
     def __init__(
         self,
@@ -211,14 +211,12 @@ class LaneMethod:
         method: str,
         plain: Any,
         *,
-        streams: bool,
         request_serializer: Callable[[Any], bytes] | None = None,
         response_deserializer: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.lanes = lanes
         self.method = method
         self.plain = plain
-        self.streams = streams
         self.serialize = request_serializer
         self.deserialize = response_deserializer
         self.policy = lanes.policy_of(method)
@@ -231,17 +229,16 @@ class LaneMethod:
         timeout: float | None = None,
         **options: Any,
     ) -> Any:
-        if options.get("credentials") or options.get("compression"):
-            return self.plain(request, metadata=metadata, timeout=timeout, **options)
-        if not self.lanes.carries(self.method) or any(
-            isinstance(value, bytes) for _, value in metadata or ()
+        # The default deadline is the channel's to add (PropagatingChannel), as for calls.
+        data = None
+        if (
+            not (options.get("credentials") or options.get("compression"))
+            and self.lanes.carries(self.method)
+            and not any(isinstance(value, bytes) for _, value in metadata or ())
         ):
+            data = self.serialize(request) if self.serialize is not None else request
+        if data is None or len(data) > LANE_MAX_REQUEST_BYTES:
             return self.plain(request, metadata=metadata, timeout=timeout, **options)
-        data = self.serialize(request) if self.serialize is not None else request
-        if len(data) > LANE_MAX_REQUEST_BYTES:
-            return self.plain(request, metadata=metadata, timeout=timeout, **options)
-        if timeout is None:
-            timeout = self.policy.timeout_s
         wait = options.get("wait_for_ready")
         opening = lanes_pb2.OpenRequest(
             method=self.method, metadata=flatten(metadata), timeout_s=timeout or 0.0, request=data
@@ -420,7 +417,7 @@ class LaneCall:
         attempt = drained = 0
         while True:
             self._check_status()
-            lane, _reused = lanes.take(self._wait_for_ready)
+            lane = lanes.take(self._wait_for_ready)
             self._lane = lane
             self._waiter = asyncio.current_task()
             try:

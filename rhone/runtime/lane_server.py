@@ -127,7 +127,7 @@ class LaneContext:
 
     async def write(self, message: Any) -> None:
         data = self._serialize(message) if self._serialize is not None else message
-        await self._lane.write(self._response(message=data))
+        await self._lane.write(self.reply(message=data))
 
     def cancelled(self) -> bool:
         return False
@@ -135,16 +135,19 @@ class LaneContext:
     def done(self) -> bool:
         return False
 
-    def _response(
+    def reply(
         self, *, message: bytes | None = None, end: lanes_pb2.LaneEnd | None = None
     ) -> lanes_pb2.OpenResponse:
+        """A message of the call's answer for the lane, with the initial metadata not yet sent."""
         response = lanes_pb2.OpenResponse(message=message, end=end)
         if self._initial is not None:
             response.initial_metadata.extend(self._initial)
             self._initial = None
         return response
 
-    def end(self, code: grpc.StatusCode | None = None, details: str | None = None) -> Any:
+    def end(
+        self, code: grpc.StatusCode | None = None, details: str | None = None
+    ) -> lanes_pb2.LaneEnd:
         status = code or self._code or grpc.StatusCode.OK
         return lanes_pb2.LaneEnd(
             code=status.value[0],
@@ -226,7 +229,7 @@ class LaneServer(lanes_pb2_grpc.LaneServiceServicer):
             async with bound:
                 reply = await self._run(handler, request.request, context)
         except grpc.aio.AbortError:
-            reply = context._response(end=context.end())
+            reply = context.reply(end=context.end())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -237,7 +240,7 @@ class LaneServer(lanes_pb2_grpc.LaneServiceServicer):
                 end = context.end(
                     grpc.StatusCode.UNKNOWN, f"Unexpected {type(exc).__name__}: {exc}"
                 )
-            reply = context._response(end=end)
+            reply = context.reply(end=end)
         await lane.write(reply)
 
     @staticmethod
@@ -251,14 +254,14 @@ class LaneServer(lanes_pb2_grpc.LaneServiceServicer):
         if handler.unary_unary is not None:
             response = await handler.unary_unary(request, context)
             message = serialize(response) if serialize is not None else response
-            return context._response(message=message, end=context.end())
+            return context.reply(message=message, end=context.end())
         streamed = handler.unary_stream(request, context)
         if inspect.isasyncgen(streamed):
             async for response in streamed:
                 await context.write(response)
         else:  # a handler that writes with context.write()
             await streamed
-        return context._response(end=context.end())
+        return context.reply(end=context.end())
 
 
 def _loop_time(deadline: float) -> float:
