@@ -40,8 +40,11 @@ from tests.integration.conftest import API_KEY
 from tests.store.conftest import postgres_url
 
 OVERLAY = Path(__file__).resolve().parents[2] / "deploy" / "k8s" / "overlays" / "production"
-GENERATE = "/rhone.v1.ProviderService/Generate"
+GENERATE = "/rhone.v1.ProviderService/Generate"  # and GenerateBatches, GenerateWhole (served)
 CALL = "/rhone.v1.TranslatorService/Call"
+# The streaming methods: a replica with one of these open has a stream in flight (CallWhole
+# and GenerateWhole, whole answers, are retried on another replica when one is lost).
+GENERATE_STREAM = "/rhone.v1.ProviderService/GenerateBatches"
 # A call open this long on a replica is a stream (whole answers are short, tests/cluster/load.py).
 STREAM_OPEN_S = 0.6
 # How long a new provider replica may take to get its first call.
@@ -107,16 +110,16 @@ async def until(condition, within_s: float, what: str) -> float:  # type: ignore
 
 
 def open_calls(replica: Replica, method: str) -> dict[str, float]:
-    """The calls the replica has begun and not ended (rhone/runtime/call_limit.py), serial ->
-    when it began (the log's clock; a restarted replica counts from 1 again, so the log is
-    read in order)."""
+    """The calls of exactly `method` the replica has begun and not ended
+    (rhone/runtime/call_limit.py), serial -> when it began (the log's clock; a restarted
+    replica counts from 1 again, so the log is read in order)."""
     assert replica.log is not None
     open_now: dict[str, float] = {}
     for line in replica.log.read_text(errors="replace").splitlines():
         if "call #" not in line:
             continue
         serial = line.split("call #")[1].split()[0]
-        if method in line:
+        if f" {method} (" in line:
             stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
             open_now[serial] = stamp.timestamp()
         elif line.endswith(" ended"):
@@ -165,7 +168,7 @@ async def test_the_production_overlay_survives_losing_and_gaining_replicas_under
         await load.wait_ok(30, since=began)
 
         # 1. kill -9 one provider replica, one with a stream in flight.
-        victim = await replica_streaming(providers[:3], GENERATE)
+        victim = await replica_streaming(providers[:3], GENERATE_STREAM)
         killed_at = time.monotonic()
         cluster.signal(victim, signal.SIGKILL)
         await load.wait_ok(30, since=killed_at)
