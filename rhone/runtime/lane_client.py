@@ -15,8 +15,8 @@ keeps:
   tried again, on a new lane, up to 4 attempts; a call whose lane ended before any answer (the
   server drained) was not started, and is sent again;
 - balancing and connection age: lanes are opened on the channel (round_robin puts each new one
-  on the next pod) and take no call after LANE_MAX_AGE_S, so calls move to new pods as they
-  would;
+  on the next pod) and take no call after LANE_MAX_AGE_S at most, so a new pod gets its share
+  of calls within it;
 - a server without LaneService (an older replica during a rolling upgrade): its calls are made
   as calls, and lanes tried again after PLAIN_FOR_S."""
 
@@ -36,9 +36,11 @@ from rhone.runtime.lane_server import NOT_ON_LANES, flatten, pairs_of
 from rhone.v1 import lanes_pb2
 
 OPEN_METHOD = "/rhone.v1.LaneService/Open"
-# A lane takes no call after this long open: new lanes go to new pods, as calls would on
-# connections that the servers age out (RHONE_GRPC_MAX_CONNECTION_AGE_S, 60 s by default).
-LANE_MAX_AGE_S = 30.0
+# A lane takes no call after this long open (each lane a random part of it, from half to
+# all, so that a channel's lanes do not end together): new lanes go round the pods, so a
+# new pod gets its share of calls within this, and a lane carries hundreds of calls under
+# load, so opening the next one costs little (bench/grpc_floor.py, `lanes`).
+LANE_MAX_AGE_S = 10.0
 # An idle lane unused for this long is closed.
 LANE_IDLE_S = 10.0
 # After a server answered that it has no LaneService, calls are calls for this long.
@@ -96,12 +98,13 @@ def policies(
 
 
 class _Lane:
-    __slots__ = ("born", "call", "used", "wait_for_ready")
+    __slots__ = ("call", "retire_at", "used", "wait_for_ready")
 
     def __init__(self, call: grpc.aio.StreamStreamCall, wait_for_ready: bool) -> None:
         self.call = call
         self.wait_for_ready = wait_for_ready
-        self.born = self.used = time.monotonic()
+        self.used = time.monotonic()
+        self.retire_at = self.used + LANE_MAX_AGE_S * random.uniform(0.5, 1.0)
 
 
 class Lanes:
@@ -145,7 +148,7 @@ class Lanes:
     def give(self, lane: _Lane) -> None:
         """A lane whose call has ended: idle again, or closed when it is old."""
         now = time.monotonic()
-        if now - lane.born > LANE_MAX_AGE_S or lane.call.done():
+        if now >= lane.retire_at or lane.call.done():
             self.close(lane)
             return
         lane.used = now
