@@ -1,7 +1,8 @@
 """The providers' HTTP/1.1 transport (services/providers/lean_transport.py) through httpx's
 client, against a raw asyncio server written here: bodies in each framing, keep-alive, early
 close, every timeout and failure as the httpx exception the connectors rely on, TLS, and the
-environment's proxies still applied by ClientPool."""
+environment's proxies still applied by ClientPool, and the pool's clients (UpstreamClient)
+sending as httpx's client would, without its cookies."""
 
 from __future__ import annotations
 
@@ -453,10 +454,91 @@ async def test_the_environments_proxy_still_carries_the_upstream_calls(
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         pool = ClientPool()
         try:
-            response = await pool.client("http://upstream.invalid/v1").get(
-                "http://upstream.invalid/v1/models"
+            response = await pool.client("http://upstream.invalid/v1").open(
+                "http://upstream.invalid/v1/chat/completions",
+                content=b"{}",
+                headers={"content-type": "application/json"},
+                bounds=BOUNDS,
             )
+            assert await response.aread() == b"via the proxy"
         finally:
             await pool.aclose()
-    assert response.text == "via the proxy"
-    assert proxy.requests[0][0] == b"GET http://upstream.invalid/v1/models HTTP/1.1"
+    line, headers, body = proxy.requests[0]
+    assert line == b"POST http://upstream.invalid/v1/chat/completions HTTP/1.1"
+    assert body == b"{}" and headers[b"content-type"] == b"application/json"
+
+
+# -- the pool's clients ------------------------------------------------------------------------
+
+
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+async def test_an_upstream_cookie_is_never_sent_back_on_a_later_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The pool's client of an upstream serves every tenant: a Set-Cookie on one call's
+    answer must not ride on the next call, which may be another key's. Generations go
+    straight to the transport; token counting goes through httpx's client API."""
+    _no_proxies(monkeypatch)
+    cookie = answer(b"{}", b"Content-Length: 2", b"Set-Cookie: __cf_bm=tenant-a; Path=/")
+    async with serving(replying(cookie, cookie, cookie, cookie)) as server:
+        pool = ClientPool()
+        try:
+            upstream = pool.client(server.url)
+            url = server.url + "/v1/chat/completions"
+            await upstream.client.post(url, content=b"{}")
+            response = await upstream.open(url, content=b"{}", headers={}, bounds=BOUNDS)
+            await response.aread()
+            await response.aclose()
+            await upstream.client.post(url, content=b"{}")
+            assert not upstream.client.cookies
+        finally:
+            await pool.aclose()
+    assert len(server.requests) == 3
+    assert all(b"cookie" not in headers for _, headers, _ in server.requests)
+
+
+async def test_a_direct_request_has_httpx_default_headers_and_the_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _no_proxies(monkeypatch)
+    async with serving(replying(answer(b"ok", b"Content-Length: 2"))) as server:
+        pool = ClientPool()
+        try:
+            response = await pool.client(server.url).open(
+                server.url + "/v1/messages?beta=true",
+                content=b'{"a":1}',
+                headers={"x-api-key": "k", "user-agent": "rhone-test"},
+                bounds=BOUNDS,
+            )
+            assert response.status_code == 200 and await response.aread() == b"ok"
+            assert response.request.url == httpx.URL(server.url + "/v1/messages?beta=true")
+        finally:
+            await pool.aclose()
+    line, headers, body = server.requests[0]
+    assert line == b"POST /v1/messages?beta=true HTTP/1.1"
+    assert body == b'{"a":1}' and headers[b"content-length"] == b"7"
+    assert headers[b"x-api-key"] == b"k" and headers[b"user-agent"] == b"rhone-test"
+    assert headers[b"accept"] == b"*/*" and b"gzip" in headers[b"accept-encoding"]
+    assert headers[b"host"] == server.url.removeprefix("http://").encode()
+
+
+async def test_a_failed_direct_request_names_its_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_proxies(monkeypatch)
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    pool = ClientPool()
+    try:
+        with pytest.raises(httpx.ConnectError) as failed:
+            await pool.client(f"http://127.0.0.1:{port}").open(
+                url, content=b"{}", headers={}, bounds=BOUNDS
+            )
+    finally:
+        await pool.aclose()
+    assert failed.value.request.url == httpx.URL(url)

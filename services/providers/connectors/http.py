@@ -30,6 +30,7 @@ from rhone.v1 import generation_pb2 as gen
 from services.providers.lean_transport import LeanTransport
 from services.providers.routing import Deployment
 from services.providers.timeouts import DEFAULT_TIMEOUTS
+from services.providers.upstream_client import UpstreamClient
 from services.providers.upstream_errors import (
     UPSTREAM_TIMEOUT,
     UPSTREAM_UNREACHABLE,
@@ -54,13 +55,13 @@ class ClientPool:
     only for a client without ``transport=``, so the client is given them here."""
 
     def __init__(self) -> None:
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, UpstreamClient] = {}
 
-    def client(self, base_url: str) -> httpx.AsyncClient:
+    def client(self, base_url: str) -> UpstreamClient:
         client = self._clients.get(base_url)
         if client is None:
             transport = ObservedTransport(LeanTransport(limits=POOL_LIMITS))
-            client = httpx.AsyncClient(transport=transport, mounts=_proxy_mounts(), timeout=TIMEOUT)
+            client = UpstreamClient(transport, _proxy_mounts(), TIMEOUT)
             self._clients[base_url] = client
         return client
 
@@ -136,20 +137,16 @@ class HttpConnector:
             return
         client = self._pool.client(deployment.base_url)
         limits = deployment.timeouts
-        upstream = client.build_request(
-            "POST",
-            self.url(deployment, request),
-            content=content,
-            headers=headers,
-            timeout=limits.http(),
-        )
+        url = self.url(deployment, request)
         # One deadline for the headers and the first event of a stream; a non-streamed answer
         # comes with its headers, so they get the longer whole-answer bound.
         first_s = limits.whole_s if request.whole else limits.first_byte_s
         first_by = asyncio.get_running_loop().time() + first_s
         try:
             async with asyncio.timeout_at(first_by):
-                response = await client.send(upstream, stream=True)
+                response = await client.open(
+                    url, content=content, headers=headers, bounds=limits.http()
+                )
         except TimeoutError:
             yield ev.failed(timed_out(deployment, "response", first_s))
             return
@@ -202,7 +199,7 @@ class HttpConnector:
     async def post_json(self, deployment: Deployment, url: str, body: dict[str, Any]) -> Any:
         """One plain JSON call (token counting): the parsed answer, or a RhoneError carrying
         the upstream's error decoded by the dialect."""
-        client = self._pool.client(deployment.base_url)
+        client = self._pool.client(deployment.base_url).client
         headers = await self._headers(deployment)
         limits = deployment.timeouts
         try:
