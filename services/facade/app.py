@@ -63,10 +63,9 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     )
     observe.install(app)
     app.include_router(health.router)
-    app.include_router(openai_chat.router)
-    app.include_router(openai_responses.router)
-    app.include_router(anthropic.router)
-    app.include_router(google.router)
+    # The surfaces' routes are plain Starlette routes (services/facade/routes/plain_routes.py).
+    for surface in (openai_chat, openai_responses, anthropic, google):
+        app.router.routes.extend(surface.router.routes)
     app.include_router(models.router)
     app.include_router(websocket.router)
     app.include_router(sessions.router)

@@ -5,7 +5,7 @@ it); keys come as `x-api-key` or `Authorization: Bearer`."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rhone.dialects.anthropic_messages import DIALECT
@@ -13,8 +13,9 @@ from rhone.errors import RhoneError
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.relay import error_response
 from services.facade.routes.common import relay_surface_call
+from services.facade.routes.plain_routes import PlainRouter
 
-router = APIRouter()
+router = PlainRouter()
 
 
 async def _messages_call(request: Request, method: str) -> Response:

@@ -8,7 +8,7 @@ streamGenerateContent (SSE with ?alt=sse, else a streamed JSON array), countToke
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rhone.dialects import gemini
@@ -17,8 +17,9 @@ from rhone.errors import Code, RhoneError
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.relay import error_response
 from services.facade.routes.common import relay_surface_call
+from services.facade.routes.plain_routes import PlainRouter
 
-router = APIRouter()
+router = PlainRouter()
 
 METHODS = ("generateContent", "streamGenerateContent", "countTokens")
 

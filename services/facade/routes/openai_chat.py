@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rhone.dialects.openai_chat import DIALECT
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.routes.common import relay_surface_call
+from services.facade.routes.plain_routes import PlainRouter
 
-router = APIRouter()
+router = PlainRouter()
 
 
 @router.post("/v1/chat/completions")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from starlette.requests import Request
 from starlette.responses import Response
 
 from rhone.dialects.openai_responses import DIALECT
@@ -12,8 +12,9 @@ from rhone.ids import check_path_id
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.relay import error_response
 from services.facade.routes.common import relay_surface_call, state_of
+from services.facade.routes.plain_routes import PlainRouter
 
-router = APIRouter()
+router = PlainRouter()
 SURFACE = tpb.SURFACE_OPENAI_RESPONSES
 
 
