@@ -97,6 +97,23 @@ def policies(
     return policy_of
 
 
+_REQUEST_TAG = bytes([4 << 3 | 2])  # OpenRequest.request: field 4, length-delimited
+
+
+def opening_bytes(method: str, metadata: list[str], timeout_s: float, request: bytes) -> bytes:
+    """An OpenRequest's wire bytes: its other fields serialized, then its request appended as
+    field 4 (a message's fields may come in any order on the wire). A request of hundreds of
+    KiB (a long session's context) is not copied into a message and serialized again."""
+    head = lanes_pb2.OpenRequest(method=method, metadata=metadata, timeout_s=timeout_s)
+    size = len(request)
+    length = bytearray()
+    while size > 0x7F:
+        length.append(size & 0x7F | 0x80)
+        size >>= 7
+    length.append(size)
+    return b"".join((head.SerializeToString(), _REQUEST_TAG, length, request))
+
+
 class _Lane:
     __slots__ = ("call", "retire_at", "used", "wait_for_ready")
 
@@ -116,10 +133,9 @@ class Lanes:
         metadata: tuple[tuple[str, str], ...],
         policy_of: Callable[[str], LanePolicy],
     ) -> None:
+        # Requests are written as their wire bytes (opening_bytes).
         self._open = channel.stream_stream(
-            OPEN_METHOD,
-            request_serializer=lanes_pb2.OpenRequest.SerializeToString,
-            response_deserializer=lanes_pb2.OpenResponse.FromString,
+            OPEN_METHOD, response_deserializer=lanes_pb2.OpenResponse.FromString
         )
         self._metadata = metadata or None
         self.policy_of = policy_of
@@ -243,9 +259,7 @@ class LaneMethod:
         if data is None or len(data) > LANE_MAX_REQUEST_BYTES:
             return self.plain(request, metadata=metadata, timeout=timeout, **options)
         wait = options.get("wait_for_ready")
-        opening = lanes_pb2.OpenRequest(
-            method=self.method, metadata=flatten(metadata), timeout_s=timeout or 0.0, request=data
-        )
+        opening = opening_bytes(self.method, flatten(metadata), timeout or 0.0, data)
 
         def plain(remaining: float | None) -> Any:
             return self.plain(request, metadata=metadata, timeout=remaining, **options)
@@ -270,7 +284,7 @@ class LaneCall:
     def __init__(
         self,
         method: LaneMethod,
-        opening: lanes_pb2.OpenRequest,
+        opening: bytes,
         timeout: float | None,
         wait_for_ready: bool,
         plain: Callable[[float | None], Any],

@@ -117,6 +117,8 @@ def pair_tool_results(history: list[content.Message], new: list[content.Message]
     none), so the dialect mints one; when the call lives only in the stored history, that id
     matches nothing and an upstream that pairs by id (Anthropic, OpenAI) would refuse the
     turn. Such a result answers the oldest unanswered call of the same tool."""
+    if not any(part.HasField("tool_result") for message in new for part in message.parts):
+        return  # nothing to pair: the history (hundreds of messages) is not read
     calls: list[tuple[str, str]] = []
     answered: set[str] = set()
     for message in [*history, *new]:

@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from rhone.launcher import free_port
@@ -23,7 +25,7 @@ from rhone.runtime.lane_client import Lanes
 from rhone.runtime.lane_server import LaneServer
 from rhone.runtime.service_identity import SERVICE_TOKEN_KEY, RequireServiceToken
 from rhone.v1 import generation_pb2 as gen
-from rhone.v1 import providers_pb2_grpc
+from rhone.v1 import lanes_pb2, providers_pb2_grpc
 
 TOKEN = "lane-test-token"
 
@@ -375,3 +377,21 @@ async def test_every_call_to_a_server_without_lanes_is_answered(
         await channel.close()
         await old.server.stop(None)
     assert len(old.servicer.seen) == 90
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    method=st.text(max_size=80),
+    metadata=st.lists(st.text(max_size=40), max_size=6),
+    timeout_s=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+    size=st.sampled_from([0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152]),
+)
+def test_a_lanes_request_bytes_are_the_open_request_they_stand_for(
+    method: str, metadata: list[str], timeout_s: float, size: int
+) -> None:
+    request = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    wire = lane_client.opening_bytes(method, metadata, timeout_s, request)
+    parsed = lanes_pb2.OpenRequest.FromString(wire)
+    assert parsed == lanes_pb2.OpenRequest(
+        method=method, metadata=metadata, timeout_s=timeout_s, request=request
+    )
