@@ -22,44 +22,21 @@ from rhone.v1 import content_pb2 as content
 from rhone.v1 import sessions_pb2 as spb
 from services.translator.config import TranslatorSettings
 
-# What a cached message holds in memory, from its token estimate. Measured with
+# What a cached message holds in memory: its bytes as protobuf encodes them (upb keeps a
+# message's strings and bytes as that UTF-8, so text of three-byte characters counts three
+# bytes a character, an image its bytes), and about 760 bytes a message and 120 a part
+# whatever their length (their upb structures; the message's Python object). Measured with
 # bench/context_cache_memory.py (the process's resident memory before and after caching turns
-# as turns.py does; upb protobuf): 4.0 bytes a token of text (four characters a token, one byte
-# each in UTF-8), and 650 to 950 bytes a message whatever its length (its upb structures, more
-# with more parts; its Python object; its size), here rounded up. What it measured was 94% to
-# 99% of this estimate for chats, long messages, coding agents and agents sending screenshots
-# (their bytes counted apart: unpriced_bytes), 68% for short messages; text of three-byte
-# characters (CJK) holds 2.25 times its estimate.
-BYTES_PER_TOKEN = 4
-BYTES_PER_MESSAGE = 1000
+# as turns.py does): docs/performance.md, "Memory".
+BYTES_PER_MESSAGE = 760
+BYTES_PER_PART = 120
 
 
-def unpriced_bytes(part: content.Part) -> int:
-    """Bytes a part holds that its token estimate prices flat or not at all: an inline image
-    counts 85 tokens whatever its size, a file's bytes a twelfth of a token each, signatures
-    and sealed compactions nothing."""
-    kind = part.WhichOneof("kind")
-    if kind == "text" or kind is None:
-        return 0
-    if kind == "image":
-        return len(part.image.data) + len(part.image.url)
-    if kind == "file":
-        return len(part.file.data)
-    if kind == "tool_result":
-        return sum(unpriced_bytes(p) for p in part.tool_result.content)
-    if kind == "tool_call":
-        return len(part.tool_call.signature)
-    if kind == "thinking":
-        return len(part.thinking.signature)
-    return len(part.compaction.encrypted_content)
-
-
-def held_bytes(messages: list[content.Message], sizes: list[int]) -> int:
-    """The memory `messages` hold, estimated from their token estimates (`sizes`)."""
-    return (
-        BYTES_PER_TOKEN * sum(sizes)
-        + BYTES_PER_MESSAGE * len(messages)
-        + sum(unpriced_bytes(p) for m in messages for p in m.parts)
+def held_bytes(messages: list[content.Message]) -> int:
+    """The memory `messages` hold, estimated."""
+    return sum(
+        message.ByteSize() + BYTES_PER_MESSAGE + BYTES_PER_PART * len(message.parts)
+        for message in messages
     )
 
 
@@ -86,13 +63,13 @@ class CachedContext:
             version,
             [*self.messages, *own],
             [*self.sizes, *sizes],
-            self.held + held_bytes(own, sizes),
+            self.held + held_bytes(own),
         )
 
     @classmethod
     def of(cls, version: int, messages: list[content.Message]) -> CachedContext:
         sizes = [message_size(m) for m in messages]
-        return cls(version, list(messages), sizes, held_bytes(messages, sizes))
+        return cls(version, list(messages), sizes, held_bytes(messages))
 
 
 class ContextCache:

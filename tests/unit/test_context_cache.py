@@ -38,7 +38,7 @@ def held(cache: ContextCache, session_ids: list[str]) -> int:
     """The memory the cache's entries hold, summed again from their messages (reading them
     makes them the most recently used, in the order given)."""
     entries = [cache.get(s) for s in session_ids]
-    return sum(held_bytes(e.messages, e.sizes) for e in entries if e is not None)
+    return sum(held_bytes(e.messages) for e in entries if e is not None)
 
 
 def test_an_entry_holds_about_a_byte_a_character_of_text_and_the_bytes_of_its_images():
@@ -53,6 +53,15 @@ def test_an_entry_holds_about_a_byte_a_character_of_text_and_the_bytes_of_its_im
     )
     with_image = entry.extended(2, [call])
     assert with_image.held - entry.held >= 200_000
+
+
+def test_text_of_three_byte_characters_holds_three_bytes_a_character():
+    """upb keeps text as UTF-8: a CJK context holds three times the bytes of as many ASCII
+    characters, and the cache's budget must count them (bench/context_cache_memory.py)."""
+    ascii_text = context(100 * KB)
+    cjk = CachedContext.of(1, [text(content.ROLE_USER, "漢" * (100 * KB))])
+    assert 300 * KB <= cjk.held <= 310 * KB
+    assert cjk.held > 2.9 * ascii_text.held
 
 
 def test_the_least_recently_used_sessions_go_first_when_their_memory_is_over_the_budget():
