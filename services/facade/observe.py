@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rhone.observability import metrics, scope, tracing
 from rhone.v1 import translator_pb2 as tpb
+from services.facade.ws.frame_writer import remember_protocol
 
 access_log = logging.getLogger("rhone.access")
 
@@ -231,6 +232,7 @@ class ObservabilityMiddleware:
             exchange.close()
 
     async def _websocket(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        remember_protocol(asgi_scope, send)  # for the socket's frame writer
         exchange = _Exchange(asgi_scope)
         accepted = False
 

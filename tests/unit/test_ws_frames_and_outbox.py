@@ -80,6 +80,7 @@ class SlowSocket:
     def __init__(self) -> None:
         self.sent: list[str] = []
         self.release = asyncio.Event()
+        self.scope: dict[str, object] = {}  # served by no uvicorn protocol: frames go one by one
 
     async def send_text(self, frame: str) -> None:
         await self.release.wait()
@@ -111,6 +112,35 @@ async def test_one_frame_larger_than_the_budget_still_goes():
     await outbox.close()
     await asyncio.wait_for(sender, 5)
     assert socket.sent == ["y" * 100]
+
+
+class BatchWriter:
+    """Stands for services/facade/ws/frame_writer.py: records each write's frames."""
+
+    def __init__(self, socket: SlowSocket) -> None:
+        self.socket = socket
+        self.writes: list[list[str]] = []
+
+    async def write(self, texts: list[str]) -> None:
+        await self.socket.release.wait()
+        self.writes.append(list(texts))
+
+
+async def test_frames_queued_together_go_in_writes_of_at_most_64_kib_in_order():
+    socket = SlowSocket()
+    outbox = Outbox(socket, max_bytes=1 << 20)  # type: ignore[arg-type]
+    writer = outbox._writer = BatchWriter(socket)  # type: ignore[assignment]
+    sender = asyncio.create_task(outbox.run())
+    sizes = [10, 20, 40_000, 40_000, 70_000, 5, 7]
+    sent = [str(i) * size for i, size in enumerate(sizes)]
+    for frame in sent:  # all queued while the first write waits for the reader
+        await outbox.put(frame)
+    socket.release.set()
+    await outbox.close()
+    await asyncio.wait_for(sender, 5)
+    assert [frame for batch in writer.writes for frame in batch] == sent
+    assert all(sum(map(len, batch)) <= 64 * 1024 for batch in writer.writes if len(batch) > 1)
+    assert len(writer.writes) < len(sent) and outbox.queued_bytes == 0
 
 
 async def _write(outbox: Outbox, frame: str, count: int) -> None:

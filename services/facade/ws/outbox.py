@@ -3,7 +3,8 @@ wait (and, through gRPC flow control, the translator and the upstream), instead 
 server's memory without bound.
 
 Putting a frame while there is room costs an append and a wake-up, no lock: a streamed call
-puts one frame per event."""
+puts one frame per event. The frames queued together go in one write when the server lets
+them (services/facade/ws/frame_writer.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,28 @@ from collections import deque
 
 from starlette.websockets import WebSocket
 
+from services.facade.ws.frame_writer import FrameWriter
+
+# The most one write of queued frames carries (a frame larger than this goes alone): what the
+# socket's transport may buffer past its high-water mark before the next write waits for it,
+# as it may past one frame written through ASGI.
+_BATCH_BYTES = 64 * 1024
+
+
+def _take(frames: deque[str], max_bytes: int) -> list[str]:
+    """The first frames whose sizes fit in `max_bytes` together (at least one)."""
+    batch = [frames.popleft()]
+    size = len(batch[0])
+    while frames and size + len(frames[0]) <= max_bytes:
+        size += len(frames[0])
+        batch.append(frames.popleft())
+    return batch
+
 
 class Outbox:
     def __init__(self, websocket: WebSocket, max_bytes: int) -> None:
         self._ws = websocket
+        self._writer = FrameWriter.of(websocket)
         self._max = max_bytes
         self._queued = 0
         self._frames: deque[str] = deque()
@@ -53,14 +72,24 @@ class Outbox:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
+            if self._writer is not None and len(frames) > 1:
+                batch = _take(frames, _BATCH_BYTES)  # frames queued together, one write
+                try:
+                    await self._writer.write(batch)
+                finally:
+                    await self._sent(sum(len(frame) for frame in batch))
+                continue
             frame = frames.popleft()
             try:
                 await self._ws.send_text(frame)
             finally:
-                self._queued -= len(frame)
-                if self._blocked:
-                    async with self._room:
-                        self._room.notify_all()
+                await self._sent(len(frame))
+
+    async def _sent(self, size: int) -> None:
+        self._queued -= size
+        if self._blocked:
+            async with self._room:
+                self._room.notify_all()
 
     @property
     def queued_bytes(self) -> int:
