@@ -193,7 +193,7 @@ async def test_a_session_whose_context_outgrows_the_cache_budget_is_fetched_whol
     for n in range(2, 9):
         await call(turns, sessions.id, words(2000))
         cached = turns.contexts.get(sessions.id)
-        held = 0 if cached is None else held_bytes(cached.messages, cached.sizes)
+        held = 0 if cached is None else held_bytes(cached.messages)
         assert turns.contexts.held == held <= 64 << 10, n
     # Each call's turn was appended to the cached context until it outgrew the budget; from
     # then on nothing is cached, and BeginTurn sends the whole context.
