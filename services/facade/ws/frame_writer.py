@@ -18,12 +18,15 @@ from starlette.websockets import WebSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 _SCOPE_KEY = "rhone.ws_protocol"
+# What the writer uses of uvicorn's protocol (uvicorn is pinned by the lock files; a version
+# whose protocol lacks one of these is written to through ASGI).
+_USED = ("writable", "disconnected", "close_sent", "conn", "transport")
 
 
 def remember_protocol(scope: MutableMapping[str, Any], send: Any) -> None:
     """Keeps the socket's uvicorn protocol in its scope, when `send` is its own."""
     owner = getattr(send, "__self__", None)
-    if isinstance(owner, WebSocketsSansIOProtocol):
+    if isinstance(owner, WebSocketsSansIOProtocol) and all(hasattr(owner, a) for a in _USED):
         scope[_SCOPE_KEY] = owner
 
 
