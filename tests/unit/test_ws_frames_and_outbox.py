@@ -4,12 +4,16 @@ server hold."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import orjson
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from services.facade.ws import frames
+from services.facade.ws.limits import SocketLimits
 from services.facade.ws.outbox import Outbox
+from services.facade.ws.socket_base import SocketBase
 
 
 @pytest.mark.parametrize(
@@ -146,3 +150,33 @@ async def test_frames_queued_together_go_in_writes_of_at_most_64_kib_in_order():
 async def _write(outbox: Outbox, frame: str, count: int) -> None:
     for _ in range(count):
         await outbox.put(frame)
+
+
+class BrokenSocket:
+    """A socket whose writes fail while its client is still there."""
+
+    def __init__(self) -> None:
+        self.scope: dict[str, object] = {}
+        self.closed = asyncio.Event()
+        self.code: int | None = None
+
+    async def send_text(self, frame: str) -> None:
+        raise RuntimeError("the writer is broken")
+
+    async def receive_text(self) -> str:
+        await self.closed.wait()
+        raise WebSocketDisconnect(self.code or 1000)
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = code
+        self.closed.set()
+
+
+async def test_a_socket_whose_writer_fails_is_closed_not_left_waiting():
+    socket = BrokenSocket()
+    state = SimpleNamespace(admission=SimpleNamespace(sockets=set()))
+    base = SocketBase(socket, state, "tenant", SocketLimits())  # type: ignore[arg-type]
+    serving = asyncio.create_task(base.serve())
+    await base.outbox.put(frames.pong("ping"))
+    await asyncio.wait_for(serving, 5)
+    assert socket.code == frames.CLOSE_INTERNAL_ERROR

@@ -30,6 +30,7 @@ CALL_NAMES = (*CALL_SURFACES, CANONICAL)
 # range). The server's WebSocket layer closes an over-long frame with 1009 on its own.
 CLOSE_PROTOCOL_ERROR = 1002  # a binary frame
 CLOSE_POLICY = 1008  # a denied upgrade, on a server without HTTP denial responses
+CLOSE_INTERNAL_ERROR = 1011  # the socket can no longer write its frames
 CLOSE_SERVICE_RESTART = 1012  # this replica drains: reconnect (to another one)
 CLOSE_IDLE = 4000  # nothing in flight and nothing received for the idle timeout
 

@@ -73,6 +73,7 @@ class SocketBase:
 
     async def serve(self) -> None:
         sender = self._sender = asyncio.create_task(self.outbox.run())
+        sender.add_done_callback(self._sender_ended)
         self.state.admission.sockets.add(self)
         try:
             await self._receive_loop()
@@ -84,6 +85,19 @@ class SocketBase:
             await self.outbox.close()
             with contextlib.suppress(Exception):
                 await sender
+
+    def _sender_ended(self, sender: asyncio.Task[None]) -> None:
+        """A writer that failed leaves the client waiting for frames that will never come: the
+        socket is closed (1011), which ends its calls. When the client went away, its receive
+        loop ends the socket anyway, and this close finds it closed."""
+        if sender.cancelled() or sender.exception() is None:
+            return
+        self._followups.add(closing := asyncio.ensure_future(self._close_broken()))
+        closing.add_done_callback(self._followups.discard)
+
+    async def _close_broken(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(frames.CLOSE_INTERNAL_ERROR, "internal error")
 
     async def close_for_restart(self) -> None:
         """The replica drains and no call of this socket is in flight upstream: each call's
