@@ -72,7 +72,7 @@ class Outbox:
                 self._ready.clear()
                 await self._ready.wait()
                 continue
-            if self._writer is not None and len(frames) > 1:
+            if self._writer is not None:
                 batch = _take(frames, _BATCH_BYTES)  # frames queued together, one write
                 try:
                     await self._writer.write(batch)
