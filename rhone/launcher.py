@@ -141,6 +141,9 @@ class Cluster:
                 for name, port in self.metrics_ports.items()
             },
             "RHONE_SERVICE_TOKEN": self.service_token,
+            # Four services on the same cores hand each call to each other: a thread that
+            # wakes waits for the running one to block (rhone/runtime/cpu_policy.py).
+            "RHONE_CPU_POLICY": os.environ.get("RHONE_CPU_POLICY", "batch"),
             **({"RHONE_GRPC_LISTEN": f"127.0.0.1:{self.ports.grpc}"} if self.ports.grpc else {}),
             **self.env,
         }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rhone.runtime.cpu_policy import CpuPolicy
+
 DEFAULT_TRANSLATOR_ADDR = "127.0.0.1:50061"
 DEFAULT_SESSIONS_ADDR = "127.0.0.1:50062"
 DEFAULT_PROVIDERS_ADDR = "127.0.0.1:50063"
@@ -36,6 +38,9 @@ class ServingSettings(BaseSettings):
     # Calls to Rhone's own services travel on lanes, long-lived streams that carry one call
     # at a time (docs/grpc.md, "Lanes"); off, each is a gRPC call of its own.
     grpc_lanes: bool = True
+    # How the process's threads are scheduled (rhone/runtime/cpu_policy.py): `batch` when the
+    # services share cores, as `make run` runs them.
+    cpu_policy: CpuPolicy = "normal"
 
 
 class CallLimitSettings(BaseSettings):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from rhone.runtime.cpu_policy import apply_cpu_policy
 from rhone.runtime.logs import configure_logging
 from rhone.runtime.settings import ServingSettings
 from services.facade.app import create_app
@@ -13,6 +14,7 @@ from services.facade.serving import DrainingServer
 
 def main() -> None:
     configure_logging("facade")
+    apply_cpu_policy(ServingSettings().cpu_policy)
     settings = FacadeSettings()
     app = create_app(settings)
     config = uvicorn.Config(

@@ -6,8 +6,10 @@ import os
 
 import uvloop
 
+from rhone.runtime.cpu_policy import apply_cpu_policy
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
+from rhone.runtime.settings import ServingSettings
 from rhone.v1 import providers_pb2, providers_pb2_grpc
 from services.providers.config import ProvidersSettings
 from services.providers.connectors.anthropic import AnthropicConnector
@@ -47,6 +49,7 @@ def build_connectors(settings: ProvidersSettings, pool: ClientPool) -> dict[str,
 
 async def main() -> None:
     log = configure_logging("providers")
+    apply_cpu_policy(ServingSettings().cpu_policy)
     settings = ProvidersSettings()
     # A malformed routing config stops the service here, with the place it is wrong.
     router = Router(settings, load_routing_config(settings.routing_config), dict(os.environ))

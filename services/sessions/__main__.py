@@ -12,8 +12,10 @@ import grpc
 import uvloop
 from grpc_health.v1 import health
 
+from rhone.runtime.cpu_policy import apply_cpu_policy
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
+from rhone.runtime.settings import ServingSettings
 from rhone.v1 import runs_pb2, runs_pb2_grpc, sessions_pb2, sessions_pb2_grpc
 from services.sessions.config import SessionsSettings
 from services.sessions.health import watch_database
@@ -50,6 +52,7 @@ def environment_keys(settings: SessionsSettings) -> list[tuple[str, str]]:
 
 async def main() -> None:
     log = configure_logging("sessions")
+    apply_cpu_policy(ServingSettings().cpu_policy)
     settings = SessionsSettings()
     store = open_store(settings.database_url)
     if settings.migrate_on_start:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uvloop
 
 from rhone.runtime.channels import open_channel
+from rhone.runtime.cpu_policy import apply_cpu_policy
 from rhone.runtime.grpc_server import serve
 from rhone.runtime.logs import configure_logging
+from rhone.runtime.settings import ServingSettings
 from rhone.v1 import providers_pb2_grpc, sessions_pb2_grpc, translator_pb2, translator_pb2_grpc
 from services.translator.compaction.compactor import Compactor
 from services.translator.compaction.sealing import CompactionSeal
@@ -19,6 +21,7 @@ from services.translator.turns import TurnRunner
 
 async def main() -> None:
     configure_logging("translator")
+    apply_cpu_policy(ServingSettings().cpu_policy)
     settings = TranslatorSettings()
     sessions_channel = open_channel(settings.sessions_addr)
     providers_channel = open_channel(settings.providers_addr)

@@ -1,6 +1,6 @@
-"""`make run` (python -m rhone.launcher) listens where RHONE_*_ADDR say, and a service whose
-port another process holds stops at start with a message naming the address, instead of
-sharing the port with it."""
+"""`make run` (python -m rhone.launcher) listens where RHONE_*_ADDR say, runs its services'
+threads under SCHED_BATCH (RHONE_CPU_POLICY), and a service whose port another process holds
+stops at start with a message naming the address, instead of sharing the port with it."""
 
 from __future__ import annotations
 
@@ -69,16 +69,20 @@ def launcher(
             process.wait()
 
 
-def test_the_launcher_listens_on_the_addresses_it_is_given(
-    launcher: tuple[subprocess.Popen[bytes], Path], launcher_env: dict[str, str]
-):
-    process, output = launcher
-    env = launcher_env
+def wait_ready(process: subprocess.Popen[bytes], output: Path) -> None:
     deadline = time.monotonic() + 60
     while b"Rhone is ready" not in output.read_bytes():
         assert process.poll() is None, output.read_text()
         assert time.monotonic() < deadline, "the launcher did not report ready"
         time.sleep(0.1)
+
+
+def test_the_launcher_listens_on_the_addresses_it_is_given(
+    launcher: tuple[subprocess.Popen[bytes], Path], launcher_env: dict[str, str]
+):
+    process, output = launcher
+    env = launcher_env
+    wait_ready(process, output)
     for var in ("RHONE_TRANSLATOR_ADDR", "RHONE_SESSIONS_ADDR", "RHONE_PROVIDERS_ADDR"):
         assert serving(env[var]), var
     client = openai.OpenAI(
@@ -91,6 +95,30 @@ def test_the_launcher_listens_on_the_addresses_it_is_given(
         answer.choices[0].message.content
         == 'You said: "hello". This is user turn 1; your first message was: "hello".'
     )
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads threads from /proc")
+def test_the_launchers_services_run_under_sched_batch(
+    launcher: tuple[subprocess.Popen[bytes], Path], launcher_env: dict[str, str]
+):
+    process, output = launcher
+    wait_ready(process, output)
+    expected = os.SCHED_BATCH
+    if launcher_env.get("RHONE_CPU_POLICY") == "normal":
+        expected = os.SCHED_OTHER
+    services = children(process.pid)
+    assert len(services) == 4
+    for pid in services:
+        threads = [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+        assert len(threads) > 1  # gRPC's or uvicorn's threads, made after the policy was set
+        assert {os.sched_getscheduler(thread) for thread in threads} == {expected}
 
 
 @pytest.fixture
