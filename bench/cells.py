@@ -29,6 +29,21 @@ class Cell:
     def ttfb50(self) -> float:
         return self.result.pct(self.result.first_bytes, 0.5)
 
+    @classmethod
+    def merged(cls, parts: list[Cell]) -> Cell:
+        """The parts of one cell measured in rounds, as one: their calls pooled (latencies,
+        time to first byte), their durations summed (calls a second over the time the
+        gateway was measured), CPU per call over all their calls."""
+        result = Result(
+            latencies=[x for part in parts for x in part.result.latencies],
+            first_bytes=[x for part in parts for x in part.result.first_bytes],
+            errors=sum(part.result.errors for part in parts),
+            elapsed=sum(part.result.elapsed for part in parts),
+        )
+        calls = [max(len(part.result.latencies), 1) for part in parts]
+        cpu_ms = sum(part.cpu_ms * n for part, n in zip(parts, calls, strict=True)) / sum(calls)
+        return cls(result, cpu_ms)
+
 
 def _body(stream: bool) -> dict:
     return {"model": "gpt-4o", "messages": MESSAGES, "stream": stream}

@@ -3,10 +3,15 @@ OpenAI upstream, with the same load; prints each gateway's numbers, the ratios a
 of docs/performance.md.
 
 The upstream answers at once (a whole chat completion, or 50 streamed chunks), so what is
-measured is each gateway's own cost. Each gateway runs alone, pinned to one core (Rhone's four
-processes together on that one core); the load generator and the upstream share the other.
-Rhone runs as `make run` deploys it: four processes, gRPC between them, every call recorded as
-a turn of a new session in SQLite. The peer forwards statelessly. CPU is read from /proc for
+measured is each gateway's own cost. Both gateways run on one core (Rhone's four processes
+together on it), each idle while the other is measured; the load generator and the upstream
+share the other core. Rhone runs as `make run` deploys it: four processes, gRPC between them,
+every call recorded as a turn of a new session in SQLite. The peer forwards statelessly.
+
+Each cell of the table is measured in rounds (--rounds), the gateways (and the upstream
+alone) taking turns within each round, the first of them changing from round to round: a
+machine whose speed drifts over minutes (a shared one) slows them alike, where gateways
+measured one after the other could each meet a different machine. CPU is read from /proc for
 each gateway's processes, so its columns hold whatever else the machine is doing; the
 throughput and latency columns do not: compare ratios from one run."""
 
@@ -51,17 +56,33 @@ class Profile:
         return (self.stream16.cpu_ms - self.whole16.cpu_ms) / chunks
 
 
-def profile(gateway: Gateway, args: argparse.Namespace) -> Profile:
-    cpu.pin(gateway.pids, {GATEWAY_CORE})
-
-    def run(stream: bool, concurrency: int, total: int) -> Cell:
-        return asyncio.run(measure(gateway, stream=stream, concurrency=concurrency, total=total))
-
-    whole16 = run(False, args.concurrency, args.requests)
-    whole1 = run(False, 1, args.serial)
-    stream16 = run(True, args.concurrency, args.streams)
-    stream1 = run(True, 1, args.serial)
-    return Profile(whole16, whole1, stream16, stream1, cpu.rss_bytes(gateway.pids) / 2**20)
+def profiles(gateways: list[Gateway], args: argparse.Namespace) -> dict[str, Profile]:
+    """The table's four cells for each gateway, each cell in `args.rounds` rounds in which
+    the gateways take turns (the first one rotating), merged (Cell.merged)."""
+    for gateway in gateways:
+        cpu.pin(gateway.pids, {GATEWAY_CORE})
+    loads = (
+        (False, args.concurrency, args.requests),
+        (False, 1, args.serial),
+        (True, args.concurrency, args.streams),
+        (True, 1, args.serial),
+    )
+    parts: dict[str, list[list[Cell]]] = {g.name: [[] for _ in loads] for g in gateways}
+    for index, (stream, concurrency, total) in enumerate(loads):
+        share = max(total // args.rounds, concurrency)
+        for round_ in range(args.rounds):
+            turn = round_ % len(gateways)
+            for gateway in gateways[turn:] + gateways[:turn]:
+                cell = asyncio.run(
+                    measure(gateway, stream=stream, concurrency=concurrency, total=share)
+                )
+                parts[gateway.name][index].append(cell)
+    table = {}
+    for gateway in gateways:
+        whole16, whole1, stream16, stream1 = (Cell.merged(cells) for cells in parts[gateway.name])
+        memory = cpu.rss_bytes(gateway.pids) / 2**20
+        table[gateway.name] = Profile(whole16, whole1, stream16, stream1, memory)
+    return table
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -143,6 +164,9 @@ def main() -> None:
     parser.add_argument("--serial", type=int, default=150, help="calls at c=1, per kind")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--chunks", type=int, default=50)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of each cell, the gateways taking turns"
+    )
     parser.add_argument("--idle-sockets", type=int, default=1000)
     parser.add_argument(
         "--socket-rounds", type=int, default=4, help="rounds of the socket-against-SSE cell"
@@ -169,18 +193,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         upstream, upstream_url = start_upstream(args.chunks)
-        profiles: dict[str, Profile] = {}
+        peer = None
         try:
-            if not args.only_limits:
-                direct = Gateway("direct", upstream_url + "/chat/completions", UPSTREAM_KEY)
-                profiles["direct"] = profile(direct, args)
-            if args.peer_python and not args.only_limits:
-                peer, gateway = start_peer(args.peer_python, upstream_url, workdir)
-                try:
-                    profiles["litellm"] = profile(gateway, args)
-                finally:
-                    peer.terminate()
-                    peer.wait(10)
             rhone = start_rhone(upstream_url, workdir)
             try:
                 gateway = rhone_gateway(rhone)
@@ -188,12 +202,24 @@ def main() -> None:
                     cpu.pin(gateway.pids, {GATEWAY_CORE})
                     limits_cost(gateway, args)
                     return
-                profiles["rhone"] = profile(gateway, args)
-                print_profiles(profiles, args.chunks)
+                gateways = [Gateway("direct", upstream_url + "/chat/completions", UPSTREAM_KEY)]
+                if args.peer_python:
+                    peer, peer_gateway = start_peer(args.peer_python, upstream_url, workdir)
+                    gateways.append(peer_gateway)
+                gateways.append(gateway)
+                table = profiles(gateways, args)
+                if peer is not None:  # the Rhone-only cells have the core to themselves
+                    peer.terminate()
+                    peer.wait(10)
+                    peer = None
+                print_profiles(table, args.chunks)
                 rhone_only(gateway, args)
             finally:
                 rhone.stop()
         finally:
+            if peer is not None:
+                peer.terminate()
+                peer.wait(10)
             upstream.terminate()
             upstream.wait(10)
 
