@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+_KINDS = {"requests": "rate", "tokens": "rate", "concurrent": "conc"}
+
 
 @dataclass(frozen=True, slots=True)
 class Check:
@@ -18,12 +20,12 @@ class Check:
     # What must fit to be admitted, what admission charges (a budget's seed: spent so far).
     need: int = 1
     cost: int = 1
+    # "rate", "conc" or "budget": how the limit is kept (read about 15 times a call, so
+    # worked out once).
+    kind: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def kind(self) -> str:
-        return {"requests": "rate", "tokens": "rate", "concurrent": "conc"}.get(
-            self.metric, "budget"
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", _KINDS.get(self.metric, "budget"))
 
 
 @dataclass(frozen=True, slots=True)
