@@ -135,6 +135,11 @@ class LimitsUnavailable(Exception):
     """Redis did not answer in time (or at all)."""
 
 
+def budget_month() -> str:
+    """The month (UTC) a budget's key counts: a budget renews each month."""
+    return datetime.now(UTC).strftime("%Y%m")
+
+
 class Limiter:
     def __init__(
         self,
@@ -156,8 +161,7 @@ class Limiter:
 
     def key(self, metric: str, scope: str, ident: str) -> str:
         if metric == "budget":
-            month = datetime.now(UTC).strftime("%Y%m")
-            return f"{self.prefix}:budget:{scope}:{ident}:{month}"
+            return f"{self.prefix}:budget:{scope}:{ident}:{budget_month()}"
         return f"{self.prefix}:{metric}:{scope}:{ident}"
 
     async def admit(self, checks: list[Check]) -> Admission:

@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
@@ -24,7 +25,13 @@ from rhone.v1 import tenancy_pb2 as tnpb
 from rhone.v1 import translator_pb2 as tpb
 from services.facade.auth import Principal
 from services.facade.limit_checks import Admission, Check
-from services.facade.limits import MICRO, FailOpenLog, Limiter, LimitsUnavailable
+from services.facade.limits import (
+    MICRO,
+    FailOpenLog,
+    Limiter,
+    LimitsUnavailable,
+    budget_month,
+)
 from services.facade.ratelimit_headers import go_duration, rate_limit_headers, retry_headers
 from services.facade.stream_end import INTERRUPTED
 from services.facade.usage_writer import UsageWriter
@@ -75,6 +82,8 @@ class Metering:
         self.prices = prices
         self.fail_open = fail_open
         self.fail_open_log = FailOpenLog()
+        # Each key's checks, by key id, with the Principal they were worked out for.
+        self._plans: dict[str, tuple[Principal, LimitPlan]] = {}
 
     def start(self) -> None:
         self.usage.start()
@@ -111,13 +120,13 @@ class Metering:
             meter.model = meter.model or _model_in(body)
             if not principal.may_use(meter.model):
                 meter.reject(model_not_found(meter.model))
-        size = len(body) if size is None else size
-        checks = self.checks_for(principal, estimated_tokens=size // 4 + 1)
-        if not checks:
+        plan = self._plan_of(principal)
+        if not plan.checks:
             return meter
-        if any(check.limit <= 0 and check.metric != "budget" for check in checks):
-            zero = next(c for c in checks if c.limit <= 0 and c.metric != "budget")
-            meter.reject(_limited(principal, zero, 60_000), retry_after_ms=60_000)
+        if plan.zero is not None:
+            meter.reject(_limited(principal, plan.zero, 60_000), retry_after_ms=60_000)
+        size = len(body) if size is None else size
+        checks = plan.for_call(estimated_tokens=size // 4 + 1)
         try:
             admission = await self.limiter.admit(checks)
         except LimitsUnavailable as exc:
@@ -146,6 +155,26 @@ class Metering:
         return meter
 
     def checks_for(self, principal: Principal, *, estimated_tokens: int) -> list[Check]:
+        """The limits a call of this principal's is checked against, its token limits
+        charged `estimated_tokens`."""
+        return self._plan_of(principal).for_call(estimated_tokens=estimated_tokens)
+
+    def _plan_of(self, principal: Principal) -> LimitPlan:
+        """The principal's checks, worked out once for each resolution of its key (the
+        Authenticator keeps a Principal for as long as the resolution holds) and again when
+        the month of its budgets' keys ends."""
+        cached = self._plans.get(principal.key_id)
+        if cached is not None and cached[0] is principal:
+            plan = cached[1]
+            if not plan.month or plan.month == budget_month():
+                return plan
+        plan = LimitPlan.of(self._plan_checks(principal), month=budget_month())
+        if len(self._plans) > 10_000:
+            self._plans.clear()
+        self._plans[principal.key_id] = (principal, plan)
+        return plan
+
+    def _plan_checks(self, principal: Principal) -> list[Check]:
         resolved = principal.resolved
         checks: list[Check] = []
         scopes = (
@@ -174,7 +203,7 @@ class Metering:
                         key("tokens", scope, ident),
                         limits.tokens_per_minute,
                         need=1,
-                        cost=estimated_tokens,
+                        cost=0,  # each call's estimate (LimitPlan.for_call)
                     )
                 )
             if limits.HasField("concurrent_requests"):
@@ -192,6 +221,40 @@ class Metering:
                 checks.append(
                     Check(scope, "budget", key("budget", scope, ident), budget, need=0, cost=spent)
                 )
+        return checks
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPlan:
+    """A key's checks as its resolution stands: every check but the token limits' is the same
+    for each of its calls; those are charged each call's own estimate."""
+
+    checks: list[Check]
+    # Where the token limits are in `checks`.
+    tokens: tuple[int, ...]
+    # A limit of 0 (not a budget): every call is refused by it.
+    zero: Check | None
+    # The month of the budgets' keys; "" when there is no budget.
+    month: str
+
+    @classmethod
+    def of(cls, checks: list[Check], *, month: str) -> LimitPlan:
+        return cls(
+            checks,
+            tuple(i for i, check in enumerate(checks) if check.metric == "tokens"),
+            next((c for c in checks if c.limit <= 0 and c.metric != "budget"), None),
+            month if any(check.metric == "budget" for check in checks) else "",
+        )
+
+    def for_call(self, *, estimated_tokens: int) -> list[Check]:
+        if not self.tokens:
+            return self.checks
+        checks = self.checks.copy()
+        for index in self.tokens:
+            check = checks[index]
+            checks[index] = Check(
+                check.scope, check.metric, check.redis_key, check.limit, cost=estimated_tokens
+            )
         return checks
 
 

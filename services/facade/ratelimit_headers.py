@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from services.facade.limit_checks import LimitState
@@ -39,25 +40,45 @@ def _rfc3339(ms_from_now: int) -> str:
 
 
 def tightest(states: list[LimitState], metric: str) -> LimitState | None:
-    """Of the key's and the tenant's limit on a metric, the one with the least left."""
-    matching = [s for s in states if s.check.metric == metric]
-    return min(matching, key=lambda s: (s.remaining, -s.reset_ms)) if matching else None
+    """Of the key's and the tenant's limit on a metric, the one with the least left (of two
+    with as much left, the one that resets later)."""
+    best: LimitState | None = None
+    for state in states:
+        if state.check.metric != metric:
+            continue
+        if best is None or (state.remaining, -state.reset_ms) < (best.remaining, -best.reset_ms):
+            best = state
+    return best
+
+
+# Each surface's header names for a metric: limit, remaining, reset; and how a reset is told.
+_NAMES = {
+    "openai": {
+        m: tuple(f"x-ratelimit-{n}-{m}" for n in ("limit", "remaining", "reset"))
+        for m in ("requests", "tokens")
+    },
+    "anthropic": {
+        m: tuple(f"anthropic-ratelimit-{m}-{n}" for n in ("limit", "remaining", "reset"))
+        for m in ("requests", "tokens")
+    },
+}
 
 
 def rate_limit_headers(surface: str, states: list[LimitState]) -> dict[str, str]:
+    reset: Callable[[int], str]
+    if surface in OPENAI_SURFACES:
+        names, reset = _NAMES["openai"], go_duration
+    elif surface in ANTHROPIC_SURFACES:
+        names, reset = _NAMES["anthropic"], _rfc3339
+    else:
+        return {}
     headers: dict[str, str] = {}
-    for metric in ("requests", "tokens"):
+    for metric, (limit, remaining, resets) in names.items():
         state = tightest(states, metric)
-        if state is None:
-            continue
-        if surface in OPENAI_SURFACES:
-            headers[f"x-ratelimit-limit-{metric}"] = str(state.check.limit)
-            headers[f"x-ratelimit-remaining-{metric}"] = str(state.remaining)
-            headers[f"x-ratelimit-reset-{metric}"] = go_duration(state.reset_ms)
-        elif surface in ANTHROPIC_SURFACES:
-            headers[f"anthropic-ratelimit-{metric}-limit"] = str(state.check.limit)
-            headers[f"anthropic-ratelimit-{metric}-remaining"] = str(state.remaining)
-            headers[f"anthropic-ratelimit-{metric}-reset"] = _rfc3339(state.reset_ms)
+        if state is not None:
+            headers[limit] = str(state.check.limit)
+            headers[remaining] = str(state.remaining)
+            headers[resets] = reset(state.reset_ms)
     return headers
 
 
