@@ -5,6 +5,7 @@ is doing."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -34,15 +35,29 @@ def tree(pids: list[int]) -> list[int]:
     return seen
 
 
+def _process_clock(pid: int) -> int:
+    """The clock of a process's CPU time, all its threads, dead ones included (Linux's
+    MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED), as clock_getcpuclockid(3) makes it)."""
+    return ((~pid) << 3) | 2
+
+
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+    """CPU seconds the processes (and their children) have run, to the nanosecond where the
+    kernel gives a process's CPU clock, else in the clock ticks of /proc/<pid>/stat (10 ms:
+    over a cell of a few hundred calls, a few percent of a process's share)."""
+    total = 0.0
     for pid in tree(pids):
+        try:
+            total += time.clock_gettime(_process_clock(pid))
+            continue
+        except OSError:
+            pass
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / _TICK
+        total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    return total
 
 
 def rss_bytes(pids: list[int]) -> int:

@@ -172,7 +172,7 @@ def main() -> None:
         "--socket-rounds", type=int, default=4, help="rounds of the socket-against-SSE cell"
     )
     parser.add_argument(
-        "--limit-rounds", type=int, default=6, help="rounds (pairs) of the limits cell"
+        "--limit-rounds", type=int, default=10, help="rounds (pairs) of the limits cell"
     )
     parser.add_argument("--limit-calls", type=int, default=200, help="whole calls at c=16 a round")
     parser.add_argument(
