@@ -26,24 +26,46 @@ def part_started(index: int, kind: int, tool_call_id: str = "", tool_name: str =
     )
 
 
+# The deltas, one an upstream chunk, are set in place: a PartDelta passed to GenerationEvent
+# would be built and then copied (2.6 against 1.0 µs).
 def text_delta(index: int, text: str) -> Event:
-    return Event(part_delta=gen.PartDelta(index=index, text=text))
+    event = Event()
+    delta = event.part_delta
+    delta.index = index
+    delta.text = text
+    return event
 
 
 def arguments_delta(index: int, fragment: str) -> Event:
-    return Event(part_delta=gen.PartDelta(index=index, arguments=fragment))
+    event = Event()
+    delta = event.part_delta
+    delta.index = index
+    delta.arguments = fragment
+    return event
 
 
 def thinking_delta(index: int, text: str) -> Event:
-    return Event(part_delta=gen.PartDelta(index=index, thinking=text))
+    event = Event()
+    delta = event.part_delta
+    delta.index = index
+    delta.thinking = text
+    return event
 
 
 def signature_delta(index: int, signature: str) -> Event:
-    return Event(part_delta=gen.PartDelta(index=index, signature=signature))
+    event = Event()
+    delta = event.part_delta
+    delta.index = index
+    delta.signature = signature
+    return event
 
 
 def redacted_delta(index: int, data: str) -> Event:
-    return Event(part_delta=gen.PartDelta(index=index, redacted_data=data))
+    event = Event()
+    delta = event.part_delta
+    delta.index = index
+    delta.redacted_data = data
+    return event
 
 
 def part_finished(index: int) -> Event:
