@@ -82,8 +82,10 @@ class Metering:
         self.prices = prices
         self.fail_open = fail_open
         self.fail_open_log = FailOpenLog()
-        # Each key's checks, by key id, with the Principal they were worked out for.
-        self._plans: dict[str, tuple[Principal, LimitPlan]] = {}
+        # The checks worked out for each Principal (by id; the Principal is kept with them, so
+        # its id is not reused while they are): a socket keeps the Principal it was opened
+        # with while its key's later calls may have another.
+        self._plans: dict[int, tuple[Principal, LimitPlan]] = {}
 
     def start(self) -> None:
         self.usage.start()
@@ -163,7 +165,7 @@ class Metering:
         """The principal's checks, worked out once for each resolution of its key (the
         Authenticator keeps a Principal for as long as the resolution holds) and again when
         the month of its budgets' keys ends."""
-        cached = self._plans.get(principal.key_id)
+        cached = self._plans.get(id(principal))
         if cached is not None and cached[0] is principal:
             plan = cached[1]
             if not plan.month or plan.month == budget_month():
@@ -171,7 +173,7 @@ class Metering:
         plan = LimitPlan.of(self._plan_checks(principal), month=budget_month())
         if len(self._plans) > 10_000:
             self._plans.clear()
-        self._plans[principal.key_id] = (principal, plan)
+        self._plans[id(principal)] = (principal, plan)
         return plan
 
     def _plan_checks(self, principal: Principal) -> list[Check]:
