@@ -3,6 +3,9 @@ children, finer than /proc's clock ticks."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +52,7 @@ def test_cpu_counts_ended_threads_and_children_finer_than_a_tick() -> None:
         assert spent != round(spent, 2)  # nanoseconds, not 10 ms ticks
     finally:
         for pid in cpu.tree([child.pid])[1:]:
-            subprocess.run(["kill", str(pid)], check=False)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         child.kill()
         child.wait()
